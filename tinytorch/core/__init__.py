@@ -1,0 +1,1 @@
+"""Reference implementations exported from the course modules (generated files)."""
