@@ -309,7 +309,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing `data` that records nothing and needs no gradient."""
-        return Tensor(self.data)
+        return Tensor(self.data, dtype=self.data.dtype)
 
     def zero_grad(self) -> None:
         """Forget the gradient (set it to None)."""

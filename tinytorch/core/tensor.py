@@ -1,5 +1,7 @@
-# Generated from modules/01_tensor/tensor.py by `course build`; do not edit.
+"""Generated from modules/01_tensor/tensor.py by `course build`; do not edit.
 
+Change the module file and run `course build --module 01`.
+"""
 
 from __future__ import annotations
 
@@ -195,7 +197,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing `data` that records nothing and needs no gradient."""
-        return Tensor(self.data)
+        return Tensor(self.data, dtype=self.data.dtype)
 
     def zero_grad(self) -> None:
         """Forget the gradient (set it to None)."""

@@ -1,0 +1,526 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 02: Activations
+#
+# A linear layer computes $xW + b$. Stack two of them and you get
+# $(xW_1 + b_1)W_2 + b_2 = x(W_1W_2) + (b_1W_2 + b_2)$: one linear layer again. Without
+# something non-linear in between, a hundred layers can draw nothing but straight
+# lines (the XOR milestone of this course is exactly a problem no straight line
+# solves). An **activation function** is that something: a simple function applied
+# to every number between two layers.
+#
+# In this module you write five of them on the Tensor of module 01:
+#
+# | class | formula | used for |
+# |---|---|---|
+# | `ReLU` | $\max(x, 0)$ | the default hidden activation |
+# | `Sigmoid` | $1/(1 + e^{-x})$ | probabilities of yes/no answers |
+# | `Tanh` | $(e^x - e^{-x})/(e^x + e^{-x})$ | zero-centred squashing, recurrent networks |
+# | `GELU` | $\tfrac12 x\,(1 + \tanh(\sqrt{2/\pi}\,(x + 0.044715x^3)))$ | transformers |
+# | `Softmax` | $e^{x_i} / \sum_j e^{x_j}$ | a probability distribution over classes |
+#
+# Each is a small class without parameters, called like a function:
+# `ReLU()(x)` returns a new Tensor and records its op (`"relu"`, ...) so that module
+# 06 can differentiate it. Two things make these more than one-liners: **numerical
+# stability** (`exp(1000)` is `inf` in any float format) and **float32**: the result
+# keeps the input's dtype.
+#
+# **What you need**: module 01 (Tensor, `Tensor._from_op`), and `np.exp`, `np.tanh`.
+
+# %% nbgrader={"grade": false, "grade_id": "activations_imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+#| export
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tinytorch.core.tensor import Tensor
+
+__all__ = ["GELU", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+
+
+def _check_input(x: Any, name: str) -> np.ndarray:
+    """The data of `x` if it is a floating-point Tensor; a clear error otherwise."""
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{name}: x must be a Tensor, got {type(x).__name__}; wrap the data first: Tensor(x)"
+        )
+    if x.data.dtype.kind != "f":
+        raise TypeError(
+            f"{name}: x must have a floating dtype, got {x.data.dtype}; "
+            "convert it, e.g. Tensor(x.data, dtype=np.float32)"
+        )
+    return x.data
+
+
+# %% [markdown]
+# The helper `_check_input` (given) turns a wrong argument into a message that says
+# what was passed and what to do, instead of a NumPy error three calls deep.
+#
+# ## 1. ReLU
+#
+# $$\text{ReLU}(x) = \max(x, 0)$$
+#
+# Zero for negative inputs, the identity for positive ones. It costs one comparison,
+# its slope is exactly 1 wherever it is active (gradients pass through deep stacks
+# undiminished), and it made deep networks trainable around 2010. Its slope at 0 is
+# taken as 0.
+#
+# Use `np.maximum(data, 0)`: with a Python `0` NumPy keeps float32 (a Python number
+# adapts to the array's dtype). Then record the op:
+# `Tensor._from_op(result, "relu", (x,))`. The backward rule needs only the output
+# (the slope is 1 where the output is positive), so nothing goes into `_ctx`.
+
+# %% nbgrader={"grade": false, "grade_id": "activations_relu", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class ReLU:
+    """max(x, 0) elementwise.
+
+    Records op ``"relu"`` with ``_inputs == (x,)`` and ``_ctx is None`` (the backward
+    rule uses the output: slope 1 where ``out > 0``, else 0).
+    """
+
+    def __call__(self, x: Tensor) -> Tensor:
+        data = _check_input(x, "ReLU")
+        ### BEGIN SOLUTION
+        return Tensor._from_op(np.maximum(data, 0), "relu", (x,))
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return "ReLU()"
+
+
+# %%
+print(ReLU()(Tensor([-2.0, -0.5, 0.0, 0.5, 2.0])))
+
+# %% nbgrader={"grade": true, "grade_id": "activations_test_relu", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+r = ReLU()(Tensor([-2.0, 0.0, 3.0]))
+assert isinstance(r, Tensor), f"ReLU must return a Tensor, got {type(r).__name__}"
+assert np.array_equal(r.data, [0.0, 0.0, 3.0]), f"ReLU([-2, 0, 3]) = [0, 0, 3], got {r.data}"
+assert r.dtype == np.float32, f"float32 in, float32 out; got {r.dtype}. Hint: compare with a Python 0"
+x_rg = Tensor([1.0, -1.0], requires_grad=True)
+assert ReLU()(x_rg)._op == "relu", "record the op with Tensor._from_op(data, 'relu', (x,))"
+assert ReLU()(x_rg)._inputs[0] is x_rg, "the input is recorded in _inputs"
+print("ReLU: OK")
+### BEGIN HIDDEN TESTS
+r64 = ReLU()(Tensor([[-1e30, 1e30]], dtype=np.float64))
+assert r64.dtype == np.float64 and r64.shape == (1, 2)
+assert np.array_equal(np.asarray(r64.data, dtype=np.float64), [[0.0, 1e30]]), r64.data
+x_h = Tensor([0.25, -0.25])
+assert not np.shares_memory(ReLU()(x_h).data, x_h.data), "ReLU returns a new array, x is unchanged"
+assert np.array_equal(x_h.data, np.array([0.25, -0.25], dtype=np.float32)), "x must not change"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 2. Sigmoid, computed without overflow
+#
+# $$\sigma(x) = \frac{1}{1 + e^{-x}}$$
+#
+# squashes any number into $(0, 1)$: $\sigma(0) = \tfrac12$, $\sigma(x) \to 1$ for
+# large $x$, $\sigma(-x) = 1 - \sigma(x)$.
+#
+# The formula as written breaks for $x = -1000$: $e^{1000}$ overflows to `inf`
+# (NumPy warns, and in a graded notebook a warning on stderr fails the test). The
+# answer, $1/(1+\infty) = 0$, happens to be right, but only by luck, and the
+# warning still escapes. The fix is to **never exponentiate a positive number**.
+# With $e = e^{-|x|}$, which lies in $(0, 1]$:
+#
+# $$\sigma(x) = \begin{cases} \dfrac{1}{1 + e} & x \ge 0 \\[2mm] \dfrac{e}{1 + e} & x < 0 \end{cases}$$
+#
+# (for $x < 0$, multiply numerator and denominator of $1/(1+e^{-x})$ by $e^{x}$).
+# Compute `e = np.exp(-np.abs(data))` and `r = 1 / (1 + e)` once (the second case
+# is `e * r`), then choose per element with `np.where`: both branches are finite
+# everywhere, so nothing overflows.
+#
+# The backward rule uses the output: $\sigma' = \sigma(1-\sigma)$. `_ctx` stays None.
+
+# %% nbgrader={"grade": false, "grade_id": "activations_sigmoid", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class Sigmoid:
+    """1 / (1 + exp(-x)) elementwise, without overflow for any finite x.
+
+    Records op ``"sigmoid"`` with ``_inputs == (x,)`` and ``_ctx is None`` (the
+    backward rule uses the output s: slope ``s * (1 - s)``).
+    """
+
+    def __call__(self, x: Tensor) -> Tensor:
+        data = _check_input(x, "Sigmoid")
+        ### BEGIN SOLUTION
+        e = np.exp(-np.abs(data))  # in (0, 1]: never overflows
+        r = 1.0 / (1.0 + e)  # sigmoid(|x|)
+        out = np.where(data >= 0, r, e * r)
+        return Tensor._from_op(out, "sigmoid", (x,))
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return "Sigmoid()"
+
+
+# %% [markdown]
+# ## 3. Tanh
+#
+# $$\tanh(x) = \frac{e^x - e^{-x}}{e^x + e^{-x}} = 2\sigma(2x) - 1$$
+#
+# has the S shape of the sigmoid, but from $-1$ to $1$ and centred at 0, which keeps
+# the next layer's inputs centred. `np.tanh` computes it stably (it does not
+# evaluate the fraction above). The backward rule uses the output:
+# $\tanh' = 1 - \tanh^2$. `_ctx` stays None.
+
+# %% nbgrader={"grade": false, "grade_id": "activations_tanh", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class Tanh:
+    """tanh(x) elementwise.
+
+    Records op ``"tanh"`` with ``_inputs == (x,)`` and ``_ctx is None`` (the backward
+    rule uses the output y: slope ``1 - y**2``).
+    """
+
+    def __call__(self, x: Tensor) -> Tensor:
+        data = _check_input(x, "Tanh")
+        ### BEGIN SOLUTION
+        return Tensor._from_op(np.tanh(data), "tanh", (x,))
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return "Tanh()"
+
+
+# %% nbgrader={"grade": true, "grade_id": "activations_test_sigmoid_tanh", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+import warnings
+
+s = Sigmoid()(Tensor([0.0, 2.0, -2.0]))
+assert abs(float(s.data[0]) - 0.5) < 1e-7, f"sigmoid(0) = 0.5, got {s.data[0]}"
+# 1 / (1 + e^-2) = 0.8807970779778823 (closed form, math.exp)
+assert abs(float(s.data[1]) - 1 / (1 + math.exp(-2))) < 1e-6, f"sigmoid(2) = 0.880797, got {s.data[1]}"
+assert abs(float(s.data[1] + s.data[2]) - 1.0) < 1e-6, "sigmoid(-x) = 1 - sigmoid(x)"
+assert s.dtype == np.float32, f"float32 in, float32 out; got {s.dtype}"
+with warnings.catch_warnings():
+    warnings.simplefilter("error")  # an overflow warning becomes an error here
+    try:
+        far = Sigmoid()(Tensor([-1000.0, 1000.0]))
+    except RuntimeWarning as warning:
+        raise AssertionError(
+            f"sigmoid(+-1000) overflowed ({warning}). Hint: only ever compute exp(-|x|)"
+        ) from None
+assert np.array_equal(far.data, [0.0, 1.0]), f"sigmoid(-1000) = 0, sigmoid(1000) = 1, got {far.data}"
+t = Tanh()(Tensor([0.0, 1.0]))
+assert abs(float(t.data[1]) - math.tanh(1.0)) < 1e-6, f"tanh(1) = 0.761594, got {t.data[1]}"
+assert Tanh()(Tensor([1.0], requires_grad=True))._op == "tanh", "record op 'tanh'"
+assert Sigmoid()(Tensor([1.0], requires_grad=True))._op == "sigmoid", "record op 'sigmoid'"
+print("Sigmoid and Tanh: OK")
+### BEGIN HIDDEN TESTS
+# closed forms with math.exp / math.tanh
+xs = [-30.0, -3.0, 0.5, 30.0]
+got = np.asarray(Sigmoid()(Tensor(xs, dtype=np.float64)).data, dtype=np.float64)
+want = [1 / (1 + math.exp(-v)) for v in xs]
+assert np.allclose(got, want, rtol=1e-12, atol=0), f"sigmoid in float64: {got} vs {want}"
+assert got[0] > 0, "sigmoid(-30) is tiny but positive (9.36e-14), not 0"
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    big = Sigmoid()(Tensor([-1e38, 1e38]))
+    assert np.array_equal(np.asarray(big.data, dtype=np.float64), [0.0, 1.0]), big.data
+    assert np.array_equal(np.asarray(Tanh()(Tensor([-1000.0, 1000.0])).data, dtype=np.float64), [-1.0, 1.0])
+got = np.asarray(Tanh()(Tensor([[-0.3, 2.0]], dtype=np.float64)).data, dtype=np.float64)
+assert got.shape == (1, 2) and np.allclose(got, [[math.tanh(-0.3), math.tanh(2.0)]], rtol=1e-12), got
+assert Sigmoid()(Tensor([1.0], dtype=np.float64)).dtype == np.float64
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 4. GELU
+#
+# The Gaussian Error Linear Unit weights its input by the probability that a
+# standard normal variable is below it: $\text{GELU}(x) = x\,\Phi(x)$, with $\Phi$
+# the normal distribution function. It looks like a ReLU with a smooth elbow (and a
+# small dip below 0 around $x \approx -0.75$), and it is the activation of BERT
+# and GPT. $\Phi$ needs the error function; the original paper also gives a tanh
+# approximation, which is what we compute:
+#
+# $$\text{GELU}(x) \approx \tfrac12\,x\,\big(1 + \tanh(u)\big), \qquad u = \sqrt{2/\pi}\,\big(x + 0.044715\,x^3\big).$$
+#
+# The two differ by less than $5 \cdot 10^{-4}$. PyTorch's `torch.nn.GELU()` uses
+# the exact erf form by default; `torch.nn.GELU(approximate="tanh")` is the one
+# that matches ours.
+#
+# **Overflow.** In float32, $x^3$ overflows for $|x| > 7 \cdot 10^{12}$. No network
+# feeds such numbers on purpose, but the function should still not warn. Since
+# $\tanh(u)$ is exactly $\pm 1$ (in float32 and float64) once $|x| \ge 10$, compute
+# $u$ from `np.clip(x, -10.0, 10.0)`: nothing changes in the result and $x^3$
+# stays small.
+#
+# The backward rule needs $t = \tanh(u)$: save it, `_ctx = t` (the array).
+
+# %% nbgrader={"grade": false, "grade_id": "activations_gelu", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+GELU_C = math.sqrt(2.0 / math.pi)
+GELU_K = 0.044715
+
+
+class GELU:
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) elementwise (the tanh form).
+
+    Matches ``torch.nn.GELU(approximate="tanh")``. Records op ``"gelu"`` with
+    ``_inputs == (x,)`` and ``_ctx = t``, the array ``tanh(u)`` (u computed from x
+    clipped to [-10, 10], where tanh is already exactly +-1).
+    """
+
+    def __call__(self, x: Tensor) -> Tensor:
+        data = _check_input(x, "GELU")
+        ### BEGIN SOLUTION
+        xc = np.clip(data, -10.0, 10.0)
+        t = np.tanh(GELU_C * (xc + GELU_K * xc * xc * xc))
+        return Tensor._from_op(0.5 * data * (1.0 + t), "gelu", (x,), t)
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return "GELU()"
+
+
+# %% nbgrader={"grade": true, "grade_id": "activations_test_gelu", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+g = GELU()(Tensor([0.0, 1.0, -1.0, 20.0, -20.0]))
+assert float(g.data[0]) == 0.0, f"GELU(0) = 0, got {g.data[0]}"
+# tanh form at 1: 0.5 (1 + tanh(sqrt(2/pi) * 1.044715)) = 0.8411920 (computed with math.tanh)
+expected_1 = 0.5 * (1 + math.tanh(math.sqrt(2 / math.pi) * 1.044715))
+assert abs(float(g.data[1]) - expected_1) < 1e-6, f"GELU(1) = {expected_1:.6f}, got {g.data[1]}"
+assert abs(float(g.data[1] - g.data[2]) - 1.0) < 1e-6, "GELU(x) - GELU(-x) = x (t is odd)"
+assert float(g.data[3]) == 20.0 and float(g.data[4]) == 0.0, f"far out: x and 0, got {g.data[3:]}"
+assert g.dtype == np.float32, f"float32 in, float32 out; got {g.dtype}"
+recorded = GELU()(Tensor([0.5], requires_grad=True))
+assert recorded._op == "gelu" and isinstance(recorded._ctx, np.ndarray), \
+    "record op 'gelu' and save t = tanh(u) (an array) as ctx"
+print("GELU: OK")
+### BEGIN HIDDEN TESTS
+# float64 against the formula, evaluated with math.tanh per element
+vals = [-3.0, -0.75, 0.3, 2.5]
+got = np.asarray(GELU()(Tensor(vals, dtype=np.float64)).data, dtype=np.float64)
+want = [0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3))) for v in vals]
+assert np.allclose(got, want, rtol=1e-12, atol=1e-15), f"{got} vs {want}"
+# the exact form x * Phi(x) (math.erf) is within 5e-4
+exact = [0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in vals]
+assert np.max(np.abs(got - np.array(exact))) < 5e-4
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    huge = GELU()(Tensor([1e30, -1e30]))
+assert np.array_equal(np.asarray(huge.data, dtype=np.float64), [float(np.float32(1e30)), 0.0]), huge.data
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 5. Softmax, the stable way
+#
+# Softmax turns a row of scores (logits) into probabilities:
+#
+# $$\text{softmax}(x)_i = \frac{e^{x_i}}{\sum_j e^{x_j}} .$$
+#
+# Every entry is positive and the row sums to 1. Worked example: for $x = (1, 2, 3)$,
+# $e^x = (2.718, 7.389, 20.09)$, the sum is $30.19$, and
+# $\text{softmax}(x) = (0.090, 0.245, 0.665)$.
+#
+# **Stability.** Logits of 1000 give $e^{1000} = \infty$ and $\infty/\infty$ =
+# `nan`. But softmax does not change when the same number is subtracted from every
+# entry: $e^{x_i - m}/\sum_j e^{x_j - m} = e^{x_i}/\sum_j e^{x_j}$ because $e^{-m}$
+# cancels. Choose $m = \max_j x_j$: then every exponent is $\le 0$, every $e^{\cdot}$
+# is in $(0, 1]$, and the largest is exactly 1, so the sum is at least 1 (no
+# division by zero either). Subtract the max **along the softmax axis** with
+# `keepdims=True`, so it broadcasts back.
+#
+# **Axis.** `Softmax(axis=-1)` normalises along the last axis (one distribution per
+# row of a batch). The constructor checks the type of `axis`; `__call__` checks that
+# it fits the input and records the op with `_ctx = axis` (the backward rule sums
+# along it).
+
+# %% nbgrader={"grade": false, "grade_id": "activations_softmax", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class Softmax:
+    """exp(x) / sum(exp(x)) along `axis`, computed with the maximum subtracted.
+
+    Records op ``"softmax"`` with ``_inputs == (x,)`` and ``_ctx = axis`` (an int;
+    the backward rule uses the output s: ``s * (g - sum(g * s, axis))``).
+    """
+
+    def __init__(self, axis: int = -1) -> None:
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"Softmax: axis must be an int, got {axis!r} ({type(axis).__name__})")
+        self.axis = int(axis)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        data = _check_input(x, "Softmax")
+        ndim = data.ndim
+        if not -ndim <= self.axis < ndim:
+            raise ValueError(
+                f"Softmax: axis={self.axis} is out of range for a tensor of shape {data.shape} "
+                f"({ndim} dimension(s)); use an axis from {-ndim} to {ndim - 1}"
+                if ndim
+                else f"Softmax: axis={self.axis} needs a tensor with at least 1 dimension, got shape ()"
+            )
+        ### BEGIN SOLUTION
+        shifted = data - data.max(axis=self.axis, keepdims=True)
+        e = np.exp(shifted)
+        out = e / e.sum(axis=self.axis, keepdims=True)
+        return Tensor._from_op(out, "softmax", (x,), self.axis)
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return f"Softmax(axis={self.axis})"
+
+
+# %%
+print(Softmax()(Tensor([1.0, 2.0, 3.0])))
+print(Softmax()(Tensor([1000.0, 1001.0, 1002.0])), "(the same: only differences matter)")
+
+# %% nbgrader={"grade": true, "grade_id": "activations_test_softmax", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+p = Softmax()(Tensor([1.0, 2.0, 3.0]))
+e123 = np.exp([1.0, 2.0, 3.0])  # the definition, on the side
+assert np.allclose(p.data, e123 / e123.sum(), atol=1e-7), f"softmax([1, 2, 3]) = {e123 / e123.sum()}, got {p.data}"
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+        big = Softmax()(Tensor([1000.0, 1001.0, 1002.0]))
+    except RuntimeWarning as warning:
+        raise AssertionError(f"softmax of large logits overflowed ({warning}). Hint: subtract the max") from None
+assert np.allclose(big.data, p.data, atol=1e-6), f"shifting all logits changes nothing, got {big.data}"
+rows = Softmax()(Tensor([[1.0, 1.0], [0.0, 100.0]]))
+assert np.allclose(rows.data.sum(axis=1), 1.0), f"each row sums to 1 with axis=-1, got {rows.data}"
+cols = Softmax(axis=0)(Tensor([[1.0, 1.0], [1.0, 3.0]]))
+assert np.allclose(cols.data.sum(axis=0), 1.0), f"axis=0: each column sums to 1, got\n{cols.data}"
+assert p.dtype == np.float32, f"float32 in, float32 out; got {p.dtype}"
+rec = Softmax(axis=0)(Tensor([[1.0]], requires_grad=True))
+assert rec._op == "softmax" and rec._ctx == 0, f"record op 'softmax' with ctx = axis, got {rec._op}, {rec._ctx}"
+print("Softmax: OK")
+### BEGIN HIDDEN TESTS
+# uniform logits: every probability is 1/C (by hand), here 1/4
+u4 = Softmax()(Tensor(np.full((2, 4), 7.0)))
+assert np.allclose(np.asarray(u4.data, dtype=np.float64), 0.25), u4.data
+# [0, ln 3] -> [1/4, 3/4] (by hand)
+q = np.asarray(Softmax()(Tensor([0.0, math.log(3.0)], dtype=np.float64)).data, dtype=np.float64)
+assert np.allclose(q, [0.25, 0.75], rtol=1e-12), q
+# 3-D, middle axis, against NumPy on the side
+cube = np.random.default_rng(3).standard_normal((2, 3, 4))
+got = np.asarray(Softmax(axis=1)(Tensor(cube, dtype=np.float64)).data, dtype=np.float64)
+ref = np.exp(cube) / np.exp(cube).sum(axis=1, keepdims=True)
+assert np.allclose(got, ref, rtol=1e-12), "softmax along axis 1"
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    mixed = Softmax()(Tensor([-1000.0, 0.0, 1000.0]))
+assert np.array_equal(np.asarray(mixed.data, dtype=np.float64), [0.0, 0.0, 1.0]), mixed.data
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 6. Bad input
+#
+# A list instead of a Tensor, an integer tensor, or an axis the tensor does not
+# have: each gets an error that names the argument, what it was, and what was
+# expected.
+
+# %% nbgrader={"grade": true, "grade_id": "activations_test_errors", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+for act in (ReLU(), Sigmoid(), Tanh(), GELU(), Softmax()):
+    try:
+        act([1.0, 2.0])
+    except TypeError as error:
+        assert "Tensor" in str(error), f"{act!r}: the message should say a Tensor is expected: {error}"
+    else:
+        raise AssertionError(f"{act!r} called on a list must raise TypeError")
+try:
+    Softmax(axis=2)(Tensor([[1.0, 2.0]]))
+except ValueError as error:
+    assert "axis=2" in str(error) and "(1, 2)" in str(error), f"name the axis and the shape: {error}"
+else:
+    raise AssertionError("Softmax(axis=2) on a 2-D tensor must raise ValueError")
+try:
+    Softmax(axis=1.5)
+except TypeError:
+    pass
+else:
+    raise AssertionError("Softmax(axis=1.5) must raise TypeError")
+column = Softmax(axis=-2)(Tensor([[1.0], [1.0]]))
+assert np.allclose(column.data, [[0.5], [0.5]]), f"a valid negative axis works: [[0.5], [0.5]], got {column.data}"
+print("errors: OK")
+
+# %% [markdown]
+# ## 7. The five curves and their slopes
+#
+# The left plot shows the functions, the right one their derivatives (estimated
+# here by finite differences of the curves, independent of module 06). Note the
+# sigmoid's slope never exceeds $0.25$ and tanh's never exceeds 1: a chain of many
+# such layers multiplies small numbers, so gradients **vanish** in deep sigmoid
+# networks. ReLU's slope is exactly 1 for positive inputs, and GELU's is close to it.
+# For softmax we plot the first entry of `softmax([x, 0])`, which is
+# $\sigma(x)$: with two classes, softmax *is* the sigmoid.
+
+# %%
+import matplotlib.pyplot as plt
+
+grid = np.linspace(-4, 4, 801)
+curves = {
+    "ReLU": ReLU()(Tensor(grid)).data,
+    "Sigmoid": Sigmoid()(Tensor(grid)).data,
+    "Tanh": Tanh()(Tensor(grid)).data,
+    "GELU": GELU()(Tensor(grid)).data,
+    "Softmax([x, 0])[0]": Softmax()(Tensor(np.stack([grid, np.zeros_like(grid)], axis=1))).data[:, 0],
+}
+fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(10, 3.8))
+for name, values in curves.items():
+    style = "--" if name.startswith("Softmax") else "-"
+    ax_f.plot(grid, values, style, label=name)
+    ax_d.plot(grid, np.gradient(values.astype(np.float64), grid), style, label=name)
+ax_f.set_title("activation f(x)")
+ax_d.set_title("slope f'(x)")
+for ax in (ax_f, ax_d):
+    ax.axhline(0, color="0.7", lw=0.8)
+    ax.axvline(0, color="0.7", lw=0.8)
+    ax.set_xlabel("x")
+    ax.grid(alpha=0.3)
+ax_f.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 8. Systems: cost, and memory kept for the backward pass
+#
+# **Time.** ReLU is one comparison per element; sigmoid, tanh and GELU call a
+# transcendental function (an `exp` or `tanh`, tens of cycles); softmax does an
+# `exp` plus two reductions along the axis. All of them are *memory-bound* on large
+# arrays: reading and writing the data takes longer than the arithmetic, so each
+# extra temporary array (GELU builds several) costs real time.
+#
+# **Memory.** When the graph is recorded, each activation keeps arrays alive until
+# `backward()`: its output (which the next layer holds anyway) and, for GELU, the
+# array `t` of the same size. A network's activation memory grows with
+# batch x width x depth, which is why large models run out of memory in training
+# but not in inference (`no_grad`).
+
+# %%
+import time
+
+rng = np.random.default_rng(0)
+batch = Tensor(rng.standard_normal((1000, 1000)))
+print(f"input: {batch.shape}, {batch.data.nbytes / 2**20:.1f} MiB of float32")
+for act in (ReLU(), Sigmoid(), Tanh(), GELU(), Softmax()):
+    repeats = 5
+    start = time.perf_counter()
+    for _ in range(repeats):
+        y = act(batch)
+    ms = (time.perf_counter() - start) / repeats * 1e3
+    rec = act(Tensor(batch.data, requires_grad=True))
+    saved = rec.data.nbytes + (rec._ctx.nbytes if isinstance(rec._ctx, np.ndarray) else 0)
+    print(f"{act!r:18} {ms:7.2f} ms   kept for backward: {saved / 2**20:.1f} MiB (output + saved ctx)")
+
+# %% [markdown]
+# ## Summary
+#
+# You wrote ReLU, a sigmoid that never overflows, tanh, the tanh form of GELU, and
+# a softmax made stable by subtracting the maximum. Each records its op for module
+# 06, whose backward rules use the outputs (and GELU's saved `t`). Module 03 puts
+# them between linear layers; module 04 reuses the max-subtraction trick in the
+# cross-entropy loss.

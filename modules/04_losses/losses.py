@@ -1,0 +1,538 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 04: Losses
+#
+# Training needs one number that says how wrong the network is: the **loss**. It
+# has to be small when predictions match targets, large when they don't, and
+# smooth enough that its gradient points somewhere useful. This module builds the
+# three losses that cover most of deep learning:
+#
+# | loss | predictions | targets | task |
+# |---|---|---|---|
+# | `MSELoss` | any real numbers | same shape | regression |
+# | `CrossEntropyLoss` | logits `(N, C)` | class indices `(N,)` or probabilities `(N, C)` | classification into C classes |
+# | `BinaryCrossEntropyLoss` | probabilities in `[0, 1]` | 0/1 (or in between), same shape | yes/no questions |
+#
+# Each is called like a function, `loss_fn(predictions, targets)`, and returns a
+# **scalar Tensor**: the mean over the batch, so the size of the batch does not
+# change the scale of the gradients. The result records its op (`"mse"`,
+# `"cross_entropy"`, `"binary_cross_entropy"`) and saves in `_ctx` what module 06's
+# backward rule needs. The result keeps the predictions' dtype (float32).
+#
+# **What you need**: modules 01 (Tensor) and 02 (the max-subtraction trick of softmax).
+
+# %% nbgrader={"grade": false, "grade_id": "losses_imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+#| export
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinytorch.core.tensor import Tensor
+
+__all__ = ["BinaryCrossEntropyLoss", "CrossEntropyLoss", "MSELoss"]
+
+
+def _predictions(x: Any, name: str) -> np.ndarray:
+    """The data of a floating-point prediction Tensor; a clear error otherwise."""
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{name}: predictions must be a Tensor, got {type(x).__name__}; wrap them: Tensor(...)"
+        )
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{name}: predictions must have a floating dtype, got {x.data.dtype}")
+    return x.data
+
+
+def _as_array(targets: Any) -> np.ndarray:
+    """Targets given as a Tensor, an array or a list, as a NumPy array (not copied)."""
+    return targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+
+
+# %% [markdown]
+# Two helpers are given: `_predictions` checks the first argument and returns its
+# array, `_as_array` accepts targets as a Tensor, a NumPy array or a list.
+#
+# ## 1. Mean squared error
+#
+# $$\text{MSE}(p, t) = \frac1n \sum_{i=1}^n (p_i - t_i)^2$$
+#
+# averaged over **all** $n$ elements (PyTorch's default, `reduction="mean"`). Squaring
+# makes every error positive and punishes big errors more than small ones.
+# Worked example: $p = (1, 2, 3)$, $t = (1, 0, 0)$: errors $(0, 2, 3)$, squares
+# $(0, 4, 9)$, $\text{MSE} = 13/3 \approx 4.333$.
+#
+# Shapes must match exactly. PyTorch broadcasts `(N, 1)` against `(N,)` into an
+# `(N, N)` matrix with only a warning, a classic silent bug; we refuse with a
+# `ValueError` that names both shapes. Targets are converted to the predictions'
+# dtype (float64 targets must not turn a float32 network into float64).
+#
+# Graph record: inputs `(predictions,)`, plus the targets when they are a Tensor
+# (so a target that requires grad gets one too); `_ctx` is the difference
+# $d = p - t$, which the backward rule scales by $2/n$.
+
+# %% nbgrader={"grade": false, "grade_id": "losses_mse", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class MSELoss:
+    """Mean of (predictions - targets)^2 over all elements.
+
+    Records op ``"mse"`` with ``_inputs == (predictions,)`` or
+    ``(predictions, targets)`` when targets is a Tensor, and ``_ctx = d``, the array
+    ``predictions - targets`` (in the predictions' dtype).
+    """
+
+    def __call__(self, predictions: Tensor, targets: Any) -> Tensor:
+        p = _predictions(predictions, "MSELoss")
+        t = _as_array(targets)
+        if t.shape != p.shape:
+            raise ValueError(
+                f"MSELoss: targets must have the predictions' shape {p.shape}, got shape {t.shape}"
+            )
+        inputs = (predictions, targets) if isinstance(targets, Tensor) else (predictions,)
+        ### BEGIN SOLUTION
+        diff = p - t.astype(p.dtype, copy=False)
+        loss = np.asarray(np.mean(diff * diff), dtype=p.dtype)
+        return Tensor._from_op(loss, "mse", inputs, diff)
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return "MSELoss()"
+
+
+# %% nbgrader={"grade": true, "grade_id": "losses_test_mse", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+mse = MSELoss()
+loss = mse(Tensor([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 0.0]))
+assert isinstance(loss, Tensor) and loss.shape == (), f"a loss is a scalar Tensor (shape ()), got {loss!r}"
+assert abs(loss.item() - 13 / 3) < 1e-6, f"MSE = (0 + 4 + 9) / 3 = 4.3333, got {loss.item()}"
+assert loss.dtype == np.float32, f"float32 predictions give a float32 loss, got {loss.dtype}"
+assert mse(Tensor([[0.5, 0.5]]), Tensor([[0.5, 0.5]])).item() == 0.0, "equal arrays: loss 0"
+rec = mse(Tensor([1.0], requires_grad=True), [0.0])
+assert rec._op == "mse", f"record op 'mse', got {rec._op}"
+try:
+    mse(Tensor(np.zeros((4, 1))), np.zeros(4))
+except ValueError as error:
+    assert "(4, 1)" in str(error) and "(4,)" in str(error), f"name both shapes: {error}"
+else:
+    raise AssertionError("(4, 1) predictions against (4,) targets must raise ValueError")
+print("MSELoss: OK")
+### BEGIN HIDDEN TESTS
+# (2, 2) batch: errors 1, -1, 2, 0 -> squares 1, 1, 4, 0 -> mean 1.5 (by hand)
+got = mse(Tensor([[1.0, 1.0], [2.0, 0.0]], dtype=np.float64), np.array([[0.0, 2.0], [0.0, 0.0]]))
+assert type(got.item()) is float and got.item() == 1.5, got
+assert got.dtype == np.float64
+# float64 targets do not promote float32 predictions
+assert mse(Tensor([0.0]), np.array([0.1], dtype=np.float64)).dtype == np.float32
+t_rg = Tensor([1.0, 2.0], requires_grad=True)
+rec = mse(Tensor([0.0, 0.0], requires_grad=True), t_rg)
+assert len(rec._inputs) == 2 and rec._inputs[1] is t_rg, "a Tensor target is an input of the op"
+assert np.allclose(np.asarray(rec._ctx, dtype=np.float64), [-1.0, -2.0]), "ctx = predictions - targets"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 2. Cross entropy, from logits
+#
+# A classifier outputs one score per class, the **logits** $z$ (any real numbers).
+# Softmax turns them into probabilities $q = \text{softmax}(z)$, and the cross
+# entropy is the negative log-probability of the true class $y$, averaged over the
+# batch of $N$:
+#
+# $$L = -\frac1N \sum_{n=1}^N \ln q_{n, y_n}.$$
+#
+# A confident right answer ($q_y \to 1$) costs almost nothing; a confident wrong one
+# costs a lot ($-\ln 0.001 \approx 6.9$). **Worked example**: with uniform logits
+# (all equal) every class gets $q = 1/C$, so $L = \ln C$: $\ln 10 \approx 2.303$ for
+# ten classes. That is the loss of an untrained network, worth checking in the first
+# step of every training run.
+#
+# ### Why log-softmax, and how to make it stable
+#
+# Computing softmax first and then its log fails in two ways: $e^{z}$ overflows for
+# large logits, and a tiny probability rounds to 0 and its log becomes $-\infty$.
+# Instead compute the log-probabilities directly:
+#
+# $$\ln q_i = z_i - \ln \sum_j e^{z_j} = (z_i - m) - \ln \sum_j e^{z_j - m}, \qquad m = \max_j z_j .$$
+#
+# After subtracting $m$ every exponent is $\le 0$ and one of them is exactly 0, so the
+# sum lies in $[1, C]$: its log is between $0$ and $\ln C$, never $-\infty$ and never
+# overflowing. A log-probability of $-1000$ stays $-1000$ instead of $\ln 0$. This is
+# the *log-sum-exp trick*; PyTorch's `cross_entropy` does the same (it takes
+# logits, never probabilities, for this reason).
+#
+# ### Targets
+#
+# * **class indices**, shape `(N,)`: integers in `[0, C)`. An integer array, a float
+#   array of whole numbers (labels loaded from a CSV) or a Tensor holding either.
+#   Then $L = -\frac1N\sum_n \ln q_{n,y_n}$: pick one log-probability per row with
+#   `logp[np.arange(N), y]`.
+# * **probabilities**, shape `(N, C)` (one-hot rows, or soft labels such as label
+#   smoothing): $L = -\frac1N \sum_n \sum_c T_{nc} \ln q_{nc}$.
+#
+# Anything else is a `ValueError` that names the shapes: a batch-size mismatch, an
+# out-of-range class, a non-integral "index". The helper `_class_targets` below
+# (given) does that checking and returns either an `int64` index array or a float
+# array of probabilities in the logits' dtype.
+#
+# Graph record: inputs `(logits,)` (targets are data); `_ctx = (probs, targets)`
+# with `probs = exp(logp)`, the softmax, which the backward rule needs.
+
+# %% nbgrader={"grade": false, "grade_id": "losses_cross_entropy", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def _class_targets(targets: Any, n: int, c: int, dtype: np.dtype) -> np.ndarray:
+    """Validated cross-entropy targets: int64 indices (N,) or probabilities (N, C) of `dtype`."""
+    t = _as_array(targets)
+    if t.ndim == 1:
+        if t.shape[0] != n:
+            raise ValueError(
+                f"CrossEntropyLoss: {t.shape[0]} targets for a batch of {n} (logits of shape ({n}, {c}))"
+            )
+        if t.dtype.kind == "f":
+            if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
+                bad = t[~(np.isfinite(t) & (t == np.round(t)))][0]
+                raise ValueError(
+                    f"CrossEntropyLoss: class-index targets must be whole numbers, got {bad}"
+                )
+        elif t.dtype.kind not in "iu":
+            raise ValueError(
+                f"CrossEntropyLoss: class-index targets must be integers, got dtype {t.dtype}"
+            )
+        idx = t.astype(np.int64)
+        if n and (idx.min() < 0 or idx.max() >= c):
+            bad = int(idx[(idx < 0) | (idx >= c)][0])
+            raise ValueError(
+                f"CrossEntropyLoss: class index {bad} is out of range for {c} classes "
+                f"(valid: 0 to {c - 1})"
+            )
+        return idx
+    if t.ndim == 2:
+        if t.shape != (n, c):
+            raise ValueError(
+                f"CrossEntropyLoss: probability targets must have the logits' shape ({n}, {c}), "
+                f"got shape {t.shape}"
+            )
+        return t.astype(dtype, copy=False)
+    raise ValueError(
+        f"CrossEntropyLoss: targets must be class indices of shape ({n},) or probabilities "
+        f"of shape ({n}, {c}), got shape {t.shape}"
+    )
+
+
+class CrossEntropyLoss:
+    """Cross entropy of logits (N, C) against class indices (N,) or probabilities (N, C).
+
+    Uses a stable log-softmax; the mean over the batch. Records op ``"cross_entropy"``
+    with ``_inputs == (logits,)`` and ``_ctx = (probs, targets)``: ``probs`` the
+    softmax of the logits (N, C), ``targets`` the int64 indices (N,) or the
+    probability rows (N, C) in the logits' dtype.
+    """
+
+    def __call__(self, logits: Tensor, targets: Any) -> Tensor:
+        z = _predictions(logits, "CrossEntropyLoss")
+        if z.ndim != 2:
+            raise ValueError(
+                f"CrossEntropyLoss: logits must have shape (N, C), got shape {z.shape}"
+            )
+        n, c = z.shape
+        if n == 0:
+            raise ValueError("CrossEntropyLoss: the batch is empty (logits of shape (0, C))")
+        t = _class_targets(targets, n, c, z.dtype)
+        ### BEGIN SOLUTION
+        shifted = z - z.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        if t.ndim == 1:
+            total = logp[np.arange(n), t].sum()
+        else:
+            total = (t * logp).sum()
+        loss = np.asarray(-total / n, dtype=z.dtype)
+        return Tensor._from_op(loss, "cross_entropy", (logits,), (np.exp(logp), t))
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return "CrossEntropyLoss()"
+
+
+# %%
+ce = CrossEntropyLoss()
+print("uniform logits, 10 classes:", ce(Tensor(np.zeros((4, 10))), np.array([0, 3, 7, 9])).item(),
+      "vs ln 10 =", np.log(10))
+print("confident and right:", ce(Tensor([[10.0, 0.0, 0.0]]), [0]).item())
+print("confident and wrong:", ce(Tensor([[10.0, 0.0, 0.0]]), [2]).item())
+print("huge logits, still finite:", ce(Tensor([[1000.0, 0.0]]), [1]).item())
+
+# %% nbgrader={"grade": true, "grade_id": "losses_test_cross_entropy", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+import warnings
+
+ce = CrossEntropyLoss()
+loss = ce(Tensor(np.zeros((4, 10))), np.array([0, 3, 7, 9]))
+assert loss.shape == () and loss.dtype == np.float32, f"a float32 scalar, got shape {loss.shape}, {loss.dtype}"
+assert abs(loss.item() - np.log(10)) < 1e-6, f"uniform logits: ln C = ln 10 = 2.302585, got {loss.item()}"
+# logits [0, ln 3]: softmax [1/4, 3/4]; class 1 costs -ln(3/4) = 0.287682 (by hand)
+loss = ce(Tensor([[0.0, np.log(3.0)]]), [1])
+assert abs(loss.item() + np.log(0.75)) < 1e-6, f"-ln(3/4) = 0.287682, got {loss.item()}"
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+        big = ce(Tensor([[1000.0, 0.0]]), [1])
+    except RuntimeWarning as warning:
+        raise AssertionError(f"large logits overflowed ({warning}). Hint: subtract the row max") from None
+assert abs(big.item() - 1000.0) < 1e-3, f"-log softmax([1000, 0])[1] = 1000 (log-sum-exp), got {big.item()}"
+same = ce(Tensor([[0.0, np.log(3.0)]]), np.array([[0.0, 1.0]]))
+assert abs(same.item() + np.log(0.75)) < 1e-6, f"one-hot targets give the same loss, got {same.item()}"
+assert ce(Tensor([[0.0, np.log(3.0)]]), np.array([1.0])).item() == loss.item(), "float labels 1.0 work"
+assert ce(Tensor([[0.0, 1.0]], requires_grad=True), [1])._op == "cross_entropy", "record 'cross_entropy'"
+print("CrossEntropyLoss: OK")
+### BEGIN HIDDEN TESTS
+# batch of 2 against NumPy's log-softmax written out on the side, float64
+zh = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]])
+lp = zh - np.log(np.exp(zh).sum(axis=1, keepdims=True))
+got = ce(Tensor(zh, dtype=np.float64), np.array([2, 0])).item()
+assert type(got) is float and abs(got - (-(lp[0, 2] + lp[1, 0]) / 2)) < 1e-12, got
+# soft targets: -(0.5 lp[0, 0] + 0.5 lp[0, 1] + lp[1, 2]) / 2
+soft = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+got = ce(Tensor(zh, dtype=np.float64), soft).item()
+assert abs(got + (0.5 * lp[0, 0] + 0.5 * lp[0, 1] + lp[1, 2]) / 2) < 1e-12, got
+# labels given as a Tensor of int64
+assert abs(ce(Tensor(zh, dtype=np.float64), Tensor(np.array([2, 0]))).item() - (-(lp[0, 2] + lp[1, 0]) / 2)) < 1e-12
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    tiny = ce(Tensor([[0.0, -1000.0]]), [1]).item()
+assert abs(tiny - 1000.0) < 1e-3, f"a probability of e^-1000 gives loss 1000, not inf, got {tiny}"
+rec = ce(Tensor(zh, requires_grad=True), np.array([2, 0]))
+probs, saved = rec._ctx
+assert np.allclose(np.asarray(probs, dtype=np.float64), np.exp(lp), atol=1e-6), "ctx[0] = softmax"
+assert saved.dtype == np.int64, "ctx[1] = int64 indices"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Mistakes the loss catches
+#
+# A label array of the wrong length, a label 10 for a 10-class problem, or a label
+# 2.5: each would silently give a wrong loss (NumPy's negative indices even count
+# from the end), so each raises a `ValueError` that names the numbers.
+
+# %% nbgrader={"grade": true, "grade_id": "losses_test_cross_entropy_errors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+bad_cases = [
+    (np.array([0, 1, 2]), "3"),  # three labels for a batch of 2
+    (np.array([0, 10]), "10"),  # class 10 of 10 classes
+    (np.array([0, -1]), "-1"),  # negative index
+    (np.array([0.0, 2.5]), "2.5"),  # not a whole number
+    (np.zeros((2, 3)), "(2, 3)"),  # probability targets of the wrong shape
+]
+for targets, needle in bad_cases:
+    try:
+        ce(Tensor(np.zeros((2, 10))), targets)
+    except ValueError as error:
+        assert needle in str(error), f"targets {targets.tolist()}: the message should contain {needle!r}: {error}"
+    else:
+        raise AssertionError(f"targets {targets.tolist()} with logits (2, 10) must raise ValueError")
+try:
+    ce(Tensor(np.zeros(10)), [1])
+except ValueError as error:
+    assert "(10,)" in str(error), f"name the logits' shape: {error}"
+else:
+    raise AssertionError("1-D logits must raise ValueError (expected (N, C))")
+# the edges of the valid range are fine: classes 0 and C - 1 (uniform logits: ln 10 each)
+edge = ce(Tensor(np.zeros((2, 10))), np.array([0, 9])).item()
+assert abs(edge - np.log(10)) < 1e-6, f"classes 0 and 9 of 10 are valid: loss ln 10, got {edge}"
+print("cross-entropy errors: OK")
+
+# %% [markdown]
+# ## 3. Binary cross entropy
+#
+# For a yes/no answer the network outputs one probability $p = P(\text{yes})$
+# (usually a sigmoid), and the target $t$ is 1 or 0:
+#
+# $$\text{BCE}(p, t) = -\frac1n \sum_i \big[t_i \ln p_i + (1 - t_i)\ln(1 - p_i)\big].$$
+#
+# Worked example: $p = 0.8$ for a "yes" costs $-\ln 0.8 = 0.223$; for a "no" it
+# costs $-\ln 0.2 = 1.609$.
+#
+# **Clamping.** A saturated sigmoid returns exactly 0.0 or 1.0, and $\ln 0 = -\infty$
+# turns the loss into `inf` (and the gradient into `nan`). We clamp the probabilities
+# to $[\varepsilon, 1 - \varepsilon]$ with $\varepsilon = 10^{-7}$ (the `eps`
+# argument) before taking logs: the largest possible loss per element is then
+# $-\ln 10^{-7} \approx 16.1$. PyTorch's `BCELoss` does something different with the
+# same aim: it clamps each **log** at $-100$, so its largest loss per element is 100.
+# The two agree whenever $\varepsilon \le p \le 1 - \varepsilon$, which covers every
+# prediction that is not saturated.
+#
+# In float32, $1 - 10^{-7}$ rounds to $1 - 1.19 \cdot 10^{-7}$ (the next float below
+# 1), so the clamp still keeps $1 - p > 0$. Larger `eps` (such as `1e-4`) give a
+# gentler loss; `eps` must lie in $(0, 0.5)$.
+#
+# Predictions must lie in $[0, 1]$ (they are probabilities; for raw scores use a
+# sigmoid first) and targets too: anything else is a `ValueError` naming the value
+# found. Shapes must match.
+#
+# Graph record: inputs `(predictions,)`; `_ctx = (p, t)` with the **clamped** $p$
+# and the targets in $p$'s dtype.
+
+# %% nbgrader={"grade": false, "grade_id": "losses_bce", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class BinaryCrossEntropyLoss:
+    """Mean binary cross entropy of probabilities (clamped to [eps, 1 - eps]) against targets.
+
+    Records op ``"binary_cross_entropy"`` with ``_inputs == (predictions,)`` and
+    ``_ctx = (p, t)``: the clamped probabilities and the targets, both in the
+    predictions' dtype.
+    """
+
+    def __init__(self, eps: float = 1e-7) -> None:
+        if not 0.0 < eps < 0.5:
+            raise ValueError(f"BinaryCrossEntropyLoss: eps must be in (0, 0.5), got {eps}")
+        self.eps = float(eps)
+
+    def __call__(self, predictions: Tensor, targets: Any) -> Tensor:
+        p = _predictions(predictions, "BinaryCrossEntropyLoss")
+        t = _as_array(targets)
+        if t.shape != p.shape:
+            raise ValueError(
+                f"BinaryCrossEntropyLoss: targets must have the predictions' shape {p.shape}, "
+                f"got shape {t.shape}"
+            )
+        if p.size == 0:
+            raise ValueError("BinaryCrossEntropyLoss: the batch is empty")
+        for name, values in (("predictions", p), ("targets", t)):
+            low, high = values.min(), values.max()
+            if not (low >= 0 and high <= 1):  # also catches nan
+                bad = low if not low >= 0 else high
+                raise ValueError(
+                    f"BinaryCrossEntropyLoss: {name} must be probabilities in [0, 1], found {bad}"
+                    + ("; apply a Sigmoid first" if name == "predictions" else "")
+                )
+        ### BEGIN SOLUTION
+        pc = np.clip(p, self.eps, 1.0 - self.eps)
+        tc = t.astype(p.dtype, copy=False)
+        total = (tc * np.log(pc) + (1.0 - tc) * np.log(1.0 - pc)).sum()
+        loss = np.asarray(-total / p.size, dtype=p.dtype)
+        return Tensor._from_op(loss, "binary_cross_entropy", (predictions,), (pc, tc))
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return f"BinaryCrossEntropyLoss(eps={self.eps})"
+
+
+# %% nbgrader={"grade": true, "grade_id": "losses_test_bce", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+bce = BinaryCrossEntropyLoss()
+loss = bce(Tensor([0.8, 0.8]), np.array([1.0, 0.0]))
+# (-ln 0.8 - ln 0.2) / 2 = (0.223144 + 1.609438) / 2 = 0.916291 (by hand)
+assert loss.shape == () and abs(loss.item() - 0.9162907) < 1e-6, f"expected 0.916291, got {loss.item()}"
+assert loss.dtype == np.float32, f"float32 in, float32 out; got {loss.dtype}"
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+        sure = bce(Tensor([0.0, 1.0]), np.array([1.0, 0.0]))
+    except RuntimeWarning as warning:
+        raise AssertionError(f"log(0) happened ({warning}). Hint: clip p to [eps, 1 - eps]") from None
+assert np.isfinite(sure.item()) and 15 < sure.item() < 17, \
+    f"p = 0 for a 'yes' is clamped to 1e-7: loss about -ln 1e-7 = 16.1, got {sure.item()}"
+assert bce(Tensor([0.5], requires_grad=True), [1.0])._op == "binary_cross_entropy"
+try:
+    bce(Tensor([1.5]), [1.0])
+except ValueError as error:
+    assert "1.5" in str(error), f"name the bad value: {error}"
+else:
+    raise AssertionError("a prediction of 1.5 is no probability: ValueError")
+print("BinaryCrossEntropyLoss: OK")
+### BEGIN HIDDEN TESTS
+# float64, soft target 0.25 at p = 0.5: -(0.25 ln 0.5 + 0.75 ln 0.5) = ln 2 (by hand)
+got = bce(Tensor([[0.5]], dtype=np.float64), np.array([[0.25]])).item()
+assert type(got) is float and abs(got - np.log(2.0)) < 1e-12, got
+# eps = 0.1: p = 0.999 is clamped to 0.9, loss for a "no" = -ln(0.1) (by hand)
+got = BinaryCrossEntropyLoss(eps=0.1)(Tensor([0.999], dtype=np.float64), np.array([0.0])).item()
+assert abs(got + np.log(0.1)) < 1e-12, got
+rec = bce(Tensor([0.0, 0.5], requires_grad=True, dtype=np.float64), np.array([1.0, 1.0]))
+pc, tc = rec._ctx
+assert float(pc[0]) == 1e-7 and float(pc[1]) == 0.5, "ctx[0] holds the clamped probabilities"
+for bad in ([[0.5]], [0.5, 0.5, 0.5]):
+    try:
+        bce(Tensor([0.5, 0.5]), np.array(bad))
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"targets of shape {np.shape(bad)} for predictions (2,): ValueError")
+try:
+    bce(Tensor([0.5]), np.array([2.0]))
+except ValueError as error:
+    assert "2.0" in str(error) and "targets" in str(error), error
+else:
+    raise AssertionError("target 2.0: ValueError")
+try:
+    BinaryCrossEntropyLoss(eps=0.0)
+except ValueError:
+    pass
+else:
+    raise AssertionError("eps = 0 must raise ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 4. Which loss for which output
+#
+# The plot shows the loss of a single prediction against the true answer. The
+# cross entropy (binary, for a "yes") grows without bound as the prediction gets
+# confidently wrong, which keeps pushing; the squared error of a probability is at
+# most 1, which is why classifiers use cross entropy and not MSE.
+
+# %%
+import matplotlib.pyplot as plt
+
+prob = np.linspace(0.001, 0.999, 500)
+bce_curve = [bce(Tensor([q]), [1.0]).item() for q in prob]
+mse_curve = [MSELoss()(Tensor([q]), [1.0]).item() for q in prob]
+plt.figure(figsize=(6, 3.5))
+plt.plot(prob, bce_curve, label="binary cross entropy, target 1")
+plt.plot(prob, mse_curve, label="squared error, target 1")
+plt.xlabel("predicted probability of the true class")
+plt.ylabel("loss")
+plt.ylim(0, 7)
+plt.legend()
+plt.grid(alpha=0.3)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 5. Systems: cost and memory
+#
+# **Stability costs little.** The stable log-softmax does one extra pass (the row
+# maximum and a subtraction) over the `(N, C)` logits; the exponentials and the log
+# dominate. Softmax and then log would save nothing and break on large logits.
+#
+# **Memory.** The loss keeps for backward the softmax probabilities, an array as
+# large as the logits: for a batch of 64 over 10 classes that is 2.5 KiB, for a
+# language model with 50,000 classes and 8,192 tokens per batch it is 1.5 GiB in
+# float32, more than the model's weights. Large models therefore fuse the last
+# layer and the loss, or compute them in chunks.
+
+# %%
+import time
+
+rng = np.random.default_rng(0)
+for n, c in ((64, 10), (256, 1000), (1024, 10000)):
+    logits = Tensor(rng.standard_normal((n, c)), requires_grad=True)
+    labels = rng.integers(0, c, n)
+    start = time.perf_counter()
+    rec = ce(logits, labels)
+    ms = (time.perf_counter() - start) * 1e3
+    probs, _ = rec._ctx
+    print(f"logits ({n:>5}, {c:>5}): {ms:7.2f} ms, probabilities kept for backward: "
+          f"{probs.nbytes / 2**10:9.1f} KiB")
+
+# %% [markdown]
+# ## Summary
+#
+# You wrote the mean squared error, a cross entropy that takes logits and computes
+# log-probabilities with the log-sum-exp trick, and a binary cross entropy that
+# clamps its probabilities. Each returns a scalar tensor and records what module 06
+# needs to send the gradient back: the difference for MSE, the softmax for cross
+# entropy, the clamped probabilities for BCE.
