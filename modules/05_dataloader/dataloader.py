@@ -1,0 +1,825 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 05: DataLoader
+#
+# A network does not learn from the whole data set at once, nor from one example
+# at a time: it learns from **mini-batches**, a few dozen examples stacked into one
+# array. Batches are big enough for fast matrix products and for a gradient that is
+# not too noisy, and small enough to take many steps per pass over the data.
+#
+# Feeding batches looks like a detail, but it decides three things that matter:
+#
+# * **correctness**: every example is seen exactly once per pass (an *epoch*), and
+#   the inputs and their labels stay together;
+# * **reproducibility**: the shuffled order of every epoch can be recomputed, so a
+#   run stopped and resumed from a checkpoint sees the same batches;
+# * **speed**: a batch is cut out of the arrays with one NumPy operation, not a
+#   Python loop over samples.
+#
+# You build:
+#
+# 1. **`Dataset`**: what a data set is (anything with `len()` and indexing);
+# 2. **`TensorDataset`**: a data set made of arrays that share their first dimension;
+# 3. **`DataLoader`**: batches, shuffling with its own seeded generator, epochs, and a
+#    state dict for checkpoints.
+#
+# **What you need**: module 01 (`Tensor`).
+
+# %% nbgrader={"grade": false, "grade_id": "dataloader_imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+#| export
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from tinytorch.core.tensor import Tensor
+
+# %% [markdown]
+# ## 1. What is a data set?
+#
+# For the loader, a data set is anything that answers two questions:
+# *how many examples are there?* (`len(dataset)`) and *give me example i*
+# (`dataset[i]`). An example is usually a tuple `(input, target)`.
+#
+# Python calls such an informal interface a **protocol**. `typing.Protocol` writes it
+# down; with `@runtime_checkable`, `isinstance(obj, Dataset)` checks that the two
+# methods exist. No class has to inherit from `Dataset`: a list of pairs is a
+# data set too.
+#
+# The cell also gives `_as_array`, the rule that turns data into arrays the way
+# `Tensor` would: floating data becomes float32, integer and bool arrays (class
+# labels, masks) keep their dtype, and a `Tensor` keeps the dtype it already has.
+
+# %% nbgrader={"grade": false, "grade_id": "dataloader_dataset_protocol", "locked": true, "schema_version": 3, "solution": false, "task": false}
+#| export
+@runtime_checkable
+class Dataset(Protocol):
+    """Anything with `len(dataset)` and `dataset[i]` (one example, often a tuple)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: Any) -> Any: ...
+
+
+def _as_array(value: Any, where: str) -> np.ndarray:
+    """`value` as an array with Tensor's dtype rule: floating -> float32, integer/bool kept,
+    a Tensor's data as it is (no copy when nothing changes)."""
+    if isinstance(value, Tensor):
+        return value.data
+    array = np.asarray(value)
+    kind = array.dtype.kind
+    if kind == "f":
+        return array.astype(np.float32, copy=False)
+    if kind in "iub":
+        return array
+    raise TypeError(f"{where}: expected numbers, got an array of dtype {array.dtype}")
+
+# %% [markdown]
+# ## 2. TensorDataset: arrays that belong together
+#
+# The most common data set is a few arrays with **one row per example**: images
+# `X` of shape `(N, 784)` and labels `y` of shape `(N,)`. Example `i` is
+# `(X[i], y[i])`. The one thing that can go wrong is arrays of different lengths:
+# then some inputs would have no label, and an error at construction is much
+# better than a mysterious one in the middle of training. The error names every
+# length, so you can see which array is off.
+#
+# Conversion happens **once**, here: float64 data is turned into float32 when the
+# data set is built, not again for every batch.
+#
+# `__getitem__` simply indexes every array with the same index and returns the
+# tuple. Because NumPy indexing accepts an integer, a slice or an array of indices,
+# `dataset[5]`, `dataset[0:64]` and `dataset[np.array([3, 1, 2])]` all work: the last
+# two return whole batches at once, which the loader will use.
+#
+# ```python
+# ds = TensorDataset(np.zeros((4, 2)), np.array([0, 1, 1, 0]))
+# len(ds)   # 4
+# ds[1]     # (array([0., 0.], dtype=float32), np.int64(1))
+# ```
+
+# %% nbgrader={"grade": false, "grade_id": "dataloader_tensordataset", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class TensorDataset:
+    """A data set of arrays (or Tensors) sharing their first dimension: example i is
+    `tuple(array[i] for array in arrays)`.
+
+    Floating arrays are stored as float32, integer/bool arrays keep their dtype, Tensors
+    keep theirs. Raises ValueError for no arrays or different first dimensions.
+    """
+
+    def __init__(self, *arrays: Any) -> None:
+        self.arrays: tuple[np.ndarray, ...]
+        ### BEGIN SOLUTION
+        if not arrays:
+            raise ValueError("TensorDataset: needs at least one array, got none")
+        converted = tuple(_as_array(a, f"TensorDataset: array {i}") for i, a in enumerate(arrays))
+        for i, array in enumerate(converted):
+            if array.ndim == 0:
+                raise ValueError(
+                    f"TensorDataset: array {i} is a single number (shape ()), expected one row per example"
+                )
+        lengths = [len(array) for array in converted]
+        if len(set(lengths)) > 1:
+            listed = ", ".join(f"array {i}: {n}" for i, n in enumerate(lengths))
+            raise ValueError(
+                f"TensorDataset: all arrays must have the same first dimension (one row per example), "
+                f"got lengths {listed}"
+            )
+        self.arrays = converted
+        ### END SOLUTION
+
+    def __len__(self) -> int:
+        """Number of examples (the common first dimension)."""
+        ### BEGIN SOLUTION
+        return len(self.arrays[0])
+        ### END SOLUTION
+
+    def __getitem__(self, index: Any) -> tuple[Any, ...]:
+        """Row(s) `index` of every array: an int gives one example, a slice or an index array a batch."""
+        ### BEGIN SOLUTION
+        return tuple(array[index] for array in self.arrays)
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{a.shape} {a.dtype}" for a in self.arrays)
+        return f"TensorDataset({shapes})"
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_tensordataset", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+X = np.arange(12, dtype=np.float64).reshape(6, 2)
+y = np.array([0, 1, 2, 0, 1, 2])
+ds = TensorDataset(X, y)
+assert len(ds) == 6, f"len(TensorDataset) should be the number of rows, 6; got {len(ds)}"
+xi, yi = ds[2]
+assert np.asarray(xi, dtype=np.float64).tolist() == [4.0, 5.0] and int(yi) == 2, f"ds[2] should be ([4., 5.], 2), got ({xi}, {yi})"
+assert ds.arrays[0].dtype == np.float32, f"float64 data should be stored as float32 (Tensor's rule), got {ds.arrays[0].dtype}"
+assert ds.arrays[1].dtype == y.dtype, f"integer labels keep their dtype {y.dtype}, got {ds.arrays[1].dtype}"
+try:
+    TensorDataset(X, y[:5])
+except ValueError as error:
+    assert "6" in str(error) and "5" in str(error), f"the error should show both lengths, 6 and 5: {error}"
+else:
+    raise AssertionError("arrays with 6 and 5 rows must raise ValueError")
+### BEGIN HIDDEN TESTS
+# A batch at once: rows 4, 0 of X are [8, 9] and [0, 1] (X = arange(12) in rows of 2).
+xb, yb = ds[np.array([4, 0])]
+assert np.asarray(xb, dtype=np.float64).tolist() == [[8.0, 9.0], [0.0, 1.0]], f"ds[[4, 0]] gave {xb}"
+assert yb.tolist() == [1, 0], f"labels of rows 4 and 0 are [1, 0], got {yb}"
+# No arrays at all.
+try:
+    TensorDataset()
+except ValueError as error:
+    assert "at least one" in str(error), f"the error should say that at least one array is needed: {error}"
+else:
+    raise AssertionError("TensorDataset() with no arrays must raise ValueError")
+# Three arrays: every length is named.
+try:
+    TensorDataset(np.zeros(3), np.zeros(3), np.zeros(7))
+except ValueError as error:
+    assert "7" in str(error) and "3" in str(error), f"the error should list the lengths 3, 3, 7: {error}"
+else:
+    raise AssertionError("lengths 3, 3, 7 must raise ValueError")
+# A Tensor keeps its dtype, a list of floats becomes float32, bool stays bool.
+t64 = Tensor(np.ones((3, 2)), dtype=np.float64)
+ds2 = TensorDataset(t64, [1.0, 2.0, 3.0], np.array([True, False, True]))
+assert [a.dtype for a in ds2.arrays] == [np.float64, np.float32, np.bool_], f"got dtypes {[a.dtype for a in ds2.arrays]}"
+assert len(ds2) == 3, f"expected 3 rows, got {len(ds2)}"
+# Already float32 data is not copied.
+X32 = np.zeros((5, 3), dtype=np.float32)
+assert TensorDataset(X32).arrays[0] is X32, "float32 data should be stored as it is, without a copy"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 3. DataLoader: batches, shuffling and epochs
+#
+# `DataLoader(dataset, batch_size=32, shuffle=False, drop_last=False, seed=None)`
+# turns a data set into batches. Iterating over it gives one epoch:
+#
+# ```python
+# for inputs, targets in loader:     # each a Tensor with batch_size rows
+#     ...
+# ```
+#
+# ### Batches
+#
+# With `N` examples and batch size `B`, the batches cover positions
+# `[0, B), [B, 2B), ...`. The last batch is smaller when `B` does not divide `N`;
+# `drop_last=True` skips it (some training tricks want equal batch sizes).
+# `len(loader)` is the number of batches: `ceil(N / B)`, or `floor(N / B)` with
+# `drop_last`. Example: `N = 10`, `B = 4` gives batches of 4, 4, 2 (3 batches), or
+# 4, 4 with `drop_last` (2 batches).
+#
+# ### Shuffling you can reproduce
+#
+# Data are often sorted (all the zeros, then all the ones...). Unshuffled, every batch
+# would hold one class and the gradient would swing from class to class. So each
+# epoch visits the examples in a new random order.
+#
+# The order must be reproducible, and it must not depend on anything outside the
+# loader (NumPy's global generator, how many random numbers the model drew before).
+# So the loader owns its randomness: the order of epoch `e` is a function of the
+# loader's `seed` and `e` alone,
+#
+# ```python
+# order = np.random.default_rng([seed, e]).permutation(N)
+# ```
+#
+# A fresh generator per epoch, seeded by the pair: epoch 7 can be computed without
+# drawing epochs 0 to 6 first, which is what resuming from a checkpoint needs.
+# With `seed=None` the loader draws a seed once, at construction
+# (`np.random.SeedSequence().entropy`, a large random integer), and keeps it in
+# `self.seed`, so even an "unseeded" run can be saved and repeated.
+#
+# ### Epochs
+#
+# The loader counts epochs in `self.epoch` (starting at 0). **Creating an iterator**
+# (`iter(loader)`, which a `for` loop does) uses the order of the current epoch and
+# then advances `epoch` by one. So two `for` loops over the loader see two epochs
+# with two different orders. `set_epoch(e)` jumps to epoch `e`.
+#
+# ### Fast batches
+#
+# For a `TensorDataset` the loader cuts each batch out of each array with **one**
+# NumPy operation: a slice `array[start:stop]` when not shuffled (a view, nothing is
+# copied), or fancy indexing `array[order[start:stop]]` when shuffled (one copy of the
+# batch). Other data sets get the generic path: fetch the examples one by one
+# with `dataset[i]` and stack each field with `np.stack` (given, `_collate`).
+#
+# Each batch is a tuple of `Tensor`s, one per array: `(inputs, targets)` for two
+# arrays. Dtypes are those of the data set: float32 inputs, integer labels.
+#
+# ### Checking the arguments
+#
+# The constructor is where mistakes are cheapest to catch. Refuse an empty data set
+# (`ValueError`, say it is empty), and check `batch_size` (an `int >= 1`; `True` is an
+# `int` in Python but certainly not a batch size), `shuffle`, `drop_last` and `seed`
+# with the given helpers `_check_int(name, value, minimum)` and `_check_bool(name, value)`:
+# their errors name the argument and the value. Then draw the seed if it is None and
+# start at epoch 0.
+
+# %% nbgrader={"grade": false, "grade_id": "dataloader_dataloader", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    """`value` as an int >= minimum, or an error naming the argument and value (bool refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"DataLoader: {name} must be an int >= {minimum}, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"DataLoader: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    """`value` if it is True or False, else a TypeError naming the argument."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"DataLoader: {name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def _collate(examples: list[Any]) -> tuple[Tensor, ...]:
+    """Given: stack a list of examples (tuples of fields, or single values) into a tuple of
+    Tensors, one per field."""
+    first = examples[0]
+    if not isinstance(first, (tuple, list)):
+        examples = [(example,) for example in examples]
+        first = examples[0]
+    n_fields = len(first)
+    for i, example in enumerate(examples):
+        if not isinstance(example, (tuple, list)) or len(example) != n_fields:
+            raise ValueError(
+                f"DataLoader: every example must have {n_fields} fields like the first one, "
+                f"example {i} of the batch is {type(example).__name__} of length "
+                f"{len(example) if isinstance(example, (tuple, list)) else 1}"
+            )
+    batch = []
+    for field in zip(*examples, strict=True):
+        if isinstance(field[0], Tensor):
+            stacked = np.stack([value.data for value in field])
+        else:
+            stacked = _as_array(np.stack(field), "DataLoader")
+        batch.append(Tensor(stacked, dtype=stacked.dtype))
+    return tuple(batch)
+
+
+class DataLoader:
+    """Iterate over a data set in batches of Tensors.
+
+    Args:
+        dataset: anything with `len()` and `[i]`; a TensorDataset is batched without a
+            Python loop over examples.
+        batch_size: examples per batch (int >= 1).
+        shuffle: visit the examples in a new order each epoch.
+        drop_last: skip the last batch if it is smaller than batch_size.
+        seed: seed of the shuffling (int >= 0); None draws one now and keeps it.
+
+    The order of epoch e is `np.random.default_rng([seed, e]).permutation(len(dataset))`.
+    Creating an iterator uses the current `epoch` and then advances it by one.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(dataset, Dataset):
+            raise TypeError(
+                f"DataLoader: dataset must have __len__ and __getitem__, got {type(dataset).__name__}"
+            )
+        self.dataset = dataset
+        self.batch_size: int
+        self.shuffle: bool
+        self.drop_last: bool
+        self.seed: int
+        self.epoch: int
+        ### BEGIN SOLUTION
+        if len(dataset) == 0:
+            raise ValueError("DataLoader: dataset is empty (len(dataset) == 0), there is nothing to batch")
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.shuffle = _check_bool("shuffle", shuffle)
+        self.drop_last = _check_bool("drop_last", drop_last)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy)
+        self.seed = _check_int("seed", seed, 0)
+        self.epoch = 0
+        ### END SOLUTION
+        self._check_not_empty()
+
+    def _check_not_empty(self) -> None:
+        """Given: refuse a setting that would give no batch at all."""
+        if self.drop_last and len(self.dataset) < self.batch_size:
+            raise ValueError(
+                f"DataLoader: drop_last=True with batch_size={self.batch_size} and only "
+                f"{len(self.dataset)} examples gives no batch at all; use a smaller batch_size"
+            )
+
+    def __len__(self) -> int:
+        """Number of batches in one epoch."""
+        ### BEGIN SOLUTION
+        n = len(self.dataset)
+        if self.drop_last:
+            return n // self.batch_size
+        return -(-n // self.batch_size)
+        ### END SOLUTION
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The order in which epoch `epoch` visits the examples: a permutation of
+        0..N-1 from `default_rng([seed, epoch])` when shuffling, else 0, 1, ..., N-1."""
+        epoch = _check_int("epoch", epoch, 0)
+        ### BEGIN SOLUTION
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, epoch]).permutation(n)
+        ### END SOLUTION
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iterator use the order of epoch `epoch`."""
+        self.epoch = _check_int("epoch", epoch, 0)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        """Batches of the current epoch; advances `epoch` by one right away."""
+        ### BEGIN SOLUTION
+        epoch = self.epoch
+        self.epoch = epoch + 1
+        return self._batches(epoch)
+        ### END SOLUTION
+
+    def _batches(self, epoch: int) -> Iterator[tuple[Tensor, ...]]:
+        """Generator of the batches of epoch `epoch`."""
+        n = len(self.dataset)
+        size = self.batch_size
+        stop = n - n % size if self.drop_last else n
+        order = self.epoch_order(epoch) if self.shuffle else None
+        ### BEGIN SOLUTION
+        if isinstance(self.dataset, TensorDataset):
+            arrays = self.dataset.arrays
+            for start in range(0, stop, size):
+                rows = slice(start, start + size) if order is None else order[start : start + size]
+                yield tuple([Tensor(array[rows], dtype=array.dtype) for array in arrays])
+        else:
+            dataset = self.dataset
+            for start in range(0, stop, size):
+                end = min(start + size, n)
+                indices = range(start, end) if order is None else order[start:end].tolist()
+                yield _collate([dataset[i] for i in indices])
+        ### END SOLUTION
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to repeat the batches: seed, epoch, batch_size, shuffle, drop_last."""
+        ### BEGIN SOLUTION
+        return {
+            "seed": self.seed,
+            "epoch": self.epoch,
+            "batch_size": self.batch_size,
+            "shuffle": self.shuffle,
+            "drop_last": self.drop_last,
+        }
+        ### END SOLUTION
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a `state_dict()`: checks every key and value first, then sets them all."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"DataLoader.load_state_dict: state must be a dict, got {type(state).__name__}")
+        ### BEGIN SOLUTION
+        expected = ["seed", "epoch", "batch_size", "shuffle", "drop_last"]
+        missing = [key for key in expected if key not in state]
+        unexpected = [key for key in state if key not in expected]
+        if missing or unexpected:
+            raise ValueError(
+                f"DataLoader.load_state_dict: expected keys {expected}; "
+                f"missing {missing}, unexpected {unexpected}"
+            )
+        seed = _check_int("seed", state["seed"], 0)
+        epoch = _check_int("epoch", state["epoch"], 0)
+        batch_size = _check_int("batch_size", state["batch_size"], 1)
+        shuffle = _check_bool("shuffle", state["shuffle"])
+        drop_last = _check_bool("drop_last", state["drop_last"])
+        if drop_last and len(self.dataset) < batch_size:
+            raise ValueError(
+                f"DataLoader.load_state_dict: drop_last=True with batch_size={batch_size} and only "
+                f"{len(self.dataset)} examples gives no batch at all"
+            )
+        self.seed, self.epoch, self.batch_size = seed, epoch, batch_size
+        self.shuffle, self.drop_last = shuffle, drop_last
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return (
+            f"DataLoader({len(self.dataset)} examples, batch_size={self.batch_size}, "
+            f"shuffle={self.shuffle}, drop_last={self.drop_last}, epoch={self.epoch})"
+        )
+
+# %% [markdown]
+# Try it: ten examples in batches of four.
+
+# %%
+X = np.arange(20, dtype=np.float32).reshape(10, 2)
+y = np.arange(10) % 3
+loader = DataLoader(TensorDataset(X, y), batch_size=4, shuffle=True, seed=0)
+print(loader, "->", len(loader), "batches")
+for inputs, targets in loader:
+    print("inputs", inputs.shape, inputs.dtype, "targets", targets.data, targets.dtype)
+print("epoch is now", loader.epoch, "; order of epoch 0:", loader.epoch_order(0))
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_batches", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+X = np.arange(20, dtype=np.float32).reshape(10, 2)
+y = np.arange(10)
+loader = DataLoader(TensorDataset(X, y), batch_size=4)
+batches = list(loader)
+assert len(loader) == 3 and len(batches) == 3, f"10 examples in batches of 4: 3 batches (4, 4, 2), got len {len(loader)}, {len(batches)} yielded"
+assert all(isinstance(b, tuple) and len(b) == 2 for b in batches), "each batch is a tuple (inputs, targets)"
+inputs, targets = batches[0]
+assert isinstance(inputs, Tensor) and isinstance(targets, Tensor), "batches hold Tensors"
+assert [b[0].shape for b in batches] == [(4, 2), (4, 2), (2, 2)], f"input shapes should be (4, 2), (4, 2), (2, 2), got {[b[0].shape for b in batches]}"
+assert targets.data.tolist() == [0, 1, 2, 3], f"unshuffled, the first batch holds examples 0-3, got targets {targets.data.tolist()}"
+assert inputs.dtype == np.float32 and targets.dtype == y.dtype, f"dtypes float32 / {y.dtype} expected, got {inputs.dtype} / {targets.dtype}"
+assert len(DataLoader(TensorDataset(X, y), batch_size=4, drop_last=True)) == 2, "with drop_last, 10 // 4 = 2 batches"
+### BEGIN HIDDEN TESTS
+# drop_last really drops: 2 batches of 4, examples 0-7 (by hand).
+kept = [b[1].data.tolist() for b in DataLoader(TensorDataset(X, y), batch_size=4, drop_last=True)]
+assert kept == [[0, 1, 2, 3], [4, 5, 6, 7]], f"drop_last should give [[0..3], [4..7]], got {kept}"
+# Lengths by closed form for many sizes: ceil(n / b) and floor(n / b).
+for n in (1, 5, 7, 64, 65):
+    for b in (1, 3, 7, 64):
+        loader_n = DataLoader(TensorDataset(np.zeros(n)), batch_size=b)
+        assert len(loader_n) == -(-n // b) == len(list(loader_n)), f"n={n}, b={b}: expected {-(-n // b)} batches, got {len(loader_n)}"
+        if n >= b:
+            loader_d = DataLoader(TensorDataset(np.zeros(n)), batch_size=b, drop_last=True)
+            assert len(loader_d) == n // b == len(list(loader_d)), f"n={n}, b={b}, drop_last: expected {n // b}"
+# Values of the inputs: rows 8 and 9 of X are [16, 17], [18, 19].
+assert np.asarray(batches[2][0].data, dtype=np.float64).tolist() == [[16.0, 17.0], [18.0, 19.0]], "the last batch holds rows 8 and 9"
+# A single array gives 1-tuples.
+single = next(iter(DataLoader(TensorDataset(X), batch_size=3)))
+assert isinstance(single, tuple) and len(single) == 1 and single[0].shape == (3, 2), "one array in, batches are (inputs,)"
+# A batch larger than the data set gives one batch with everything.
+whole = list(DataLoader(TensorDataset(X, y), batch_size=100))
+assert len(whole) == 1 and whole[0][0].shape == (10, 2), "batch_size=100 on 10 examples: one batch of 10"
+# A TensorDataset is batched by indexing its arrays, never example by example.
+calls = []
+
+
+class CountingDataset(TensorDataset):
+    def __getitem__(self, index):
+        calls.append(index)
+        return super().__getitem__(index)
+
+
+for shuffle in (False, True):
+    list(DataLoader(CountingDataset(X, y), batch_size=4, shuffle=shuffle, seed=0))
+assert calls == [], f"a TensorDataset should be batched with one index per array, not dataset[i] per example ({len(calls)} calls)"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_shuffle", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+X = np.arange(50, dtype=np.float32).reshape(50, 1)
+y = np.arange(50)
+loader = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True, seed=123)
+assert loader.epoch == 0, f"a new loader starts at epoch 0, got {loader.epoch}"
+epoch0 = np.concatenate([t.data for _, t in loader])
+assert loader.epoch == 1, f"one pass advances epoch to 1, got {loader.epoch}"
+epoch1 = np.concatenate([t.data for _, t in loader])
+assert sorted(epoch0.tolist()) == list(range(50)), "each epoch must visit every example exactly once"
+assert not np.array_equal(epoch0, epoch1), "two epochs should have different orders"
+# The documented recipe, recomputed with NumPy on the side:
+expected0 = np.random.default_rng([123, 0]).permutation(50)
+assert epoch0.tolist() == expected0.tolist(), "the order of epoch e must be np.random.default_rng([seed, e]).permutation(N)"
+again = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True, seed=123)
+assert np.array_equal(np.concatenate([t.data for _, t in again]), epoch0), "the same seed gives the same batches"
+### BEGIN HIDDEN TESTS
+# Inputs and targets stay together: here input value == label.
+for inputs, targets in DataLoader(TensorDataset(X, y), batch_size=7, shuffle=True, seed=5):
+    assert np.array_equal(inputs.data[:, 0].astype(np.int64), targets.data), "shuffling must keep each input with its label"
+# The epoch advances when the iterator is created, before any batch is drawn.
+loader = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True, seed=9)
+iterator = iter(loader)
+assert loader.epoch == 1, f"iter(loader) should advance epoch to 1 right away, got {loader.epoch}"
+first_batch = next(iterator)[1].data
+assert first_batch.tolist() == np.random.default_rng([9, 0]).permutation(50)[:8].tolist(), "the iterator created at epoch 0 uses epoch 0's order"
+# set_epoch jumps: epoch 4 without drawing 0-3.
+loader.set_epoch(4)
+order4 = np.concatenate([t.data for _, t in loader])
+assert order4.tolist() == np.random.default_rng([9, 4]).permutation(50).tolist(), "set_epoch(4) should give epoch 4's order"
+assert loader.epoch == 5, f"after iterating epoch 4, epoch should be 5, got {loader.epoch}"
+assert np.array_equal(loader.epoch_order(4), order4), "epoch_order(4) should match what iterating epoch 4 gave"
+# Independent of the global NumPy generator.
+np.random.default_rng(0).random(10)
+loader.set_epoch(4)
+assert np.array_equal(np.concatenate([t.data for _, t in loader]), order4), "the order must depend only on (seed, epoch)"
+# Unshuffled: the same order every epoch; epoch still advances.
+plain = DataLoader(TensorDataset(X, y), batch_size=8)
+list(plain)
+assert plain.epoch == 1 and np.concatenate([t.data for _, t in plain]).tolist() == list(range(50)), "unshuffled loaders keep the data order"
+# seed=None draws a seed, keeps it, and reproduces.
+auto = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True)
+assert isinstance(auto.seed, int) and auto.seed >= 0, f"seed=None should draw and keep an int seed, got {auto.seed!r}"
+copy = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True, seed=auto.seed)
+assert np.array_equal(np.concatenate([t.data for _, t in auto]), np.concatenate([t.data for _, t in copy])), "the kept seed reproduces the order"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_state_dict", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+X = np.arange(40, dtype=np.float32).reshape(20, 2)
+y = np.arange(20)
+loader = DataLoader(TensorDataset(X, y), batch_size=6, shuffle=True, seed=7)
+list(loader)
+list(loader)
+state = loader.state_dict()
+assert state == {"seed": 7, "epoch": 2, "batch_size": 6, "shuffle": True, "drop_last": False}, f"unexpected state {state}"
+expected_next = [t.data.tolist() for _, t in loader]  # epoch 2 of the original run
+resumed = DataLoader(TensorDataset(X, y), batch_size=6, shuffle=True, seed=0)
+resumed.load_state_dict(state)
+assert resumed.epoch == 2 and resumed.seed == 7, "load_state_dict should restore seed and epoch"
+assert [t.data.tolist() for _, t in resumed] == expected_next, "a resumed loader must give the same batches"
+### BEGIN HIDDEN TESTS
+# Every key is restored, not only seed and epoch.
+other = DataLoader(TensorDataset(X, y), batch_size=3, shuffle=False, drop_last=False, seed=1)
+other.load_state_dict({"seed": 4, "epoch": 9, "batch_size": 5, "shuffle": True, "drop_last": True})
+assert (other.seed, other.epoch, other.batch_size, other.shuffle, other.drop_last) == (4, 9, 5, True, True), "all five entries should be restored"
+assert len(other) == 4, f"20 examples, batch_size 5: 4 batches, got {len(other)}"
+# A bad state is refused and nothing changes.
+for bad, word in (
+    ({"seed": 4, "epoch": 0, "batch_size": 5, "shuffle": True}, "drop_last"),
+    ({"seed": 4, "epoch": 0, "batch_size": 5, "shuffle": True, "drop_last": False, "lr": 0.1}, "lr"),
+    ({"seed": 4, "epoch": -1, "batch_size": 5, "shuffle": True, "drop_last": False}, "epoch"),
+    ({"seed": 4, "epoch": 0, "batch_size": 0, "shuffle": True, "drop_last": False}, "batch_size"),
+):
+    try:
+        other.load_state_dict(bad)
+    except (ValueError, TypeError) as error:
+        assert word in str(error), f"the error should name {word!r}: {error}"
+    else:
+        raise AssertionError(f"load_state_dict({bad}) should raise")
+    assert (other.seed, other.epoch, other.batch_size) == (4, 9, 5), "a refused state must not change the loader"
+# The state is plain JSON data.
+import json
+
+assert json.loads(json.dumps(loader.state_dict())) == loader.state_dict(), "the state dict should survive JSON"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_errors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+ds = TensorDataset(np.zeros((10, 2)), np.zeros(10, dtype=np.int64))
+for bad in (0, -3):
+    try:
+        DataLoader(ds, batch_size=bad)
+    except ValueError as error:
+        assert "batch_size" in str(error) and str(bad) in str(error), f"the error should name batch_size and {bad}: {error}"
+    else:
+        raise AssertionError(f"batch_size={bad} must raise ValueError")
+for bad in (True, 2.5, "8"):
+    try:
+        DataLoader(ds, batch_size=bad)
+    except TypeError as error:
+        assert "batch_size" in str(error), f"the error should name batch_size: {error}"
+    else:
+        raise AssertionError(f"batch_size={bad!r} must raise TypeError: it must be an int (bool is refused)")
+### BEGIN HIDDEN TESTS
+try:
+    DataLoader(TensorDataset(np.zeros((0, 3))))
+except ValueError as error:
+    assert "empty" in str(error), f"the error should say the data set is empty: {error}"
+else:
+    raise AssertionError("an empty data set must raise ValueError")
+try:
+    DataLoader(42)
+except TypeError as error:
+    assert "dataset" in str(error), f"the error should name dataset: {error}"
+else:
+    raise AssertionError("DataLoader(42) must raise TypeError")
+for kwargs, word in (({"shuffle": "yes"}, "shuffle"), ({"drop_last": 1}, "drop_last"), ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed")):
+    try:
+        DataLoader(ds, **kwargs)
+    except (TypeError, ValueError) as error:
+        assert word in str(error), f"the error should name {word}: {error}"
+    else:
+        raise AssertionError(f"DataLoader(ds, **{kwargs}) must raise")
+try:
+    DataLoader(ds, batch_size=16, drop_last=True)
+except ValueError as error:
+    assert "batch_size" in str(error), f"the error should name batch_size: {error}"
+else:
+    raise AssertionError("drop_last with batch_size 16 > 10 examples gives no batch and must raise ValueError")
+# NumPy integers are fine.
+assert len(DataLoader(ds, batch_size=np.int64(4))) == 3, "batch_size may be a NumPy integer"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Any data set works
+#
+# The loader does not need a `TensorDataset`. A plain list of `(x, label)` pairs
+# has `len()` and indexing, so it is a `Dataset`; the loader fetches the examples
+# of each batch one by one and stacks them (`_collate`). That is slower, a Python
+# loop per example, but it works for data computed on the fly (e.g. images read
+# from disk or augmented at random).
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_generic", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+pairs = [(np.array([i, 2 * i], dtype=np.float64), i % 2) for i in range(7)]
+assert isinstance(pairs, Dataset), "a list is a Dataset: it has __len__ and __getitem__"
+batches = list(DataLoader(pairs, batch_size=3))
+assert len(batches) == 3, f"7 examples in batches of 3 give 3 batches, got {len(batches)}"
+xb, yb = batches[0]
+assert xb.shape == (3, 2) and xb.dtype == np.float32, f"inputs stacked to (3, 2) float32, got {xb.shape} {xb.dtype}"
+assert yb.data.tolist() == [0, 1, 0] and yb.dtype.kind == "i", f"labels stacked to integers [0, 1, 0], got {yb.data.tolist()} {yb.dtype}"
+### BEGIN HIDDEN TESTS
+# Shuffled generic batches follow the same recipe: labels i % 2 of the permuted indices.
+order = np.random.default_rng([3, 0]).permutation(7)
+got = np.concatenate([b[1].data for b in DataLoader(pairs, batch_size=3, shuffle=True, seed=3)])
+assert got.tolist() == (order % 2).tolist(), "the generic path must use the same epoch order as TensorDataset"
+# Inputs: row i is [i, 2i]; check the first shuffled batch by hand from the order.
+first = next(iter(DataLoader(pairs, batch_size=3, shuffle=True, seed=3)))[0]
+assert np.asarray(first.data, dtype=np.float64).tolist() == [[float(i), 2.0 * i] for i in order[:3]], "stacked inputs in the wrong order"
+# A data set of single values gives 1-tuples.
+values = list(DataLoader([1.5, 2.5, 3.5], batch_size=2))
+assert len(values) == 2 and len(values[0]) == 1 and values[0][0].data.tolist() == [1.5, 2.5], f"got {values}"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Picture: what shuffling does to batches
+#
+# Left: 48 examples, batches of 8, six epochs. Each row is an epoch, each column an
+# example, the colour the batch it landed in. Unshuffled (top row) the batches are
+# fixed blocks; shuffled, every epoch mixes them differently, and every example
+# still appears exactly once per epoch.
+#
+# Right: the same data sorted by class (16 of each of 3 classes). The bars count
+# the classes in each batch of one epoch: unshuffled, each batch holds a single
+# class; shuffled, each batch is a small sample of all three.
+
+# %%
+import matplotlib.pyplot as plt
+
+n, size = 48, 8
+labels = np.repeat(np.arange(3), 16)
+data = TensorDataset(np.arange(n, dtype=np.float32), labels)
+plain = DataLoader(data, batch_size=size)
+mixed = DataLoader(data, batch_size=size, shuffle=True, seed=0)
+
+grid = np.zeros((6, n), dtype=np.int64)
+for b, (inputs, _) in enumerate(plain):
+    grid[0, inputs.data.astype(np.int64)] = b
+for e in range(1, 6):
+    for b, (inputs, _) in enumerate(mixed):
+        grid[e, inputs.data.astype(np.int64)] = b
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.5), gridspec_kw={"width_ratios": [2, 1]})
+ax1.imshow(grid, aspect="auto", cmap="tab10", interpolation="nearest")
+ax1.set_yticks(range(6), ["unshuffled"] + [f"epoch {e}" for e in range(5)])
+ax1.set_xlabel("example index")
+ax1.set_title("batch of each example (colour)")
+
+mixed.set_epoch(0)
+ticks, tick_labels = [], []
+for group, (loader_, name) in enumerate(((plain, "unshuffled"), (mixed, "shuffled"))):
+    counts = np.array([np.bincount(t.data, minlength=3) for _, t in loader_])
+    left = np.arange(len(counts)) + group * (len(counts) + 1)
+    bottom = np.zeros(len(counts))
+    for c in range(3):
+        ax2.bar(left, counts[:, c], bottom=bottom, width=0.8, color=f"C{c}", label=f"class {c}" if group == 0 else None)
+        bottom += counts[:, c]
+    ticks.append(left.mean())
+    tick_labels.append(f"{name}\n(batches 0-{len(counts) - 1})")
+ax2.set_xticks(ticks, tick_labels)
+ax2.set_ylabel("examples per class")
+ax2.set_title("class mix per batch")
+ax2.set_ylim(0, size + 2.5)
+ax2.legend(fontsize=8, ncol=3, loc="upper center")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4. Systems: memory of a batch, copies and views
+#
+# **Memory.** A batch of 64 MNIST-sized images in float32 is
+# `64 × 784 × 4 = 200,704` bytes, about 196 KiB, plus `64 × 8 = 512` bytes of int64
+# labels. That fits in a CPU's L2 cache, one reason batch sizes of tens to
+# hundreds are fast.
+#
+# **Copies and views.** Unshuffled, a batch is a slice `X[start:stop]`: NumPy
+# returns a **view** that shares the memory of `X`, costs nothing to make, and
+# copies no bytes. Shuffled, a batch is `X[indices]` with an index array: NumPy
+# must gather scattered rows into a new array, a **copy** of the batch's bytes
+# each time. Over one epoch the shuffled loader therefore copies the whole data
+# set once; the unshuffled one copies nothing.
+#
+# A view has a price too: the batch *is* the data set. Changing `inputs.data` in
+# place would change `X`. Nothing in training does that, but keep it in mind.
+#
+# Let us measure both, with plain NumPy indexing as the reference: the loader's work
+# beyond NumPy is wrapping each batch into Tensors.
+
+# %%
+import time
+
+rng = np.random.default_rng(0)
+X = rng.random((10_000, 784), dtype=np.float32)
+y = rng.integers(0, 10, size=10_000)
+ds = TensorDataset(X, y)
+inputs, targets = next(iter(DataLoader(ds, batch_size=64)))
+print(f"one batch: inputs {inputs.data.nbytes:,} bytes, targets {targets.data.nbytes:,} bytes")
+print("unshuffled batch shares memory with X:", np.shares_memory(inputs.data, X))
+inputs, targets = next(iter(DataLoader(ds, batch_size=64, shuffle=True, seed=0)))
+print("shuffled batch shares memory with X:  ", np.shares_memory(inputs.data, X))
+
+
+def best_of(function, repeats: int = 3) -> float:
+    """Shortest of a few runs, in seconds (the least disturbed by other work)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def numpy_epoch(order: np.ndarray | None) -> None:
+    for start in range(0, len(X), 64):
+        rows = slice(start, start + 64) if order is None else order[start : start + 64]
+        X[rows], y[rows]
+
+
+def loader_epoch(loader: DataLoader) -> None:
+    for _ in loader:
+        pass
+
+
+order = np.random.default_rng([0, 0]).permutation(len(X))
+for name, shuffle in (("unshuffled", False), ("shuffled", True)):
+    reference = best_of(lambda shuffle=shuffle: numpy_epoch(order if shuffle else None))
+    ours = best_of(lambda shuffle=shuffle: loader_epoch(DataLoader(ds, batch_size=64, shuffle=shuffle, seed=0)))
+    print(f"{name:10s}: NumPy {reference * 1e3:6.2f} ms, DataLoader {ours * 1e3:6.2f} ms per epoch "
+          f"({ours / reference:.2f}x), {(ours - reference) / len(range(0, len(X), 64)) * 1e6:.1f} µs extra per batch")
+
+# %% [markdown]
+# What the numbers say:
+#
+# * Shuffled, both sides spend their time copying rows; the loader adds a
+#   small, fixed cost per batch, so it stays close to plain NumPy.
+# * Unshuffled, a slice costs almost nothing, so the fixed cost of wrapping two
+#   Tensors per batch is the whole difference: a few microseconds per batch, well under
+#   a millisecond per epoch here, negligible next to a forward and backward pass.
+# * A loop over examples in Python (the generic path) would cost about a
+#   microsecond *per example*: try `DataLoader(list(zip(X, y)), batch_size=64)`.
+#
+# ## Summary
+#
+# * A `Dataset` is anything with `len()` and indexing; `TensorDataset` checks that its
+#   arrays have one row per example and converts floats to float32 once.
+# * `DataLoader` yields tuples of Tensors; `len()` counts batches (`drop_last` aware).
+# * The order of epoch `e` is `default_rng([seed, e]).permutation(N)`: reproducible,
+#   independent of any other randomness, and restorable from `state_dict()`.
+# * Unshuffled batches are views, shuffled batches one fancy-indexed copy per array.
+#
+# Next: module 06 computes gradients (autograd), and module 08 puts the loader, a
+# model, a loss and an optimizer together in a training loop.
