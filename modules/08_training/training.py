@@ -367,13 +367,22 @@ def _distinct(arrays: list[np.ndarray]) -> list[np.ndarray]:
 def _total_norm(grads: list[np.ndarray], norm_type: float = 2.0) -> float:
     """The `norm_type`-norm of all `grads` taken as one vector, as a Python float.
 
-    No overflow or underflow for any finite entries: each array is divided by its
-    largest magnitude before powers are taken, in float64. Returns inf or nan when an
+    No overflow or underflow for any finite entries: float32 squares are summed in
+    float64 (whose range holds them all); otherwise each array is divided by its largest
+    magnitude before powers are taken, in float64. Returns inf or nan when an
     entry is not finite, 0.0 for no gradients.
     """
     ### BEGIN SOLUTION
     if not grads:
         return 0.0
+    if norm_type == 2.0 and all(g.dtype.kind == "f" and g.dtype.itemsize <= 4 for g in grads):
+        # float32 (or float16) entries: their squares summed in float64 can neither
+        # overflow nor underflow, so the common case needs no scaling (nan/inf propagate)
+        total = 0.0
+        for grad in grads:
+            flat = grad.ravel().astype(np.float64)
+            total += float(np.dot(flat, flat))
+        return math.sqrt(total)
     with np.errstate(all="ignore"):
         norms = np.empty(len(grads), dtype=np.float64)
         for i, grad in enumerate(grads):
