@@ -36,8 +36,12 @@ def test_reductions_match_numpy(a, data):
     axis = data.draw(st.none() | st.integers(-a.ndim, a.ndim - 1))
     keepdims = data.draw(st.booleans())
     t = Tensor(a)
-    np.testing.assert_allclose(t.sum(axis, keepdims).data, a.sum(axis, keepdims=keepdims), rtol=1e-5, atol=1e-3)
-    np.testing.assert_allclose(t.mean(axis, keepdims).data, a.mean(axis, keepdims=keepdims), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        t.sum(axis, keepdims).data, a.sum(axis, keepdims=keepdims), rtol=1e-5, atol=1e-3
+    )
+    np.testing.assert_allclose(
+        t.mean(axis, keepdims).data, a.mean(axis, keepdims=keepdims), rtol=1e-5, atol=1e-4
+    )
     np.testing.assert_array_equal(t.max(axis, keepdims).data, a.max(axis, keepdims=keepdims))
 
 

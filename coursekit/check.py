@@ -1,0 +1,115 @@
+"""``course check``: the CI gate.
+
+(a) generated files are in sync with the modules; (b) every solution notebook earns full
+marks; (c) every untouched release notebook earns zero.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from coursekit.build import build
+from coursekit.course import Course, CourseError, Module
+from coursekit.grade import Job, _num, grade_one, prepare_root
+from coursekit.lint import LintError
+from coursekit.release import generate
+
+
+def stale_files(course: Course, modules: list[Module], fresh: Path) -> list[str]:
+    """Generated files that differ from a fresh build in ``fresh`` (or should not exist)."""
+    stale = []
+    for m in modules:
+        f = Module(m.number, m.name, fresh)
+        for committed, new in ((m.source_notebook, f.source_notebook),
+                               (m.release_notebook, f.release_notebook),
+                               (m.export, f.export)):
+            rel = committed.relative_to(course.root).as_posix()
+            if not committed.is_file():
+                stale.append(f"{rel} (missing)")
+            elif committed.read_bytes() != new.read_bytes():
+                stale.append(f"{rel} (differs from a fresh build)")
+    folders = {m.folder for m in course.modules()}
+    names = {m.name for m in course.modules()}
+    for top in ("source_notebooks", "release"):
+        base = course.root / top
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(course.root).as_posix()
+            parts = path.relative_to(base).parts
+            if path.is_file() and not (len(parts) == 2 and parts[0] in folders
+                                       and parts[1] == f"{parts[0][3:]}.ipynb"):
+                stale.append(f"{rel} (not generated from any module)")
+    core = course.root / "tinytorch" / "core"
+    if core.is_dir():
+        for path in sorted(core.glob("*.py")):
+            if path.name != "__init__.py" and path.stem not in names:
+                stale.append(f"{path.relative_to(course.root).as_posix()} "
+                             "(not generated from any module)")
+    return stale
+
+
+def check(course: Course, wanted: list[str] | None = None, *, skip_grading: bool = False,
+          log: Callable[[str], None] = print) -> bool:
+    """Run the gate; print a per-module table; True if everything passes."""
+    modules = course.select(wanted)
+    if not modules:
+        raise CourseError(f"{course.root}/modules: no module files found")
+    for missing in course.missing_files():
+        log(f"check: skipping {missing} (file does not exist yet)")
+    ok = True
+    rows: dict[str, list[str]] = {m.folder: [m.folder, "-", "-", "-"] for m in modules}
+    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
+        fresh = Path(tmp) / "fresh"
+        log("check (a): rebuilding into a temporary folder")
+        try:
+            build(course, [m.folder for m in modules], out_root=fresh, check_import=False,
+                  log=lambda line: None)
+            generate(course, modules, fresh / "release", source_root=fresh)
+        except LintError as exc:
+            log(f"check (a): {exc}")
+            return False
+        stale = stale_files(course, modules, fresh)
+        for m in modules:
+            rows[m.folder][1] = "stale" if any(m.folder in s or f"/{m.name}.py" in s
+                                               for s in stale) else "ok"
+        if stale:
+            ok = False
+            log("check (a): FAILED: these generated files are stale; "
+                "run `course build && course release`:")
+            for item in stale:
+                log(f"  {item}")
+        else:
+            log("check (a): generated files are in sync")
+        if not skip_grading:
+            groot = prepare_root(course, Path(tmp) / "grading", modules, log=lambda line: None)
+            for m in modules:
+                for student, path, col in (("solution", m.source_notebook, 2),
+                                           ("blank", m.release_notebook, 3)):
+                    if not path.is_file():
+                        rows[m.folder][col] = "missing"
+                        ok = False
+                        continue
+                    r = grade_one(groot, Job(student, m, path), feedback=False)
+                    want = r.max_score if student == "solution" else 0
+                    good = r.status == "graded" and r.score == want and r.max_score > 0
+                    mark = "ok" if good else "FAIL"
+                    rows[m.folder][col] = f"{_num(r.score)}/{_num(r.max_score)} {mark}"
+                    if not good:
+                        ok = False
+                        expect = "full marks" if student == "solution" else "zero"
+                        log(f"check ({'b' if col == 2 else 'c'}): {m.folder} {student} notebook "
+                            f"should earn {expect}: {r.status}, {r.reason}")
+                    log(f"check: graded {m.folder} {student}: {_num(r.score)}/{_num(r.max_score)}")
+    header = ["module", "(a) in sync", "(b) solution", "(c) blank"]
+    table = [header, *rows.values()]
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    log("")
+    for i, r in enumerate(table):
+        log("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if i == 0:
+            log("  ".join("-" * w for w in widths))
+    log(f"check: {'passed' if ok else 'FAILED'}")
+    return ok

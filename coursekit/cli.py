@@ -1,0 +1,146 @@
+"""The ``course`` command line: build, release, grade, check, demo, examples."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from coursekit.course import Course, CourseError
+
+
+def _course(args: argparse.Namespace) -> Course:
+    return Course(args.root) if args.root else Course.find()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from coursekit.build import build
+
+    build(_course(args), args.module, check_import=not args.no_import_check)
+    print("build: done")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from coursekit.release import release
+
+    release(_course(args), args.module)
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from coursekit.grade import grade, print_table
+
+    course = _course(args)
+    results = grade(
+        course, Path(args.submissions), out=Path(args.out) if args.out else None,
+        db_url=args.db_url, modules=args.module,
+    )
+    print_table(results)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from coursekit.check import check
+
+    return 0 if check(_course(args), args.module, skip_grading=args.sync_only) else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from coursekit.demo import demo
+
+    return demo(_course(args), out=Path(args.out) if args.out else None)
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from coursekit.examples import make_examples
+
+    make_examples(_course(args))
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``course`` command."""
+    parser = argparse.ArgumentParser(
+        prog="course",
+        description="Instructor tool of the course: build notebooks and the reference package "
+        "from modules/, release student notebooks, grade submissions with nbgrader.",
+    )
+    parser.add_argument(
+        "--root", help="course root (default: the folder above the current one that holds "
+        "modules/ and grader_config.py)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def module_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--module", "-m", action="append", metavar="NN",
+            help="only this module (01, 1, 01_tensor or tensor); repeatable; default: all")
+
+    p = sub.add_parser(
+        "build", help="lint modules, write source_notebooks/ and tinytorch/core/",
+        description="Lint each module file, then write its nbgrader source notebook "
+        "source_notebooks/NN_name/name.ipynb and its export tinytorch/core/name.py.")
+    module_arg(p)
+    p.add_argument("--no-import-check", action="store_true",
+                   help="do not try to import the exported file")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser(
+        "release", help="nbgrader generate_assignment into release/, then the leak guard",
+        description="Run nbgrader generate_assignment for each module into release/NN_name/ "
+        "and check release/ for leaked solutions, hidden tests and stray files.")
+    module_arg(p)
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser(
+        "grade", help="autograde submissions, write feedback and grades.csv",
+        description="Autograde DIR/<student>/<NN_name>/<name>.ipynb with nbgrader, generate "
+        "feedback HTML (hidden tests not shown) and write grades.csv.")
+    p.add_argument("--submissions", required=True, metavar="DIR",
+                   help="folder laid out as DIR/<student_id>/<NN_name>/<name>.ipynb")
+    p.add_argument("--out", metavar="DIR",
+                   help="grading course root (default: grading/ in the course root)")
+    p.add_argument("--db-url", metavar="URL",
+                   help="gradebook SQLAlchemy URL (default: sqlite in the grading root)")
+    module_arg(p)
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser(
+        "check", help="CI gate: generated files in sync, solutions full marks, blanks zero",
+        description="Rebuild into a temporary folder and compare with the committed "
+        "generated files; autograde every solution notebook (must get full marks) and every "
+        "untouched release notebook (must get zero).")
+    module_arg(p)
+    p.add_argument("--sync-only", action="store_true", help="only the sync check (a), no grading")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "demo", help="build, release and grade the example class in examples/submissions/",
+        description="Build, release, then grade examples/submissions/ and print the grade table.")
+    p.add_argument("--out", metavar="DIR", help="grading root (default: grading/demo)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "examples", help="regenerate the example class examples/submissions/",
+        description="Regenerate examples/submissions/ from release/ and source_notebooks/: "
+        "complete, blank and partly right students, plus one corrupt file.")
+    p.set_defaults(func=cmd_examples)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``course`` command; return the process exit code."""
+    args = make_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CourseError as exc:
+        print(f"course {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"course {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

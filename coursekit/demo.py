@@ -1,0 +1,30 @@
+"""``course demo``: build, release and grade the example class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from coursekit.build import build
+from coursekit.course import Course
+from coursekit.examples import make_examples
+from coursekit.grade import grade, print_table
+from coursekit.release import release
+
+
+def demo(course: Course, out: Path | None = None, log: Callable[[str], None] = print) -> int:
+    """Run the whole instructor flow on ``examples/submissions``; return an exit code."""
+    build(course, log=log)
+    release(course, log=log)
+    submissions = course.root / "examples" / "submissions"
+    if not submissions.is_dir():
+        log("demo: examples/submissions/ is missing; generating it")
+        make_examples(course, log=log)
+    root = out or course.root / "grading" / "demo"
+    results = grade(course, submissions, out=root, log=log)
+    log("")
+    print_table(results, log)
+    log("")
+    log(f"demo: grades in {root / 'grades.csv'}")
+    log(f"demo: feedback HTML in {root / 'feedback'}/<student>/<NN_name>/<name>.html")
+    return 0

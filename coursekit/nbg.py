@@ -1,0 +1,99 @@
+"""Thin layer over nbgrader's Python API, always configured from ``grader_config.py``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from traitlets.config import Config, PyFileConfigLoader
+
+from coursekit.course import CONFIG_FILE, Course, CourseError
+
+
+def ensure_tools_on_path() -> None:
+    """Put this Python's ``bin`` folder on PATH: nbgrader runs ``alembic`` and kernels from it."""
+    bindir = str(Path(sys.executable).parent)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in parts:
+        os.environ["PATH"] = os.pathsep.join([bindir, *filter(None, parts)])
+
+
+def load_config(course: Course, root: Path | None = None, db_url: str | None = None) -> Config:
+    """The course's nbgrader config, optionally pointed at another course root / gradebook.
+
+    ``root`` is the nbgrader course root (where source_notebooks/, release/, submitted/,
+    autograded/ and feedback/ live); the default is the course root itself.
+    """
+    path = course.config_file
+    if not path.is_file():
+        raise CourseError(f"{path}: the course's nbgrader config {CONFIG_FILE} is missing")
+    try:
+        cfg = PyFileConfigLoader(CONFIG_FILE, path=str(course.root)).load_config()
+    except Exception as exc:
+        raise CourseError(f"{path}: cannot load the nbgrader config: {exc}") from exc
+    if root is not None:
+        cfg.CourseDirectory.root = str(Path(root).resolve())
+        cfg.CourseDirectory.db_url = "sqlite:///" + str(Path(root).resolve() / "gradebook.db")
+    if db_url:
+        cfg.CourseDirectory.db_url = db_url
+    return cfg
+
+
+def _quiet(app: Any) -> None:
+    """Keep nbgrader's own log lines off the console; ``capture_log`` still records them."""
+    app.log.propagate = False
+    for handler in list(app.log.handlers):
+        if isinstance(handler, logging.StreamHandler) and not hasattr(handler.stream, "getvalue"):
+            app.log.removeHandler(handler)
+    app.log.setLevel(logging.INFO)
+
+
+def run(kind: str, cfg: Config, assignment_id: str, student_id: str | None = None,
+        *, force: bool = True, create: bool = True) -> dict[str, Any]:
+    """Run one nbgrader converter (``generate_assignment``, ``autograde``, ``generate_feedback``).
+
+    Returns nbgrader's result dict: ``success``, ``log`` and, on failure, ``error``.
+    """
+    from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    ensure_tools_on_path()
+    coursedir = CourseDirectory(config=cfg)
+    coursedir.assignment_id = assignment_id
+    if student_id is not None:
+        coursedir.student_id = student_id
+    if kind == "generate_assignment":
+        app = GenerateAssignment(coursedir=coursedir, config=cfg)
+        app.create_assignment = create
+    elif kind == "autograde":
+        app = Autograde(coursedir=coursedir, config=cfg)
+        app.create_student = create
+    elif kind == "generate_feedback":
+        app = GenerateFeedback(coursedir=coursedir, config=cfg)
+    else:
+        raise ValueError(f"run(kind={kind!r}): expected generate_assignment, autograde or "
+                         "generate_feedback")
+    app.force = force
+    _quiet(app)
+    with warnings.catch_warnings():
+        # SQLAlchemy warns about how nbgrader's gradebook uses its session; not our concern
+        warnings.filterwarnings("ignore", module=r"nbgrader\..*")
+        warnings.filterwarnings("ignore", message=r".*not in session.*")
+        return capture_log(app)
+
+
+def failure_text(result: dict[str, Any], limit: int = 12) -> str:
+    """The interesting lines of a failed nbgrader run (errors from the log, then the traceback)."""
+    lines = [
+        line for line in (result.get("log") or "").splitlines()
+        if line.startswith(("[ERROR]", "[CRITICAL]", "[WARNING]"))
+    ]
+    err = (result.get("error") or "").strip().splitlines()
+    if err:
+        lines.append(err[-1])
+    return "\n".join(lines[-limit:]) or "no log output"
