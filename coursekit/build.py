@@ -62,8 +62,26 @@ def source_notebook(parsed: ParsedModule) -> NotebookNode:
         used.add(cid)
         new["id"] = cid
         nb.cells.append(new)
+    # Colab starts with no tinytorch: a read-only cell after the title installs it there
+    # (and does nothing anywhere else). Written here, from the one repository setting,
+    # so the slug is not repeated in every module.
+    first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    nb.cells.insert(first_code, colab_cell(parsed.module.name))
     nbformat.validate(nb)
     return nb
+
+
+def colab_cell(name: str) -> NotebookNode:
+    """The locked Colab set-up cell of module `name` (see `coursekit.lab.colab_setup_source`)."""
+    from coursekit.lab import colab_setup_source
+
+    grade_id = f"{name}_colab_setup"
+    cell = nbformat.v4.new_code_cell(colab_setup_source(), metadata={"nbgrader": {
+        "grade": False, "grade_id": grade_id, "locked": True, "schema_version": 3,
+        "solution": False, "task": False,
+    }})
+    cell["id"] = grade_id.replace("_", "-")
+    return cell
 
 
 def export_text(parsed: ParsedModule) -> str:

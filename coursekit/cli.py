@@ -126,6 +126,10 @@ def make_parser() -> argparse.ArgumentParser:
         description="Regenerate examples/submissions/ from release/ and source_notebooks/: "
         "complete, blank and partly right students, plus one corrupt file.")
     p.set_defaults(func=cmd_examples)
+
+    from coursekit.lab import register as register_student_commands
+
+    register_student_commands(sub)
     return parser
 
 

@@ -180,33 +180,26 @@ def test_colab_setup_cell_does_nothing_outside_colab() -> None:
     assert "%" not in source.split("\n", 2)[2], "no magics: modules also run as plain Python"
 
 
-def _modules() -> list[Path]:
-    return sorted(p for p in (REPO / "modules").glob("[0-9][0-9]_*/*.py")
-                  if p.stem == p.parent.name[3:])
+def _source_notebooks() -> list[Path]:
+    return sorted(REPO.glob("source_notebooks/[0-9][0-9]_*/*.ipynb"))
 
 
-@pytest.mark.parametrize("module", _modules(), ids=lambda p: p.parent.name)
-def test_module_has_the_colab_setup_cell(module: Path) -> None:
-    """Every module installs tinytorch in Colab before importing it (xfail until added).
+@pytest.mark.parametrize("notebook", _source_notebooks(), ids=lambda p: p.parent.name)
+def test_notebook_starts_with_the_colab_setup_cell(notebook: Path) -> None:
+    """Every module notebook installs tinytorch in Colab before any code imports it.
 
-    The cell is active in notebooks only (``# %% active="ipynb"``, its lines commented in
-    the .py), since a module file also runs as a script, where ``from __future__`` in the
-    imports cell must come first.
+    `course build` inserts the cell (from the one repository setting) before the first
+    code cell; it is locked, so grading restores it if a student edits it.
     """
-    import jupytext
+    import nbformat
 
-    where = module.relative_to(REPO)
-    text = module.read_text(encoding="utf-8")
-    if "google.colab" not in text:
-        pytest.xfail(f"{where} has no Colab set-up cell yet: add the cell "
-                     "coursekit.lab.colab_setup_cell() before its imports cell")
-    cells = jupytext.reads(text, fmt="py:percent").cells
-    expected = lab.colab_setup_source()
-    found = [i for i, c in enumerate(cells) if c.cell_type == "code" and c.source == expected]
-    assert found, (f"{where}: its Colab set-up cell differs from "
-                   "coursekit.lab.colab_setup_cell() (the repository slug changed?)")
-    assert cells[found[0]].metadata.get("active") == "ipynb", (
-        f"{where}: the Colab cell must be marked active=\"ipynb\" (commented in the .py)")
-    imports = [i for i, c in enumerate(cells)
-               if c.cell_type == "code" and "tinytorch" in c.source and i != found[0]]
-    assert not imports or found[0] < imports[0], f"{where}: the Colab cell must come first"
+    where = notebook.relative_to(REPO)
+    cells = nbformat.read(notebook, as_version=4).cells
+    code = [c for c in cells if c.cell_type == "code"]
+    assert code and code[0].source == lab.colab_setup_source(), (
+        f"{where}: the first code cell must be coursekit.lab.colab_setup_source() "
+        "(run `course build` after changing COURSE_REPOSITORY)")
+    assert code[0].metadata["nbgrader"]["locked"] is True, f"{where}: the Colab cell is locked"
+    release = REPO / "release" / notebook.parent.name / notebook.name
+    released = [c for c in nbformat.read(release, as_version=4).cells if c.cell_type == "code"]
+    assert released[0].source == code[0].source, f"{release}: the Colab cell reaches students"
