@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,11 @@ def demo(course: Course, out: Path | None = None, log: Callable[[str], None] = p
         log("demo: examples/submissions/ is missing; generating it")
         make_examples(course, log=log)
     root = out or course.root / "grading" / "demo"
+    if out is None and root.exists():
+        # the demo grades the example class from scratch: a gradebook left by an earlier
+        # demo may hold older versions of the assignments, which nbgrader will not replace
+        log(f"demo: starting from a fresh grading root (removing {root})")
+        shutil.rmtree(root)
     results = grade(course, submissions, out=root, log=log)
     log("")
     print_table(results, log)

@@ -1728,6 +1728,8 @@ assert got is None, f"regression targets (not 0/1): expected None, got {got!r}"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "training_test_checkpoint", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+import shutil
+
 folder = tempfile.mkdtemp()
 path = os.path.join(folder, "run.ckpt")
 trainer, loader = small_run()
@@ -1867,6 +1869,7 @@ assert sorted(os.listdir(folder)) == sorted(["run.ckpt", "truncated.ckpt", "garb
     f"temporary files left behind: {sorted(os.listdir(folder))}"
 )
 ### END HIDDEN TESTS
+shutil.rmtree(folder, ignore_errors=True)  # the test's scratch folder
 
 # %% [markdown]
 # ## 6. Exact resume
@@ -1996,6 +1999,7 @@ for label, make in [("SGD", lambda p: SGD(p, lr=0.01)),
     trainer.save_checkpoint(ckpt_path)
     rows[label] = dict(params=params_b, grads=grads_b, optimizer=buffer_bytes(opt),
                        activations=max(0, peak - base - grads_b), checkpoint=os.path.getsize(ckpt_path))
+shutil.rmtree(resume_folder, ignore_errors=True)  # scratch checkpoints, measured
 
 n_params = sum(p.data.size for p in mlp(0).parameters())
 print(f"{n_params:,} parameters = {rows['SGD']['params'] / 1e6:.3f} MB in float32\n")
