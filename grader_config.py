@@ -52,6 +52,25 @@ c.LimitOutput.max_traceback = 60
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "
 
+# Limits on every graded notebook (coursekit/limits.py): nbgrader's Execute, with a limit for
+# the whole notebook, a kernel that dies stopping the run (earlier tests keep their points),
+# the kernel's memory and file size, and output cut while it runs (LimitOutput above only
+# acts after execution). c.Execute.timeout above stays the limit per cell.
+c.Autograde.autograde_preprocessors = [
+    "coursekit.limits.LimitedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.LimitedExecute.notebook_timeout = 300  # seconds for the whole notebook
+c.LimitedExecute.memory_limit_mb = 2048  # RLIMIT_AS of the kernel process
+c.LimitedExecute.file_limit_mb = 100  # RLIMIT_FSIZE of the kernel process
+c.LimitedExecute.max_output_bytes = 100_000  # characters of output kept per cell
+c.LimitedExecute.guard = True  # restore np.allclose, builtins etc. before every cell
+
 # Feedback: hidden test code is not shown to students
 c.GenerateFeedback.preprocessors = [
     "coursekit.feedback.HideHiddenTests",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from coursekit.build import build
 from coursekit.course import Course, CourseError, Module
-from coursekit.grade import Job, _num, grade_one, prepare_root
+from coursekit.grade import Job, _num, grade_one, kernel_environment, prepare_root
 from coursekit.lint import LintError
 from coursekit.release import generate
 
@@ -84,25 +84,28 @@ def check(course: Course, wanted: list[str] | None = None, *, skip_grading: bool
         else:
             log("check (a): generated files are in sync")
         if not skip_grading:
-            groot = prepare_root(course, Path(tmp) / "grading", modules, log=lambda line: None)
-            for m in modules:
-                for student, path, col in (("solution", m.source_notebook, 2),
-                                           ("blank", m.release_notebook, 3)):
-                    if not path.is_file():
-                        rows[m.folder][col] = "missing"
-                        ok = False
-                        continue
-                    r = grade_one(groot, Job(student, m, path), feedback=False)
-                    want = r.max_score if student == "solution" else 0
-                    good = r.status == "graded" and r.score == want and r.max_score > 0
-                    mark = "ok" if good else "FAIL"
-                    rows[m.folder][col] = f"{_num(r.score)}/{_num(r.max_score)} {mark}"
-                    if not good:
-                        ok = False
-                        expect = "full marks" if student == "solution" else "zero"
-                        log(f"check ({'b' if col == 2 else 'c'}): {m.folder} {student} notebook "
-                            f"should earn {expect}: {r.status}, {r.reason}")
-                    log(f"check: graded {m.folder} {student}: {_num(r.score)}/{_num(r.max_score)}")
+            with kernel_environment(course):
+                groot = prepare_root(course, Path(tmp) / "grading", modules, log=lambda line: None)
+                for m in modules:
+                    for student, path, col in (("solution", m.source_notebook, 2),
+                                               ("blank", m.release_notebook, 3)):
+                        if not path.is_file():
+                            rows[m.folder][col] = "missing"
+                            ok = False
+                            continue
+                        r = grade_one(groot, Job(student, m, path), feedback=False)
+                        want = r.max_score if student == "solution" else 0
+                        good = r.status == "graded" and r.score == want and r.max_score > 0
+                        mark = "ok" if good else "FAIL"
+                        rows[m.folder][col] = f"{_num(r.score)}/{_num(r.max_score)} {mark}"
+                        if not good:
+                            ok = False
+                            expect = "full marks" if student == "solution" else "zero"
+                            part = "b" if col == 2 else "c"
+                            log(f"check ({part}): {m.folder} {student} notebook "
+                                f"should earn {expect}: {r.status}, {r.reason}")
+                        score = f"{_num(r.score)}/{_num(r.max_score)}"
+                        log(f"check: graded {m.folder} {student}: {score}")
     header = ["module", "(a) in sync", "(b) solution", "(c) blank"]
     table = [header, *rows.values()]
     widths = [max(len(r[i]) for r in table) for i in range(4)]

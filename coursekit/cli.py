@@ -35,7 +35,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     course = _course(args)
     results = grade(
         course, Path(args.submissions), out=Path(args.out) if args.out else None,
-        db_url=args.db_url, modules=args.module,
+        db_url=args.db_url, modules=args.module, workers=args.workers,
+        feedback=not args.no_feedback,
     )
     print_table(results)
     return 0
@@ -103,6 +104,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="grading course root (default: grading/ in the course root)")
     p.add_argument("--db-url", metavar="URL",
                    help="gradebook SQLAlchemy URL (default: sqlite in the grading root)")
+    p.add_argument("--workers", "-j", type=int, metavar="N",
+                   help="grading worker processes (default: the number of cores; "
+                   "0: grade in this process)")
+    p.add_argument("--no-feedback", action="store_true", help="do not write feedback HTML")
     module_arg(p)
     p.set_defaults(func=cmd_grade)
 

@@ -1,0 +1,168 @@
+"""Grading a class: ``course grade --workers 2`` against plain serial ``nbgrader autograde``.
+
+40 submissions of module 08 (20 copies of the solution, 20 partial solutions, as
+``course examples`` writes them) are graded in one run, three ways:
+
+* **plain**: one ``nbgrader autograde 08_training`` over all 40 (nbgrader grades one after
+  another), with nbgrader's own autograde preprocessors (no limits), no feedback;
+* **course**: ``course grade --workers 2 --no-feedback`` (limits, flags, merge into the
+  course gradebook), and for information the same with feedback HTML;
+* **bare**: the solution notebook executed with nbclient alone, a few times.
+
+Goals: plain / course >= 1.8 on 2 cores; course time per submission (wall time x workers
+/ submissions) / bare <= 1.3. Every grading process and kernel runs with one BLAS thread.
+
+Run: .venv/bin/python bench/grading_bench.py [--students 40] [--bare-runs 4]
+Always exits 0; prints the numbers and PASS or FAIL against the goals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from coursekit.course import Course  # noqa: E402
+from coursekit.examples import student_notebook  # noqa: E402
+
+MODULE = "08_training"
+SPEEDUP_GOAL = 1.8
+OVERHEAD_GOAL = 1.3
+BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def env() -> dict[str, str]:
+    """This environment with one BLAS thread and the course on PYTHONPATH."""
+    out = dict(os.environ, **BLAS)
+    out["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), out.get("PYTHONPATH")]))
+    out["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), out.get("PATH", "")])
+    return out
+
+
+def make_submissions(course: Course, dest: Path, n: int) -> None:
+    """``n`` students: even ones hand in the solution, odd ones a partial solution."""
+    module = next(m for m in course.modules() if m.folder == MODULE)
+    release = nbformat.read(module.release_notebook, as_version=4)
+    source = nbformat.read(module.source_notebook, as_version=4)
+    texts = {kind: nbformat.writes(student_notebook(release, source, kind))
+             for kind in ("complete", "partial")}
+    for i in range(n):
+        path = dest / f"s{i:03d}" / MODULE / module.notebook_name
+        path.parent.mkdir(parents=True)
+        path.write_text(texts["complete" if i % 2 == 0 else "partial"], encoding="utf-8")
+
+
+def plain_autograde(course: Course, subs: Path, root: Path) -> tuple[float, dict[str, str]]:
+    """Seconds for one serial ``nbgrader autograde`` of every submission; scores by student."""
+    module = next(m for m in course.modules() if m.folder == MODULE)
+    (root / "source" / MODULE).mkdir(parents=True)
+    shutil.copy(module.source_notebook, root / "source" / MODULE)
+    shutil.copytree(subs, root / "submitted")
+    (root / "nbgrader_config.py").write_text(
+        f"load_subconfig({str(course.config_file)!r})  # noqa: F821\n"
+        "c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.root = {str(root)!r}\n"
+        "c.CourseDirectory.source_directory = 'source'\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{root / 'gradebook.db'}'\n"
+        "c.Autograde.autograde_preprocessors = [  # nbgrader 0.9.6's own list\n"
+        "    'nbgrader.preprocessors.Execute', 'nbgrader.preprocessors.IgnorePattern',\n"
+        "    'nbconvert.preprocessors.ClearMetadataPreprocessor',\n"
+        "    'nbgrader.preprocessors.LimitOutput', 'nbgrader.preprocessors.SaveAutoGrades',\n"
+        "    'nbgrader.preprocessors.AssignLatePenalties',\n"
+        "    'nbgrader.preprocessors.CheckCellMetadata']\n",
+        encoding="utf-8")
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    subprocess.run([*nbgrader, "generate_assignment", MODULE, "--force"], cwd=root, env=env(),
+                   check=True, capture_output=True)
+    start = time.perf_counter()
+    done = subprocess.run([*nbgrader, "autograde", MODULE, "--force"], cwd=root, env=env(),
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"nbgrader autograde in {root} failed:\n{done.stderr[-3000:]}")
+    seconds = time.perf_counter() - start
+    subprocess.run([*nbgrader, "export", "--to", str(root / "grades.csv")], cwd=root, env=env(),
+                   check=True, capture_output=True)
+    rows = csv.DictReader((root / "grades.csv").open())
+    return seconds, {r["student_id"]: f"{float(r['raw_score']):g}" for r in rows}
+
+
+def course_grade(subs: Path, out: Path, feedback: bool) -> tuple[float, dict[str, str]]:
+    """Seconds for ``course grade --workers 2``; scores by student."""
+    cmd = [str(Path(sys.executable).parent / "course"), "grade", "--submissions", str(subs),
+           "--out", str(out), "--workers", "2", "-m", MODULE]
+    if not feedback:
+        cmd.append("--no-feedback")
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, env=env(), check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    rows = csv.DictReader((out / "grades.csv").open())
+    return seconds, {r["student"]: f"{float(r['score']):g}" for r in rows}
+
+
+def bare(course: Course, runs: int) -> float:
+    """Median seconds to execute the solution notebook with nbclient in a fresh process."""
+    module = next(m for m in course.modules() if m.folder == MODULE)
+    code = ("import nbformat, nbclient, sys\n"
+            "nb = nbformat.read(sys.argv[1], as_version=4)\n"
+            "nbclient.NotebookClient(nb, timeout=600, kernel_name='python3').execute()\n")
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code, str(module.source_notebook)], cwd=REPO,
+                       env=env(), check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> int:
+    """Run the benchmark; print the numbers and PASS/FAIL."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--bare-runs", type=int, default=4)
+    args = parser.parse_args()
+    course = Course(REPO)
+    with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
+        tmpdir = Path(tmp)
+        subs = tmpdir / "subs"
+        make_submissions(course, subs, args.students)
+        t_bare = bare(course, args.bare_runs)
+        t_plain, plain_scores = plain_autograde(course, subs, tmpdir / "plain")
+        t_course, course_scores = course_grade(subs, tmpdir / "course", feedback=False)
+        t_fb, fb_scores = course_grade(subs, tmpdir / "course-fb", feedback=True)
+    n = args.students
+    same = plain_scores == course_scores == fb_scores
+    speedup = t_plain / t_course
+    per_sub = t_course * 2 / n
+    overhead = per_sub / t_bare
+    print(f"submissions: {n} of {MODULE} (half solutions, half partial); cores: "
+          f"{os.cpu_count()}")
+    print(f"plain serial nbgrader autograde : {t_plain:7.1f} s  ({t_plain / n:.2f} s each)")
+    print(f"course grade --workers 2        : {t_course:7.1f} s  ({t_course / n:.2f} s each, "
+          f"{per_sub:.2f} worker-s each)")
+    print(f"  the same with feedback HTML   : {t_fb:7.1f} s  (for information)")
+    print(f"bare nbclient run of the notebook: {t_bare:7.2f} s  (median of {args.bare_runs})")
+    print(f"same scores in all three gradings: {same}")
+    print(f"speed-up plain / course: {speedup:.2f}x (goal >= {SPEEDUP_GOAL}): "
+          f"{'PASS' if speedup >= SPEEDUP_GOAL else 'FAIL'}")
+    print(f"per submission course / bare: {overhead:.2f}x (goal <= {OVERHEAD_GOAL}): "
+          f"{'PASS' if overhead <= OVERHEAD_GOAL else 'FAIL'}")
+    if not same:
+        diff = {s: (plain_scores.get(s), course_scores.get(s)) for s in plain_scores
+                if plain_scores.get(s) != course_scores.get(s)}
+        print(f"score differences (plain, course): {diff}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""Parallel grading: worker processes, each with its own gradebook, merged into the course's.
+
+The parent (:class:`Pool`) keeps one queue of submissions and N worker processes
+(``python -m coursekit.workers``). A worker reads one job a line on stdin, grades it with
+:func:`coursekit.grade.grade_one` into its own SQLite gradebook (a copy of a template that
+holds only the assignments), and answers one JSON line with the result and the
+submission's grades. Only the parent writes the course gradebook (any SQLAlchemy URL), so
+there is a single writer. All workers share the grading root's folders: every submission
+has its own ``submitted/``, ``autograded/`` and ``feedback/`` folders.
+
+A worker that dies (killed, out of memory, a crash in nbgrader) loses nothing: its current
+submission goes back to the queue once; if it kills a worker a second time it is recorded
+as an error with the reason. A submission that runs past ``job_timeout`` seconds has its
+worker stopped and is recorded the same way (the limits inside the notebook should have
+stopped it long before).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from coursekit.course import Course, CourseError, Module
+from coursekit.grade import BLAS_THREADS, GradingRoot, Job, Result, grade_one, max_points
+from coursekit import nbg
+
+MAX_ATTEMPTS = 2
+
+
+def submission_detail(db_url: str, assignment: str, student: str) -> dict[str, Any] | None:
+    """Everything autograde stored for one submission, as JSON-able data (None if none)."""
+    import warnings
+
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with warnings.catch_warnings(), Gradebook(db_url) as gb:
+        warnings.simplefilter("ignore")
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return None
+        return {
+            "timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
+            "notebooks": [{
+                "name": nb.name,
+                "flagged": bool(nb.flagged),
+                "late_submission_penalty": nb.late_submission_penalty,
+                "grades": [{"name": g.name, "auto_score": g.auto_score,
+                            "manual_score": g.manual_score, "extra_credit": g.extra_credit,
+                            "needs_manual_grade": bool(g.needs_manual_grade)}
+                           for g in nb.grades],
+                "comments": [{"name": c.name, "auto_comment": c.auto_comment,
+                              "manual_comment": c.manual_comment} for c in nb.comments],
+            } for nb in sub.notebooks],
+        }
+
+
+def merge_submission(db_url: str, assignment: str, student: str,
+                     detail: dict[str, Any] | None) -> None:
+    """Write one submission's grades (from a worker) into the course gradebook."""
+    import warnings
+
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with warnings.catch_warnings(), Gradebook(db_url) as gb:
+        warnings.simplefilter("ignore")
+        gb.update_or_create_student(student)
+        try:
+            gb.find_submission(assignment, student)
+            gb.remove_submission(assignment, student)
+        except MissingEntry:
+            pass
+        if detail is None:
+            return
+        stamp = detail.get("timestamp")
+        gb.add_submission(assignment, student,
+                          timestamp=datetime.fromisoformat(stamp) if stamp else None)
+        for nbd in detail["notebooks"]:
+            subnb = gb.find_submission_notebook(nbd["name"], assignment, student)
+            subnb.flagged = nbd["flagged"]
+            subnb.late_submission_penalty = nbd["late_submission_penalty"]
+            for g in nbd["grades"]:
+                grade = gb.find_grade(g["name"], nbd["name"], assignment, student)
+                grade.auto_score = g["auto_score"]
+                grade.manual_score = g["manual_score"]
+                grade.extra_credit = g["extra_credit"]
+                grade.needs_manual_grade = g["needs_manual_grade"]
+            for c in nbd["comments"]:
+                comment = gb.find_comment(c["name"], nbd["name"], assignment, student)
+                comment.auto_comment = c["auto_comment"]
+                comment.manual_comment = c["manual_comment"]
+        gb.db.commit()
+
+
+def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path:
+    """A SQLite gradebook holding only the assignments (copied for every worker)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    cfg = nbg.load_config(groot.course, root=groot.root, db_url="sqlite:///" + str(path))
+    for module in modules:
+        result = nbg.run("generate_assignment", cfg, module.folder)
+        if not result.get("success"):
+            raise CourseError(f"grading root {groot.root}: generate_assignment {module.folder} "
+                              "(worker template gradebook) failed:\n" + nbg.failure_text(result))
+    return path
+
+
+@dataclass
+class _Task:
+    job: Job
+    attempts: int = 0
+
+
+class _Worker:
+    """One worker process and the thread that feeds it."""
+
+    def __init__(self, pool: Pool, number: int) -> None:
+        self.pool = pool
+        self.number = number
+        self.starts = 0
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.starts += 1
+        wdir = self.pool.groot.root / "workers"
+        db = wdir / f"w{self.number}-{self.starts}.db"
+        shutil.copyfile(self.pool.template, db)
+        env = dict(os.environ)
+        for var in BLAS_THREADS:
+            env[var] = "1"
+        cmd = [sys.executable, "-m", "coursekit.workers",
+               "--course", str(self.pool.groot.course.root),
+               "--root", str(self.pool.groot.root),
+               "--db-url", "sqlite:///" + str(db),
+               "--overrides", json.dumps(self.pool.groot.overrides),
+               *([] if self.pool.feedback else ["--no-feedback"])]
+        log = (wdir / f"w{self.number}.log").open("a", encoding="utf-8")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=log, text=True, env=env, bufsize=1)
+        log.close()
+        self.pool.pids.append(self.proc.pid)
+
+    def run(self) -> None:
+        while True:
+            task = self.pool.take()
+            if task is None:
+                break
+            if self.proc is None or self.proc.poll() is not None:
+                self.start()
+            assert self.proc is not None and self.proc.stdin and self.proc.stdout
+            self.pool.running[self.number] = task.job
+            timed_out = threading.Event()
+
+            def stop(proc: subprocess.Popen[str] = self.proc,
+                     flag: threading.Event = timed_out) -> None:
+                flag.set()
+                proc.kill()
+
+            timer = threading.Timer(self.pool.job_timeout, stop)
+            timer.start()
+            line = ""
+            try:
+                self.proc.stdin.write(json.dumps({"student": task.job.student,
+                                                  "module": task.job.module.folder,
+                                                  "path": str(task.job.path)}) + "\n")
+                self.proc.stdin.flush()
+                line = self.proc.stdout.readline()
+            except (BrokenPipeError, OSError):
+                line = ""
+            finally:
+                timer.cancel()
+                self.pool.running.pop(self.number, None)
+            if line:
+                self.pool.done.put((task.job, json.loads(line)))
+                continue
+            code = self.proc.wait()
+            self.proc = None
+            task.attempts += 1
+            if timed_out.is_set():
+                reason = (f"grading took longer than {self.pool.job_timeout:.0f} s; "
+                          "the grading worker was stopped")
+                self.pool.done.put((task.job, {"failed": reason}))
+            elif task.attempts < MAX_ATTEMPTS:
+                self.pool.log(f"grade: worker {self.number} died (exit code {code}) while "
+                              f"grading {task.job.student} {task.job.module.folder}; "
+                              "grading it again")
+                self.pool.put_back(task)
+            else:
+                reason = (f"the grading worker died {task.attempts} times while grading this "
+                          f"submission (last exit code {code})")
+                self.pool.done.put((task.job, {"failed": reason}))
+        if self.proc is not None and self.proc.stdin:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+
+
+class Pool:
+    """Grade jobs with N worker processes; merge each result into the course gradebook."""
+
+    def __init__(self, groot: GradingRoot, modules: list[Module], workers: int,
+                 log: Callable[[str], None] = print, job_timeout: float | None = None,
+                 feedback: bool = True) -> None:
+        if workers < 1:
+            raise CourseError(f"--workers {workers}: must be at least 1")
+        self.groot = groot
+        self.feedback = feedback
+        self.workers = workers
+        self.log = log
+        cfg = groot.config
+        notebook = cfg.LimitedExecute.get("notebook_timeout", 600) or 600
+        self.job_timeout = job_timeout or float(notebook) + 120
+        self.template = make_template(groot, modules, groot.root / "workers" / "template.db")
+        self.queue: deque[_Task] = deque()
+        self.lock = threading.Lock()
+        self.done: queue.Queue[tuple[Job, dict[str, Any]]] = queue.Queue()
+        self.running: dict[int, Job] = {}
+        self.pids: list[int] = []
+
+    def take(self) -> _Task | None:
+        with self.lock:
+            return self.queue.popleft() if self.queue else None
+
+    def put_back(self, task: _Task) -> None:
+        with self.lock:
+            self.queue.appendleft(task)
+
+    def run(self, jobs: list[Job],
+            on_result: Callable[[Result, int, int], None] | None = None) -> list[Result]:
+        """Grade every job; call ``on_result(result, done, total)`` as each one is merged."""
+        self.queue.extend(_Task(j) for j in jobs)
+        workers = [_Worker(self, i + 1) for i in range(min(self.workers, len(jobs)) or 1)]
+        threads = [threading.Thread(target=w.run, daemon=True) for w in workers]
+        for t in threads:
+            t.start()
+        results: list[Result] = []
+        while len(results) < len(jobs):
+            try:
+                job, answer = self.done.get(timeout=1.0)
+            except queue.Empty:
+                if not any(t.is_alive() for t in threads):
+                    raise CourseError("grading workers stopped before every submission was "
+                                      f"graded ({len(results)}/{len(jobs)})") from None
+                continue
+            result = self._merge(job, answer)
+            results.append(result)
+            if on_result:
+                on_result(result, len(results), len(jobs))
+        for t in threads:
+            t.join(timeout=60)
+        return results
+
+    def _merge(self, job: Job, answer: dict[str, Any]) -> Result:
+        assignment = job.module.folder
+        if "failed" in answer:
+            merge_submission(self.groot.db_url, assignment, job.student, None)
+            return Result(job.student, assignment, 0, max_points(job.module.source_notebook),
+                          "error", answer["failed"])
+        result = Result(**answer["result"])
+        merge_submission(self.groot.db_url, assignment, job.student, answer["detail"])
+        return result
+
+
+def worker_main(argv: list[str] | None = None) -> int:
+    """A worker process: grade the jobs read from stdin, one JSON answer a line on stdout."""
+    parser = argparse.ArgumentParser(prog="python -m coursekit.workers")
+    parser.add_argument("--course", required=True)
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--db-url", required=True)
+    parser.add_argument("--overrides", default="{}")
+    parser.add_argument("--no-feedback", action="store_true")
+    args = parser.parse_args(argv)
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # anything else printed goes to the worker's log, not the answers
+    sys.stdout = sys.stderr
+    course = Course(args.course)
+    groot = GradingRoot(course, Path(args.root), args.db_url, json.loads(args.overrides))
+    from coursekit.grade import kernel_environment
+
+    modules = {m.folder: m for m in course.modules()}
+    with kernel_environment(course):
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            req = json.loads(line)
+            job = Job(req["student"], modules[req["module"]], Path(req["path"]))
+            started = time.monotonic()
+            result = grade_one(groot, job, feedback=not args.no_feedback)
+            detail = submission_detail(groot.db_url, job.module.folder, job.student)
+            answers.write(json.dumps({"result": asdict(result), "detail": detail,
+                                      "seconds": time.monotonic() - started}) + "\n")
+            answers.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main())
