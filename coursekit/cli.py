@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coursekit.course import Course, CourseError
+from coursekit.lab import register as register_student_commands
 
 
 def _course(args: argparse.Namespace) -> Course:
@@ -131,8 +132,6 @@ def make_parser() -> argparse.ArgumentParser:
         description="Regenerate examples/submissions/ from release/ and source_notebooks/: "
         "complete, blank and partly right students, plus one corrupt file.")
     p.set_defaults(func=cmd_examples)
-
-    from coursekit.lab import register as register_student_commands
 
     register_student_commands(sub)
     return parser

@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from coursekit.leaks import cell_source
+
 PATCH_RE = re.compile(
     r"(?m)(?:^|;)\s*(np|numpy|math|builtins|__builtins__)(\s*\.\s*\w+)+\s*=(?!=)"
     r"|\bsetattr\s*\(\s*(np|numpy|math|builtins|__builtins__)\b"
@@ -24,11 +26,6 @@ SHADOW_RE = re.compile(
     r"(?m)^\s*(def\s+(abs|isinstance|float|all|any)\s*\(|(abs|isinstance|float|all|any|np|math)"
     r"\s*=(?!=))")
 EVENTS_RE = re.compile(r"\.events\s*\.\s*(unregister|callbacks)")
-
-
-def _source(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
 
 
 def _comparable(text: str) -> list[str]:
@@ -60,7 +57,7 @@ def reference_import_re(module_name: str) -> re.Pattern[str]:
 def review(submitted: dict[str, Any], source: dict[str, Any], module_name: str) -> list[str]:
     """Flags for a submitted notebook (parsed JSON) against its source notebook."""
     flags: list[str] = []
-    locked = {m["grade_id"]: (_source(c), m) for c in source.get("cells", [])
+    locked = {m["grade_id"]: (cell_source(c), m) for c in source.get("cells", [])
               if (m := _meta(c)).get("locked") and m.get("grade_id")}
     order_src = [gid for gid in (_meta(c).get("grade_id") for c in source.get("cells", []))
                  if gid in locked]
@@ -69,7 +66,7 @@ def review(submitted: dict[str, Any], source: dict[str, Any], module_name: str) 
     for cell in submitted.get("cells", []):
         meta = _meta(cell)
         gid = meta.get("grade_id")
-        text = _source(cell)
+        text = cell_source(cell)
         if gid in locked:
             seen.append(gid)
             src_text, src_meta = locked[gid]

@@ -25,7 +25,7 @@ from coursekit import nbg
 from coursekit.course import Course, CourseError, Module
 from coursekit.feedback import leaked_lines
 from coursekit.flags import kernel_flags, review
-from coursekit.leaks import secrets_of
+from coursekit.leaks import cell_source, secrets_of
 
 STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CSV_FIELDS = ["student", "assignment", "score", "max_score", "status", "reason", "flagged"]
@@ -261,26 +261,6 @@ def _limit_events(report: Path) -> list[dict]:
     return [e for e in events if isinstance(e, dict) and "reason" in e]
 
 
-def _review(job: Job, submitted: Path) -> list[str]:
-    try:
-        nb = json.loads(submitted.read_text(encoding="utf-8"))
-        src = json.loads(job.module.source_notebook.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return []
-    return review(nb, src, job.module.name)
-
-
-def _source_lines(path: Path) -> set[str]:
-    """The stripped source lines of every cell of a (valid) notebook file."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    lines: set[str] = set()
-    for cell in nb.get("cells", []):
-        source = cell.get("source", "")
-        text = "".join(source) if isinstance(source, list) else source
-        lines.update(line.strip() for line in text.splitlines())
-    return lines
-
-
 def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
     """Grade one submission; never raises for a bad submission (the reason goes in the Result)."""
     assignment = job.module.folder
@@ -300,7 +280,10 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
     report = groot.report(job)
     report.parent.mkdir(parents=True, exist_ok=True)
     cfg.LimitedExecute.report_file = str(report)
-    flags = _review(job, dest)
+    # precheck made sure the submission is a notebook; both are read once, here
+    submitted_nb = json.loads(dest.read_text(encoding="utf-8"))
+    source_nb = json.loads(job.module.source_notebook.read_text(encoding="utf-8"))
+    flags = review(submitted_nb, source_nb, job.module.name)
     result = nbg.run("autograde", cfg, assignment, job.student)
     flags += kernel_flags(report)
     if not result.get("success") or not groot.autograded(job).is_file():
@@ -324,11 +307,10 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
             detail = nbg.failure_text(fb, 2).replace("\n", " | ")
             out.reason += f"; feedback not generated: {detail}"
         else:
-            hidden = list(secrets_of(json.loads(
-                job.module.source_notebook.read_text(encoding="utf-8"))).hidden)
             # a line the student wrote (say `with no_grad():` in a solution) is not a leak
-            own = _source_lines(job.path)
-            hidden = [line for line in hidden if line.strip() not in own]
+            own = {line.strip() for cell in submitted_nb.get("cells", [])
+                   for line in cell_source(cell).splitlines()}
+            hidden = [line for line in secrets_of(source_nb).hidden if line.strip() not in own]
             leaked = leaked_lines(html_path.read_text(encoding="utf-8"), hidden)
             if leaked:
                 html_path.unlink()

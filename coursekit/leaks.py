@@ -31,7 +31,8 @@ class Secrets:
     hidden: dict[str, str] = field(default_factory=dict)
 
 
-def _source(cell: dict) -> str:
+def cell_source(cell: dict) -> str:
+    """A notebook cell's source as one string (nbformat JSON may store a list of lines)."""
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else str(src)
 
@@ -47,7 +48,7 @@ def secrets_of(source_nb: dict) -> Secrets:
     for cell in source_nb.get("cells", []):
         cid = cell.get("id", "?")
         region: str | None = None
-        for raw in _source(cell).splitlines():
+        for raw in cell_source(cell).splitlines():
             line = raw.strip()
             if "BEGIN SOLUTION" in line:
                 region = "solution"
@@ -75,7 +76,7 @@ def _released_lines(nb: dict) -> list[tuple[str, str]]:
     out = []
     for cell in nb.get("cells", []):
         cid = cell.get("id", "?")
-        texts = [_source(cell)]
+        texts = [cell_source(cell)]
         for output in cell.get("outputs", []) or []:
             text = output.get("text", "")
             texts.append("".join(text) if isinstance(text, list) else str(text))
