@@ -134,14 +134,7 @@ class Tensor:
         array = np.asarray(other)
         if self.data.dtype.kind == "f" and array.dtype != self.data.dtype:
             array = array.astype(self.data.dtype)
-        constant = Tensor.__new__(Tensor)
-        constant.data = array
-        constant.grad = None
-        constant.requires_grad = False
-        constant._op = None
-        constant._inputs = ()
-        constant._ctx = None
-        return constant
+        return Tensor._from_op(array, "constant", ())  # no inputs: records nothing
 
     # ---- properties --------------------------------------------------------------
     @property
