@@ -18,6 +18,7 @@ stopped it long before).
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import json
 import os
 import queue
@@ -28,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -106,9 +108,21 @@ def merge_submission(db_url: str, assignment: str, student: str,
 
 
 def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path:
-    """A SQLite gradebook holding only the assignments (copied for every worker)."""
+    """A SQLite gradebook holding the assignments (copied for every worker).
+
+    When the course gradebook is a SQLite file, ``prepare_root`` has just registered the
+    assignments in it, so a copy of it serves (a worker reads back only the student it
+    graded); a new gradebook would cost another generate_assignment, including nbgrader's
+    database migration check in a subprocess, seconds before the first submission starts.
+    Otherwise (a database server) the assignments are generated into a new SQLite file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
+    course_db = _sqlite_file(groot.db_url)
+    if course_db is not None and course_db.is_file():
+        with closing(sqlite3.connect(course_db)) as src, closing(sqlite3.connect(path)) as dest:
+            src.backup(dest)                      # consistent even while others read it
+        return path
     cfg = nbg.load_config(groot.course, root=groot.root, db_url="sqlite:///" + str(path))
     for module in modules:
         result = nbg.run("generate_assignment", cfg, module.folder)
@@ -116,6 +130,12 @@ def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path
             raise CourseError(f"grading root {groot.root}: generate_assignment {module.folder} "
                               "(worker template gradebook) failed:\n" + nbg.failure_text(result))
     return path
+
+
+def _sqlite_file(db_url: str) -> Path | None:
+    """The file of a ``sqlite:///path`` URL, or None for any other database."""
+    prefix = "sqlite:///"
+    return Path(db_url[len(prefix):]) if db_url.startswith(prefix) else None
 
 
 @dataclass
