@@ -15,7 +15,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -131,10 +131,9 @@ def kernel_environment(course: Course) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def prepare_root(course: Course, root: Path, modules: list[Module], db_url: str | None = None,
-                 log: Callable[[str], None] = print,
-                 overrides: dict[str, dict[str, object]] | None = None) -> GradingRoot:
-    """Set up ``root`` as an nbgrader course: source notebooks, gradebook, release."""
+def open_root(course: Course, root: Path, db_url: str | None = None,
+              overrides: dict[str, dict[str, object]] | None = None) -> GradingRoot:
+    """Make ``root`` an nbgrader course folder with the course's config (no notebooks yet)."""
     root = root.resolve()
     inside = root.relative_to(course.root).parts if root.is_relative_to(course.root) else ()
     if inside and inside[0] in {"modules", "source_notebooks", "release", "tinytorch",
@@ -151,8 +150,16 @@ def prepare_root(course: Course, root: Path, modules: list[Module], db_url: str 
         f"c.CourseDirectory.db_url = {groot.db_url!r}\n",
         encoding="utf-8",
     )
+    return groot
+
+
+def fill_root(groot: GradingRoot, modules: list[Module],
+              log: Callable[[str], None] = print) -> GradingRoot:
+    """Copy the modules' source notebooks into the grading root; register them in the gradebook."""
+    course, root = groot.course, groot.root
     with kernel_environment(course):
         cfg = groot.config
+        nbg.create_gradebook(groot.db_url)
         for module in modules:
             src = module.source_notebook
             if not src.is_file():
@@ -170,6 +177,13 @@ def prepare_root(course: Course, root: Path, modules: list[Module], db_url: str 
                     "remove the root):\n" + nbg.failure_text(result))
         log(f"grade: grading root {root} (gradebook {groot.db_url})")
         return groot
+
+
+def prepare_root(course: Course, root: Path, modules: list[Module], db_url: str | None = None,
+                 log: Callable[[str], None] = print,
+                 overrides: dict[str, dict[str, object]] | None = None) -> GradingRoot:
+    """Set up ``root`` as an nbgrader course: source notebooks, gradebook, release."""
+    return fill_root(open_root(course, root, db_url, overrides), modules, log)
 
 
 def precheck(path: Path) -> tuple[str, str] | None:
@@ -417,8 +431,16 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     root = out or course.root / "grading"
     jobs = collect_jobs(submissions.resolve(), chosen, log,
                         course_folders={m.folder for m in course.modules()})
-    with kernel_environment(course):
-        groot = prepare_root(course, root, chosen, db_url, log, overrides)
+    with kernel_environment(course), ExitStack() as stack:
+        groot = open_root(course, root, db_url, overrides)
+        pool = None
+        if n:
+            from coursekit.workers import Pool
+
+            # the worker processes load nbgrader while this one prepares the grading root
+            pool = stack.enter_context(Pool(groot, chosen, n, log, feedback=feedback))
+            pool.start(len(jobs))
+        fill_root(groot, chosen, log)
         started = time.monotonic()
 
         def progress(result: Result, done: int, total: int) -> None:
@@ -429,16 +451,14 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
                 f"{' FLAGGED' if result.flagged else ''}  "
                 f"(elapsed {_duration(elapsed)}, about {_duration(left)} left)")
 
-        if n == 0:
+        if pool is None:
             results = []
             for job in jobs:
                 results.append(grade_one(groot, job, feedback=feedback))
                 progress(results[-1], len(results), len(jobs))
         else:
-            from coursekit.workers import Pool
-
             log(f"grade: {len(jobs)} submissions, {n} worker process(es)")
-            results = Pool(groot, chosen, n, log, feedback=feedback).run(jobs, progress)
+            results = pool.run(jobs, progress)
         csv_path = groot.root / "grades.csv"
         write_csv(results, csv_path)
         print_summary(results, time.monotonic() - started, log)

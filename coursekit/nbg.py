@@ -43,6 +43,43 @@ def load_config(course: Course, root: Path | None = None, db_url: str | None = N
     return cfg
 
 
+def alembic_head() -> str:
+    """The newest revision of nbgrader's gradebook schema, read from its migration scripts."""
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    head = ScriptDirectory(ALEMBIC_DIR).get_current_head()
+    if not head:
+        raise CourseError(f"{ALEMBIC_DIR}: nbgrader's migration scripts name no head revision")
+    return head
+
+
+def create_gradebook(db_url: str) -> bool:
+    """Create nbgrader's tables and schema stamp in an empty database; True if it was empty.
+
+    nbgrader's ``Gradebook`` does the same on first use, but learns the schema revision by
+    running ``alembic heads`` in a subprocess (about 2 s); this reads it in-process. A
+    database that already has tables is left as it is (nbgrader checks it on open).
+    """
+    from nbgrader.api import Base
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(db_url, future=True)
+    try:
+        if inspect(engine).get_table_names():
+            return False
+        head = alembic_head()
+        Base.metadata.create_all(bind=engine)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE alembic_version "
+                              "(version_num VARCHAR(32) NOT NULL)"))
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                         {"v": head})
+        return True
+    finally:
+        engine.dispose()
+
+
 def _quiet(app: Any) -> None:
     """Keep nbgrader's own log lines off the console; ``capture_log`` still records them."""
     app.log.propagate = False

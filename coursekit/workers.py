@@ -112,8 +112,8 @@ def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path
 
     When the course gradebook is a SQLite file, ``prepare_root`` has just registered the
     assignments in it, so a copy of it serves (a worker reads back only the student it
-    graded); a new gradebook would cost another generate_assignment, including nbgrader's
-    database migration check in a subprocess, seconds before the first submission starts.
+    graded); a new gradebook would cost another generate_assignment, seconds before the
+    first submission starts.
     Otherwise (a database server) the assignments are generated into a new SQLite file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +124,7 @@ def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path
             src.backup(dest)                      # consistent even while others read it
         return path
     cfg = nbg.load_config(groot.course, root=groot.root, db_url="sqlite:///" + str(path))
+    nbg.create_gradebook("sqlite:///" + str(path))
     for module in modules:
         result = nbg.run("generate_assignment", cfg, module.folder)
         if not result.get("success"):
@@ -152,19 +153,23 @@ class _Worker:
         self.number = number
         self.starts = 0
         self.proc: subprocess.Popen[str] | None = None
+        self.db = Path()
+        self.db_ready = False
 
     def start(self) -> None:
+        """Start the worker process; its gradebook is copied in before its first job."""
         self.starts += 1
         wdir = self.pool.groot.root / "workers"
-        db = wdir / f"w{self.number}-{self.starts}.db"
-        shutil.copyfile(self.pool.template, db)
+        wdir.mkdir(parents=True, exist_ok=True)
+        self.db = wdir / f"w{self.number}-{self.starts}.db"
+        self.db_ready = False
         env = dict(os.environ)
         for var in BLAS_THREADS:
             env[var] = "1"
         cmd = [sys.executable, "-m", "coursekit.workers",
                "--course", str(self.pool.groot.course.root),
                "--root", str(self.pool.groot.root),
-               "--db-url", "sqlite:///" + str(db),
+               "--db-url", "sqlite:///" + str(self.db),
                "--overrides", json.dumps(self.pool.groot.overrides),
                *([] if self.pool.feedback else ["--no-feedback"])]
         log = (wdir / f"w{self.number}.log").open("a", encoding="utf-8")
@@ -172,6 +177,19 @@ class _Worker:
                                      stderr=log, text=True, env=env, bufsize=1)
         log.close()
         self.pool.pids.append(self.proc.pid)
+
+    def stop(self) -> None:
+        """Close the worker's input (it ends after its current job); kill it if it hangs."""
+        if self.proc is None:
+            return
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
 
     def run(self) -> None:
         while True:
@@ -181,6 +199,9 @@ class _Worker:
             if self.proc is None or self.proc.poll() is not None:
                 self.start()
             assert self.proc is not None and self.proc.stdin and self.proc.stdout
+            if not self.db_ready:
+                shutil.copyfile(self.pool.template(), self.db)
+                self.db_ready = True
             self.pool.running[self.number] = task.job
             timed_out = threading.Event()
 
@@ -222,12 +243,7 @@ class _Worker:
                 reason = (f"the grading worker died {task.attempts} times while grading this "
                           f"submission (last exit code {code})")
                 self.pool.done.put((task.job, {"failed": reason}))
-        if self.proc is not None and self.proc.stdin:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
+        self.stop()
 
 
 class Pool:
@@ -245,12 +261,43 @@ class Pool:
         cfg = groot.config
         notebook = cfg.LimitedExecute.get("notebook_timeout", 600) or 600
         self.job_timeout = job_timeout or float(notebook) + 120
-        self.template = make_template(groot, modules, groot.root / "workers" / "template.db")
+        self.modules = modules
+        self._template: Path | None = None
+        self._template_lock = threading.Lock()
         self.queue: deque[_Task] = deque()
         self.lock = threading.Lock()
         self.done: queue.Queue[tuple[Job, dict[str, Any]]] = queue.Queue()
         self.running: dict[int, Job] = {}
         self.pids: list[int] = []
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self, jobs: int) -> None:
+        """Start the worker processes for ``jobs`` submissions (before the grading root is
+        ready, so that they load nbgrader meanwhile); ``run`` starts them if not done here."""
+        if not self._workers:
+            self._workers = [_Worker(self, i + 1) for i in range(min(self.workers, jobs) or 1)]
+            for w in self._workers:
+                w.start()
+
+    def close(self) -> None:
+        """Stop every worker process."""
+        for w in self._workers:
+            w.stop()
+
+    def template(self) -> Path:
+        """The gradebook every worker starts from, made from the course gradebook on first use
+        (the grading root must be ready by then)."""
+        with self._template_lock:
+            if self._template is None:
+                self._template = make_template(self.groot, self.modules,
+                                               self.groot.root / "workers" / "template.db")
+            return self._template
 
     def take(self) -> _Task | None:
         with self.lock:
@@ -264,8 +311,8 @@ class Pool:
             on_result: Callable[[Result, int, int], None] | None = None) -> list[Result]:
         """Grade every job; call ``on_result(result, done, total)`` as each one is merged."""
         self.queue.extend(_Task(j) for j in jobs)
-        workers = [_Worker(self, i + 1) for i in range(min(self.workers, len(jobs)) or 1)]
-        threads = [threading.Thread(target=w.run, daemon=True) for w in workers]
+        self.start(len(jobs))
+        threads = [threading.Thread(target=w.run, daemon=True) for w in self._workers]
         for t in threads:
             t.start()
         results: list[Result] = []
@@ -310,6 +357,11 @@ def worker_main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     course = Course(args.course)
     groot = GradingRoot(course, Path(args.root), args.db_url, json.loads(args.overrides))
+    # load what grading uses now: the parent may still be preparing the grading root
+    import nbgrader.api  # noqa: F401
+    import nbgrader.converters  # noqa: F401
+
+    import coursekit.limits  # noqa: F401
     from coursekit.grade import kernel_environment
 
     modules = {m.folder: m for m in course.modules()}
