@@ -60,6 +60,9 @@ def main(argv: list[str]) -> None:
     from traitlets.config import Config
 
     cfg = Config()
+    # ipykernel reads JPY_PARENT_PID when it is imported; a kernel forked from a process that
+    # imported it earlier (coursekit.kernel_forkserver) must be told again
+    cfg.IPKernelApp.parent_handle = int(os.environ.get("JPY_PARENT_PID") or 0)
     cfg.IPKernelApp.outstream_class = "coursekit.kernel_guard.CappedOutStream"
     if opts.get("guard", True):
         cfg.InteractiveShellApp.extensions = ["coursekit.kernel_guard"]

@@ -23,24 +23,50 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode
 
+from coursekit import kernel_forkserver
 from coursekit.kernel_launcher import PREFIX
 
 OUTPUT_NOTICE = "\n[output cut by the grader after {n} characters]\n"
 
 
+class ForkingProvisioner(LocalProvisioner):
+    """Launches the kernel through this process's fork server when there is one."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        server = kernel_forkserver.current()
+        process = server.launch(cmd, kwargs.get("env"), kwargs.get("cwd")) if server else None
+        if process is None:
+            return await super().launch_kernel(cmd, **kwargs)
+        self.process = process
+        self.pid = self.pgid = process.pid  # a session leader: its own process group
+        self.cwd = kwargs.get("cwd", Path.cwd())
+        return self.connection_info
+
+
 class LimitedKernelManager(AsyncKernelManager):
-    """Starts ipykernel through :mod:`coursekit.kernel_launcher` with the grader's limits."""
+    """Starts ipykernel through :mod:`coursekit.kernel_launcher` with the grader's limits
+    (forked from the fork server, see :mod:`coursekit.kernel_forkserver`, where one runs)."""
 
     launcher_options: dict[str, Any] = {}
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        if self.provisioner is None:
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+            self.provisioner = ForkingProvisioner(kernel_id=self.kernel_id,
+                                                  kernel_spec=self.kernel_spec, parent=self)
+        return await super()._async_pre_start_kernel(**kw)
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         cmd = super().format_kernel_cmd(extra_arguments)

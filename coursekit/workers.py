@@ -366,6 +366,9 @@ def worker_main(argv: list[str] | None = None) -> int:
 
     modules = {m.folder: m for m in course.modules()}
     with kernel_environment(course):
+        from coursekit import kernel_forkserver
+
+        kernel_forkserver.start()  # kernels forked from preloaded modules (same environment)
         for line in sys.stdin:
             if not line.strip():
                 continue
@@ -377,6 +380,7 @@ def worker_main(argv: list[str] | None = None) -> int:
             answers.write(json.dumps({"result": asdict(result), "detail": detail,
                                       "seconds": time.monotonic() - started}) + "\n")
             answers.flush()
+        kernel_forkserver.stop()
     return 0
 
 

@@ -1,0 +1,123 @@
+"""Kernels forked from the grading worker's fork server behave as kernels started anew.
+
+Each check runs a small notebook in a separate Python process (the fork server makes that
+process a child subreaper, which a test process should not become), once with kernels
+started the usual way and once with kernels forked, and compares what the kernels saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+PROBE = r'''
+import json, os, resource, sys
+import matplotlib, numpy as np
+from ipykernel.kernelapp import IPKernelApp
+app = IPKernelApp.instance()
+facts = {
+    "cwd": os.getcwd(), "path0": sys.path[0], "argv0": os.path.basename(sys.argv[0]),
+    "parent_handle": app.parent_handle, "ppid_is_parent": os.getppid() == app.parent_handle,
+    "jpy_parent": os.environ.get("JPY_PARENT_PID") == str(app.parent_handle),
+    "session_leader": os.getsid(0) == os.getpid(),
+    "stdin": os.readlink("/proc/self/fd/0").split(":")[0],
+    "mplbackend": os.environ.get("MPLBACKEND"), "backend": matplotlib.get_backend(),
+    "rlimit_as": resource.getrlimit(resource.RLIMIT_AS)[0],
+    "marker": os.environ.get("PROBE_MARKER"), "nbgrader": os.environ.get("NBGRADER_EXECUTION"),
+    "random": float(np.random.random()), "pid": os.getpid(),
+}
+print(json.dumps(facts))
+'''
+
+RUNNER = r'''
+import asyncio, json, os, sys, time
+import nbformat, nbclient
+from coursekit import kernel_forkserver
+from coursekit.limits import LimitedKernelManager
+
+mode, folder = sys.argv[1], sys.argv[2]
+if mode != "spawn":
+    server = kernel_forkserver.start()
+if mode == "fork-other-env":
+    os.environ["PROBE_MARKER"] = "m2"   # differs from the fork server's start-up environment
+os.environ["NBGRADER_EXECUTION"] = "autograde"   # set per run, as nbgrader does
+out = []
+for _ in range(2):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(sys.stdin.read() if not out else PROBE),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"),
+    ])
+    PROBE = nb.cells[0].source
+    km = LimitedKernelManager(kernel_name="python3")
+    km.launcher_options = {"memory_mb": 1024, "guard": True}
+    nbclient.NotebookClient(nb, km=km, timeout=60,
+                            resources={"metadata": {"path": folder}}).execute()
+    facts = json.loads(nb.cells[0].outputs[-1]["text"])
+    facts["image"] = any("image/png" in o.get("data", {}) for o in nb.cells[1].outputs)
+    process = km.provisioner.process
+    asyncio.run(km.shutdown_kernel())
+    facts["exit_code"] = process.returncode
+    facts["reaped"] = not km.provisioner.has_process
+    out.append(facts)
+server = kernel_forkserver.current()
+print(json.dumps({"kernels": out, "launched": server.launched if server else 0,
+                  "refused": server.refused if server else []}))
+'''
+
+
+def run(mode: str, folder: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(REPO), PROBE_MARKER="m1",
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    done = subprocess.run([sys.executable, "-c", RUNNER, mode, str(folder)], input=PROBE,
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("notebook-folder")
+    return ({mode: run(mode, folder) for mode in ("spawn", "fork", "fork-other-env")}
+            | {"folder": str(folder)})
+
+
+def test_kernels_were_forked(probes: dict) -> None:
+    assert probes["spawn"]["launched"] == 0
+    assert probes["fork"]["launched"] == 2
+
+
+def test_forked_kernel_sees_what_a_new_kernel_sees(probes: dict) -> None:
+    same = ("cwd", "path0", "ppid_is_parent", "jpy_parent", "session_leader", "stdin",
+            "mplbackend", "backend", "rlimit_as", "marker", "nbgrader", "image", "exit_code",
+            "reaped")
+    for spawned, forked in zip(probes["spawn"]["kernels"], probes["fork"]["kernels"],
+                               strict=True):
+        assert {k: forked[k] for k in same} == {k: spawned[k] for k in same}
+    first = probes["fork"]["kernels"][0]
+    assert first["cwd"] == first["path0"] == probes["folder"]
+    assert first["ppid_is_parent"] and first["session_leader"] and first["image"]
+    assert first["stdin"] == "pipe"
+    assert (first["exit_code"], first["reaped"]) == (0, True)  # shut down cleanly
+    assert first["rlimit_as"] == 1024 * 1024 * 1024
+    assert first["mplbackend"] == "module://matplotlib_inline.backend_inline"
+    assert (first["marker"], first["nbgrader"]) == ("m1", "autograde")
+
+
+def test_forked_kernels_are_separate_processes(probes: dict) -> None:
+    a, b = probes["fork"]["kernels"]
+    assert a["pid"] != b["pid"]
+    assert a["random"] != b["random"]  # NumPy's global state is seeded afresh in each
+
+
+def test_a_kernel_environment_the_server_did_not_start_with_is_not_forked(probes: dict) -> None:
+    other = probes["fork-other-env"]
+    assert other["launched"] == 0
+    assert other["refused"] == ["kernel environment differs in ['PROBE_MARKER']"]
+    assert [k["marker"] for k in other["kernels"]] == ["m2", "m2"]  # started the usual way
