@@ -120,7 +120,9 @@ def test_serial_gives_the_same_gradebook(graded: dict, course: Course,
         (subs / student).mkdir(parents=True)
         os.symlink(graded["subs"] / student / corpus.MODULE, subs / student / corpus.MODULE)
     out = tmp_path / "serial"
-    grade(course, subs, out=out, modules=[corpus.MODULE], workers=1,
+    # workers=0: in this process, with kernels started the usual way; the corpus run used
+    # two workers whose kernels were forked from their fork servers
+    grade(course, subs, out=out, modules=[corpus.MODULE], workers=0,
           overrides=corpus.LIMITS, log=lambda s: None)
     serial = cell_scores("sqlite:///" + str(out / "gradebook.db"), list(HONEST))
     parallel = cell_scores("sqlite:///" + str(graded["out"] / "gradebook.db"), list(HONEST))
