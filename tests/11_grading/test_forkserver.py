@@ -47,6 +47,9 @@ if mode != "spawn":
     server = kernel_forkserver.start()
 if mode == "fork-other-env":
     os.environ["PROBE_MARKER"] = "m2"   # differs from the fork server's start-up environment
+if mode == "fork-server-killed":
+    server.proc.kill()
+    server.proc.wait()
 os.environ["NBGRADER_EXECUTION"] = "autograde"   # set per run, as nbgrader does
 out = []
 for _ in range(2):
@@ -84,8 +87,8 @@ def run(mode: str, folder: Path) -> dict:
 @pytest.fixture(scope="module")
 def probes(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("notebook-folder")
-    return ({mode: run(mode, folder) for mode in ("spawn", "fork", "fork-other-env")}
-            | {"folder": str(folder)})
+    modes = ("spawn", "fork", "fork-other-env", "fork-server-killed")
+    return {mode: run(mode, folder) for mode in modes} | {"folder": str(folder)}
 
 
 def test_kernels_were_forked(probes: dict) -> None:
@@ -121,3 +124,11 @@ def test_a_kernel_environment_the_server_did_not_start_with_is_not_forked(probes
     assert other["launched"] == 0
     assert other["refused"] == ["kernel environment differs in ['PROBE_MARKER']"]
     assert [k["marker"] for k in other["kernels"]] == ["m2", "m2"]  # started the usual way
+
+
+def test_kernels_are_started_the_usual_way_when_the_fork_server_is_gone(probes: dict) -> None:
+    gone = probes["fork-server-killed"]
+    assert gone["launched"] == 0
+    assert len(gone["refused"]) == 1 and gone["refused"][0].startswith("the fork server stopped")
+    assert [k["marker"] for k in gone["kernels"]] == ["m1", "m1"]
+    assert all(k["image"] and k["exit_code"] == 0 for k in gone["kernels"])
