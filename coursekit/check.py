@@ -12,7 +12,7 @@ from pathlib import Path
 
 from coursekit.build import build
 from coursekit.course import Course, CourseError, Module
-from coursekit.grade import Job, _num, grade_one, kernel_environment, prepare_root
+from coursekit.grade import Job, _num, default_workers, kernel_environment, open_root, run_jobs
 from coursekit.lint import LintError
 from coursekit.release import generate
 
@@ -52,8 +52,11 @@ def stale_files(course: Course, modules: list[Module], fresh: Path) -> list[str]
 
 
 def check(course: Course, wanted: list[str] | None = None, *, skip_grading: bool = False,
-          log: Callable[[str], None] = print) -> bool:
-    """Run the gate; print a per-module table; True if everything passes."""
+          log: Callable[[str], None] = print, workers: int | None = None) -> bool:
+    """Run the gate; print a per-module table; True if everything passes.
+
+    The notebooks are graded by ``workers`` worker processes (default: one per core).
+    """
     modules = course.select(wanted)
     if not modules:
         raise CourseError(f"{course.root}/modules: no module files found")
@@ -84,28 +87,35 @@ def check(course: Course, wanted: list[str] | None = None, *, skip_grading: bool
         else:
             log("check (a): generated files are in sync")
         if not skip_grading:
+            jobs = []
+            for m in modules:
+                for student, path, col in (("solution", m.source_notebook, 2),
+                                           ("blank", m.release_notebook, 3)):
+                    if path.is_file():
+                        jobs.append(Job(student, m, path))
+                    else:
+                        rows[m.folder][col] = "missing"
+                        ok = False
             with kernel_environment(course):
-                groot = prepare_root(course, Path(tmp) / "grading", modules, log=lambda line: None)
-                for m in modules:
-                    for student, path, col in (("solution", m.source_notebook, 2),
-                                               ("blank", m.release_notebook, 3)):
-                        if not path.is_file():
-                            rows[m.folder][col] = "missing"
-                            ok = False
-                            continue
-                        r = grade_one(groot, Job(student, m, path), feedback=False)
-                        want = r.max_score if student == "solution" else 0
-                        good = r.status == "graded" and r.score == want and r.max_score > 0
-                        mark = "ok" if good else "FAIL"
-                        rows[m.folder][col] = f"{_num(r.score)}/{_num(r.max_score)} {mark}"
-                        if not good:
-                            ok = False
-                            expect = "full marks" if student == "solution" else "zero"
-                            part = "b" if col == 2 else "c"
-                            log(f"check ({part}): {m.folder} {student} notebook "
-                                f"should earn {expect}: {r.status}, {r.reason}")
-                        score = f"{_num(r.score)}/{_num(r.max_score)}"
-                        log(f"check: graded {m.folder} {student}: {score}")
+                groot = open_root(course, Path(tmp) / "grading")
+                graded = run_jobs(groot, modules, jobs, default_workers() if workers is None
+                                  else workers, feedback=False, log=lambda line: None)
+            by_job = {(r.student, r.assignment): r for r in graded}
+            for job in jobs:
+                m, student = job.module, job.student
+                r = by_job[(student, m.folder)]
+                col = 2 if student == "solution" else 3
+                want = r.max_score if student == "solution" else 0
+                good = r.status == "graded" and r.score == want and r.max_score > 0
+                mark = "ok" if good else "FAIL"
+                rows[m.folder][col] = f"{_num(r.score)}/{_num(r.max_score)} {mark}"
+                if not good:
+                    ok = False
+                    expect = "full marks" if student == "solution" else "zero"
+                    part = "b" if col == 2 else "c"
+                    log(f"check ({part}): {m.folder} {student} notebook "
+                        f"should earn {expect}: {r.status}, {r.reason}")
+                log(f"check: graded {m.folder} {student}: {_num(r.score)}/{_num(r.max_score)}")
     header = ["module", "(a) in sync", "(b) solution", "(c) blank"]
     table = [header, *rows.values()]
     widths = [max(len(r[i]) for r in table) for i in range(4)]

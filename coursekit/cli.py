@@ -46,7 +46,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from coursekit.check import check
 
-    return 0 if check(_course(args), args.module, skip_grading=args.sync_only) else 1
+    return 0 if check(_course(args), args.module, skip_grading=args.sync_only,
+                      workers=args.workers) else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -119,6 +120,9 @@ def make_parser() -> argparse.ArgumentParser:
         "untouched release notebook (must get zero).")
     module_arg(p)
     p.add_argument("--sync-only", action="store_true", help="only the sync check (a), no grading")
+    p.add_argument("--workers", "-j", type=int, metavar="N",
+                   help="grading worker processes (default: the number of cores; "
+                   "0: grade in this process)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(

@@ -410,6 +410,33 @@ def print_summary(results: list[Result], seconds: float,
         log(f"  flagged  {r.student} {r.assignment}: {r.flagged}")
 
 
+def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers: int, *,
+             feedback: bool = True, log: Callable[[str], None] = print,
+             on_result: Callable[[Result, int, int], None] | None = None) -> list[Result]:
+    """Fill the grading root ``groot`` (made by :func:`open_root`) and grade ``jobs``.
+
+    ``workers`` worker processes share the jobs (0: one after another in this process); they
+    are started first, so they load nbgrader while the root is being filled.
+    """
+    with ExitStack() as stack:
+        pool = None
+        if workers:
+            from coursekit.workers import Pool
+
+            pool = stack.enter_context(Pool(groot, modules, workers, log, feedback=feedback))
+            pool.start(len(jobs))
+        fill_root(groot, modules, log)
+        if pool is not None:
+            log(f"grade: {len(jobs)} submissions, {workers} worker process(es)")
+            return pool.run(jobs, on_result)
+        results: list[Result] = []
+        for job in jobs:
+            results.append(grade_one(groot, job, feedback=feedback))
+            if on_result:
+                on_result(results[-1], len(results), len(jobs))
+        return results
+
+
 def grade(course: Course, submissions: Path, out: Path | None = None, db_url: str | None = None,
           modules: list[str] | None = None, log: Callable[[str], None] = print, *,
           workers: int | None = None, feedback: bool = True,
@@ -431,16 +458,8 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     root = out or course.root / "grading"
     jobs = collect_jobs(submissions.resolve(), chosen, log,
                         course_folders={m.folder for m in course.modules()})
-    with kernel_environment(course), ExitStack() as stack:
+    with kernel_environment(course):
         groot = open_root(course, root, db_url, overrides)
-        pool = None
-        if n:
-            from coursekit.workers import Pool
-
-            # the worker processes load nbgrader while this one prepares the grading root
-            pool = stack.enter_context(Pool(groot, chosen, n, log, feedback=feedback))
-            pool.start(len(jobs))
-        fill_root(groot, chosen, log)
         started = time.monotonic()
 
         def progress(result: Result, done: int, total: int) -> None:
@@ -451,14 +470,8 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
                 f"{' FLAGGED' if result.flagged else ''}  "
                 f"(elapsed {_duration(elapsed)}, about {_duration(left)} left)")
 
-        if pool is None:
-            results = []
-            for job in jobs:
-                results.append(grade_one(groot, job, feedback=feedback))
-                progress(results[-1], len(results), len(jobs))
-        else:
-            log(f"grade: {len(jobs)} submissions, {n} worker process(es)")
-            results = pool.run(jobs, progress)
+        results = run_jobs(groot, chosen, jobs, n, feedback=feedback, log=log,
+                           on_result=progress)
         csv_path = groot.root / "grades.csv"
         write_csv(results, csv_path)
         print_summary(results, time.monotonic() - started, log)

@@ -8,6 +8,9 @@ submission's grades. Only the parent writes the course gradebook (any SQLAlchemy
 there is a single writer. All workers share the grading root's folders: every submission
 has its own ``submitted/``, ``autograded/`` and ``feedback/`` folders.
 
+Workers are started before the grading root is ready (they import nbgrader meanwhile), and
+each forks its kernels from its own fork server (:mod:`coursekit.kernel_forkserver`).
+
 A worker that dies (killed, out of memory, a crash in nbgrader) loses nothing: its current
 submission goes back to the queue once; if it kills a worker a second time it is recorded
 as an error with the reason. A submission that runs past ``job_timeout`` seconds has its

@@ -102,7 +102,8 @@ def test_forked_kernel_sees_what_a_new_kernel_sees(probes: dict) -> None:
             "reaped")
     for spawned, forked in zip(probes["spawn"]["kernels"], probes["fork"]["kernels"],
                                strict=True):
-        assert {k: forked[k] for k in same} == {k: spawned[k] for k in same}
+        differ = {k: (forked[k], spawned[k]) for k in same if forked[k] != spawned[k]}
+        assert not differ, f"(forked, spawned): {differ}"
     first = probes["fork"]["kernels"][0]
     assert first["cwd"] == first["path0"] == probes["folder"]
     assert first["ppid_is_parent"] and first["session_leader"] and first["image"]
