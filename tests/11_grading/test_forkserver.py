@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -98,8 +99,7 @@ def test_kernels_were_forked(probes: dict) -> None:
 
 def test_forked_kernel_sees_what_a_new_kernel_sees(probes: dict) -> None:
     same = ("cwd", "path0", "ppid_is_parent", "jpy_parent", "session_leader", "stdin",
-            "mplbackend", "backend", "rlimit_as", "marker", "nbgrader", "image", "exit_code",
-            "reaped")
+            "mplbackend", "backend", "rlimit_as", "marker", "nbgrader", "image", "reaped")
     for spawned, forked in zip(probes["spawn"]["kernels"], probes["fork"]["kernels"],
                                strict=True):
         differ = {k: (forked[k], spawned[k]) for k in same if forked[k] != spawned[k]}
@@ -108,7 +108,10 @@ def test_forked_kernel_sees_what_a_new_kernel_sees(probes: dict) -> None:
     assert first["cwd"] == first["path0"] == probes["folder"]
     assert first["ppid_is_parent"] and first["session_leader"] and first["image"]
     assert first["stdin"] == "pipe"
-    assert (first["exit_code"], first["reaped"]) == (0, True)  # shut down cleanly
+    for kernel in probes["fork"]["kernels"] + probes["spawn"]["kernels"]:
+        # exited on the shutdown request, or on the SIGTERM jupyter_client sends when a
+        # kernel takes longer than 2.5 s to exit (seen with both kinds of kernel)
+        assert kernel["exit_code"] in (0, -signal.SIGTERM) and kernel["reaped"], kernel
     assert first["rlimit_as"] == 1024 * 1024 * 1024
     assert first["mplbackend"] == "module://matplotlib_inline.backend_inline"
     assert (first["marker"], first["nbgrader"]) == ("m1", "autograde")
