@@ -27,6 +27,12 @@ signal and reap it like a process it started itself: the worker marks itself a *
 subreaper* (Linux ``prctl``) and the fork server forks twice, so the kernel is handed to
 the worker as soon as the intermediate process exits. Where that is not available (not
 Linux), kernels are started the usual way.
+
+Being the subreaper also lets the worker see what a notebook left behind: a process that
+left the kernel's process group (``start_new_session=True``, a daemon) outlives the kernel
+and becomes the worker's child. :func:`stop_leftovers` stops such processes after every
+submission, so that they cannot slow down the next ones, and names them for the
+instructor.
 """
 
 from __future__ import annotations
@@ -217,6 +223,57 @@ def _make_subreaper() -> bool:
         return False
 
 
+def _children() -> list[tuple[int, str]]:
+    """(pid, state) of this process's children, read from /proc."""
+    me, out = os.getpid(), []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="utf-8", errors="replace") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        if len(fields) > 1 and int(fields[1]) == me:
+            out.append((int(entry.name), fields[0]))
+    return out
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            text = fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return text[:160] or f"pid {pid}"
+
+
+def stop_leftovers(keep: set[int]) -> list[str]:
+    """Kill and reap this process's children other than ``keep``; the running ones' commands.
+
+    Exited children (zombies) are only reaped. Only meaningful in a child subreaper (a
+    grading worker with a fork server), where a graded notebook's escaped processes end up.
+    """
+    stopped: list[str] = []
+    for _ in range(10):  # killing one may hand its own children to us
+        found = [(pid, state) for pid, state in _children() if pid not in keep]
+        if not found:
+            break
+        for pid, state in found:
+            if state != "Z":
+                stopped.append(_command(pid))
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+    return stopped
+
+
 class ForkServer:
     """The grading worker's handle on its fork server."""
 
@@ -227,7 +284,8 @@ class ForkServer:
         self.ready = False
         self.launched = 0
         self.refused: list[str] = []
-        if not _make_subreaper():
+        self.subreaper = _make_subreaper()
+        if not self.subreaper:
             self.refused.append("this system cannot hand forked kernels to the worker")
             return
         self.proc = subprocess.Popen([sys.executable, "-m", "coursekit.kernel_forkserver"],
@@ -279,6 +337,12 @@ class ForkServer:
             return None
         self.launched += 1
         return kernel
+
+    def stop_leftovers(self) -> list[str]:
+        """After a submission: stop the processes its notebook left running (see module doc)."""
+        if not self.subreaper:
+            return []
+        return stop_leftovers({self.proc.pid} if self.proc is not None else set())
 
     def close(self) -> None:
         """Stop the fork server (running kernels are not affected)."""

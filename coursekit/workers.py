@@ -371,7 +371,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     with kernel_environment(course):
         from coursekit import kernel_forkserver
 
-        kernel_forkserver.start()  # kernels forked from preloaded modules (same environment)
+        server = kernel_forkserver.start()  # kernels forked from preloaded modules
         for line in sys.stdin:
             if not line.strip():
                 continue
@@ -379,6 +379,11 @@ def worker_main(argv: list[str] | None = None) -> int:
             job = Job(req["student"], modules[req["module"]], Path(req["path"]))
             started = time.monotonic()
             result = grade_one(groot, job, feedback=not args.no_feedback)
+            left = server.stop_leftovers()
+            if left:
+                note = (f"left {len(left)} process(es) running after its notebook, stopped by "
+                        f"the grader: {', '.join(left[:3])}")
+                result.flagged = "; ".join(filter(None, [result.flagged, note]))
             detail = submission_detail(groot.db_url, job.module.folder, job.student)
             answers.write(json.dumps({"result": asdict(result), "detail": detail,
                                       "seconds": time.monotonic() - started}) + "\n")

@@ -28,6 +28,7 @@ from coursekit.examples import student_notebook  # noqa: E402
 
 MODULE = "02_activations"
 LIMITS = {"Execute": {"timeout": 5}, "LimitedExecute": {"notebook_timeout": 12}}
+LEFTOVER = "corpus-leftover-process"  # in the command line of background_process's process
 TESTS = ["activations_test_relu", "activations_test_sigmoid_tanh", "activations_test_gelu",
          "activations_test_softmax", "activations_test_errors"]
 
@@ -176,6 +177,15 @@ def cases(course: Course) -> list[Case]:
     nb = solved()
     _append(nb, "activations_relu", "print('x' * 100_000_000)")
     out.append(Case("print_flood", _text(nb), 11, reason=["output of cell"]))
+    # a process started in its own session outlives the kernel: the grading worker (a child
+    # subreaper) stops it after the notebook and flags it; the solution is complete: 11
+    nb = solved()
+    _append(nb, "activations_relu",
+            "import subprocess as _sp, sys as _sys\n"
+            f"_sp.Popen([_sys.executable, '-c', 'import time; time.sleep(120)', {LEFTOVER!r}],\n"
+            "          start_new_session=True)")
+    out.append(Case("background_process", _text(nb), 11,
+                    flagged=["left 1 process(es) running", LEFTOVER]))
     # the reference solution imported instead of written: nothing stops it inside the
     # kernel (module 06's Tensor.backward imports its own file on purpose): 11, flagged
     nb = copy.deepcopy(release)

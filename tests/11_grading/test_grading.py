@@ -80,6 +80,17 @@ def test_corpus_scores(graded: dict) -> None:
     assert not wrong, "\n".join(wrong)
 
 
+def test_background_process_does_not_outlive_grading(graded: dict) -> None:
+    running = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if corpus.LEFTOVER.encode() in (entry / "cmdline").read_bytes():
+                running.append(entry.name)
+        except OSError:
+            continue
+    assert running == []
+
+
 def test_honest_not_flagged(graded: dict) -> None:
     for student in HONEST:
         assert graded["rows"][student]["flagged"] == "", graded["rows"][student]
