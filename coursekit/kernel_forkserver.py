@@ -69,9 +69,13 @@ def _become_kernel(request: dict[str, Any]) -> None:
     try:
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        stdin, _keep_open = os.pipe()  # an empty pipe, as the launcher gives: reads wait
+        stdin, keep_open = os.pipe()  # an empty pipe, as the launcher gives: reads wait
         os.dup2(stdin, 0)
         os.close(stdin)
+        # no other descriptor of the fork server (its answers to the worker above all), as
+        # a new process started with close_fds would have none
+        os.closerange(3, keep_open)
+        os.closerange(keep_open + 1, os.sysconf("SC_OPEN_MAX"))
         cwd = request.get("cwd") or os.getcwd()
         os.chdir(cwd)
         os.environ.clear()
@@ -326,13 +330,12 @@ class ForkServer:
                 self._refuse(f"the fork server stopped ({exc})")
                 self.close()
                 return None
-        if "pid" not in answer:
-            self._refuse(answer.get("error", "the fork server gave no answer"))
+        if not isinstance(answer.get("pid"), int) or answer["pid"] <= 1:
+            self._refuse(str(answer.get("error", f"the fork server answered {answer!r}")))
             return None
-        kernel = ForkedKernel(int(answer["pid"]))
+        kernel = ForkedKernel(answer["pid"])
         kernel.poll()
-        if kernel.lost:  # not our child after all: it cannot be managed from here
-            os.kill(kernel.pid, signal.SIGKILL)
+        if kernel.lost:  # not this process's child: never signal a process we do not own
             self._refuse("a forked kernel was not handed to the worker")
             return None
         self.launched += 1
