@@ -44,3 +44,29 @@ def test_existing_gradebook_is_left_alone(tmp_path: Path) -> None:
     with warnings.catch_warnings(), Gradebook(url) as gb:
         warnings.simplefilter("ignore")
         assert [s.id for s in gb.students] == ["ada"]
+
+
+def test_grading_into_a_gradebook_elsewhere(tmp_path: Path) -> None:
+    """--db-url: the grades land in the given database; a URL that is not a plain
+    ``sqlite:///`` file is treated as a database server (workers start from a new
+    template gradebook), which this URL form exercises without a server."""
+    from coursekit.course import Course
+    from coursekit.grade import grade
+
+    repo = Path(__file__).resolve().parents[2]
+    subs = tmp_path / "subs"
+    for student in ("ada_complete", "ben_blank"):
+        src = repo / "examples" / "submissions" / student / "02_activations"
+        (subs / student).mkdir(parents=True)
+        (subs / student / "02_activations").symlink_to(src)
+    db = tmp_path / "elsewhere" / "course.db"
+    db.parent.mkdir()
+    url = "sqlite+pysqlite:///" + str(db)
+    results = grade(Course(repo), subs, out=tmp_path / "g", db_url=url,
+                    modules=["02_activations"], workers=2, feedback=False, log=lambda s: None)
+    assert {r.student: r.score for r in results} == {"ada_complete": 11, "ben_blank": 0}
+    assert not (tmp_path / "g" / "gradebook.db").exists()
+    with warnings.catch_warnings(), Gradebook(url) as gb:
+        warnings.simplefilter("ignore")
+        scores = {s.student.id: s.score for s in gb.assignment_submissions("02_activations")}
+    assert scores == {"ada_complete": 11, "ben_blank": 0}  # module 02 has 11 points
