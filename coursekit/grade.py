@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -225,10 +224,9 @@ def _clear_job(groot: GradingRoot, job: Job) -> None:
 
 
 def _forget_submission(groot: GradingRoot, job: Job) -> None:
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    with warnings.catch_warnings(), Gradebook(groot.db_url) as gb:
-        warnings.simplefilter("ignore")  # SQLAlchemy warns about nbgrader's own session use
+    with nbg.gradebook(groot.db_url) as gb:
         gb.update_or_create_student(job.student)
         try:
             gb.find_submission(job.module.folder, job.student)
@@ -249,9 +247,7 @@ def _failure_reason(result: dict, log_text: str) -> str:
 
 
 def _read_scores(groot: GradingRoot, job: Job) -> tuple[float, float, list[str]]:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(groot.db_url) as gb:
+    with nbg.gradebook(groot.db_url) as gb:
         sub = gb.find_submission(job.module.folder, job.student)
         nb_name = Path(job.module.notebook_name).stem
         subnb = gb.find_submission_notebook(nb_name, job.module.folder, job.student)

@@ -304,9 +304,9 @@ class ForkServer:
     def launch(self, cmd: list[str], env: dict[str, str] | None,
                cwd: str | None) -> ForkedKernel | None:
         """Fork a kernel for this launch, or None (start it the usual way)."""
-        env = dict(self.env if env is None else env)
         if self.proc is None:
             return None
+        env = dict(self.env if env is None else env)
         if cmd[:1] != [sys.executable] or cmd[1:3] != LAUNCHER:
             self._refuse(f"kernel command {cmd[:3]} is not this Python's kernel launcher")
             return None

@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,18 @@ def create_gradebook(db_url: str) -> bool:
         return True
     finally:
         engine.dispose()
+
+
+@contextmanager
+def gradebook(db_url: str) -> Iterator[Any]:
+    """nbgrader's ``Gradebook`` on ``db_url``, closed on exit, without the SQLAlchemy warnings
+    about how nbgrader uses its session (not the course's concern)."""
+    from nbgrader.api import Gradebook
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Gradebook(db_url) as gb:
+            yield gb
 
 
 def _quiet(app: Any) -> None:

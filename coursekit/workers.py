@@ -47,12 +47,9 @@ MAX_ATTEMPTS = 2
 
 def submission_detail(db_url: str, assignment: str, student: str) -> dict[str, Any] | None:
     """Everything autograde stored for one submission, as JSON-able data (None if none)."""
-    import warnings
+    from nbgrader.api import MissingEntry
 
-    from nbgrader.api import Gradebook, MissingEntry
-
-    with warnings.catch_warnings(), Gradebook(db_url) as gb:
-        warnings.simplefilter("ignore")
+    with nbg.gradebook(db_url) as gb:
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
@@ -76,12 +73,9 @@ def submission_detail(db_url: str, assignment: str, student: str) -> dict[str, A
 def merge_submission(db_url: str, assignment: str, student: str,
                      detail: dict[str, Any] | None) -> None:
     """Write one submission's grades (from a worker) into the course gradebook."""
-    import warnings
+    from nbgrader.api import MissingEntry
 
-    from nbgrader.api import Gradebook, MissingEntry
-
-    with warnings.catch_warnings(), Gradebook(db_url) as gb:
-        warnings.simplefilter("ignore")
+    with nbg.gradebook(db_url) as gb:
         gb.update_or_create_student(student)
         try:
             gb.find_submission(assignment, student)
@@ -113,7 +107,7 @@ def merge_submission(db_url: str, assignment: str, student: str,
 def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path:
     """A SQLite gradebook holding the assignments (copied for every worker).
 
-    When the course gradebook is a SQLite file, ``prepare_root`` has just registered the
+    When the course gradebook is a SQLite file, ``fill_root`` has just registered the
     assignments in it, so a copy of it serves (a worker reads back only the student it
     graded); a new gradebook would cost another generate_assignment, seconds before the
     first submission starts.
@@ -126,8 +120,9 @@ def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path
         with closing(sqlite3.connect(course_db)) as src, closing(sqlite3.connect(path)) as dest:
             src.backup(dest)                      # consistent even while others read it
         return path
-    cfg = nbg.load_config(groot.course, root=groot.root, db_url="sqlite:///" + str(path))
-    nbg.create_gradebook("sqlite:///" + str(path))
+    url = "sqlite:///" + str(path)
+    cfg = nbg.load_config(groot.course, root=groot.root, db_url=url)
+    nbg.create_gradebook(url)
     for module in modules:
         result = nbg.run("generate_assignment", cfg, module.folder)
         if not result.get("success"):
