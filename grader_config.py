@@ -52,12 +52,12 @@ c.LimitOutput.max_traceback = 60
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "
 
-# Limits on every graded notebook (coursekit/limits.py): nbgrader's Execute, with a limit for
-# the whole notebook, a kernel that dies stopping the run (earlier tests keep their points),
+# Limits on every graded notebook (coursekit/grading/limits.py): nbgrader's Execute, with a limit
+# for the whole notebook, a kernel that dies stopping the run (earlier tests keep their points),
 # the kernel's memory and file size, and output cut while it runs (LimitOutput above only
 # acts after execution). c.Execute.timeout above stays the limit per cell.
 c.Autograde.autograde_preprocessors = [
-    "coursekit.limits.LimitedExecute",
+    "coursekit.grading.limits.LimitedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -76,7 +76,7 @@ c.LimitedExecute.shutdown_kernel = "immediate"
 
 # Feedback: hidden test code is not shown to students
 c.GenerateFeedback.preprocessors = [
-    "coursekit.feedback.HideHiddenTests",
+    "coursekit.grading.feedback.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

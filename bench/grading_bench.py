@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from coursekit.course import Course  # noqa: E402
-from coursekit.examples import student_notebook  # noqa: E402
+from coursekit.authoring.examples import student_notebook  # noqa: E402
 
 MODULE = "08_training"
 SPEEDUP_GOAL = 1.8

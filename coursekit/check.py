@@ -10,11 +10,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from coursekit.build import build
+from coursekit.authoring.build import build
 from coursekit.course import Course, CourseError, Module
-from coursekit.grade import Job, _num, default_workers, kernel_environment, open_root, run_jobs
-from coursekit.lint import LintError
-from coursekit.release import generate
+from coursekit.grading.grade import run_jobs
+from coursekit.grading.results import Job, _num, default_workers
+from coursekit.grading.root import kernel_environment, open_root
+from coursekit.authoring.lint import LintError
+from coursekit.authoring.release import generate
 
 
 def stale_files(course: Course, modules: list[Module], fresh: Path) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coursekit.course import Course, CourseError
-from coursekit.lab import register as register_student_commands
+from coursekit.publishing.lab import register as register_student_commands
 
 
 def _course(args: argparse.Namespace) -> Course:
@@ -16,7 +16,7 @@ def _course(args: argparse.Namespace) -> Course:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from coursekit.build import build
+    from coursekit.authoring.build import build
 
     build(_course(args), args.module, check_import=not args.no_import_check)
     print("build: done")
@@ -24,14 +24,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from coursekit.release import release
+    from coursekit.authoring.release import release
 
     release(_course(args), args.module)
     return 0
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from coursekit.grade import grade, print_table
+    from coursekit.grading.grade import grade
+    from coursekit.grading.results import print_table
 
     course = _course(args)
     results = grade(
@@ -57,7 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
-    from coursekit.examples import make_examples
+    from coursekit.authoring.examples import make_examples
 
     make_examples(_course(args))
     return 0

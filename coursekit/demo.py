@@ -6,11 +6,12 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from coursekit.build import build
+from coursekit.authoring.build import build
 from coursekit.course import Course
-from coursekit.examples import make_examples
-from coursekit.grade import grade, print_table
-from coursekit.release import release
+from coursekit.authoring.examples import make_examples
+from coursekit.grading.grade import grade
+from coursekit.grading.results import print_table
+from coursekit.authoring.release import release
 
 
 def demo(course: Course, out: Path | None = None, log: Callable[[str], None] = print) -> int:

@@ -34,8 +34,8 @@ def course(tmp_path: Path) -> Course:
 @pytest.fixture(scope="module")
 def released(tmp_path_factory: pytest.TempPathFactory) -> Course:
     """A fixture course that has been built and released (shared within a test file)."""
-    from coursekit.build import build
-    from coursekit.release import release
+    from coursekit.authoring.build import build
+    from coursekit.authoring.release import release
 
     c = make_course(tmp_path_factory.mktemp("released") / "course")
     build(c, log=lambda s: None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from coursekit.build import build
+from coursekit.authoring.build import build
 from coursekit.cli import main
 from coursekit.course import Course
 

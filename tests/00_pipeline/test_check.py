@@ -13,8 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_check_passes_then_names_stale_files(course: Course) -> None:
-    from coursekit.build import build
-    from coursekit.release import release
+    from coursekit.authoring.build import build
+    from coursekit.authoring.release import release
 
     build(course, log=lambda s: None)
     release(course, log=lambda s: None)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from coursekit.course import Course
-from coursekit.grade import grade
+from coursekit.grading.grade import grade
 
 pytestmark = pytest.mark.slow
 

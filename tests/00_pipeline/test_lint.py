@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from coursekit.course import Course
-from coursekit.lint import LintError, lint
+from coursekit.authoring.lint import LintError, lint
 
 HEADER = """# ---
 # jupyter:

@@ -36,7 +36,7 @@ def test_release_is_clean_and_deterministic(released: Course) -> None:
     assert "raise NotImplementedError()" in text
     assert "secret_hidden_check_double" not in text
     assert check_release(released.root / "release", released.modules(), released.root) == []
-    from coursekit.release import release
+    from coursekit.authoring.release import release
 
     release(released, log=lambda s: None)
     assert nb.read_text() == text
@@ -73,7 +73,7 @@ def test_guard_catches_markers_and_stray_files(release_copy: tuple[Course, Path]
 
 
 def test_stray_py_in_source_folder_is_not_released(released: Course) -> None:
-    from coursekit.release import release
+    from coursekit.authoring.release import release
 
     stray = released.root / "source_notebooks" / "01_demo" / "solution.py"
     stray.write_text("SECRET = 1\n")

@@ -178,7 +178,7 @@ def make_course_copy(dest: Path, module: str, repo: Path = REPO) -> Path:
     target = dest / release_notebook(module)
     if not target.is_file():
         from coursekit.course import Course
-        from coursekit.release import generate
+        from coursekit.authoring.release import generate
 
         course = Course(repo)
         generate(course, course.select([module]), dest / "release", log=lambda _: None)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import studentlab
-from coursekit import lab
+from coursekit.authoring import colab
+from coursekit.publishing import lab
 from coursekit.course import Course
 
 REPO = studentlab.REPO
@@ -48,7 +49,8 @@ def test_runtime_matches_the_course_python() -> None:
 
 
 def test_postbuild_is_strict_and_uses_the_student_settings() -> None:
-    """postBuild: executable bash with set -e, valid syntax, the settings of coursekit.lab."""
+    """postBuild: executable bash with set -e, valid syntax, the settings of
+    coursekit.publishing.lab."""
     path = BINDER / "postBuild"
     text = path.read_text()
     assert os.access(path, os.X_OK), "binder/postBuild must be executable"
@@ -107,8 +109,8 @@ def test_course_lab_serves_student_mode(tmp_path: Path) -> None:
     (root / "release").mkdir()
     port = lab.free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coursekit.lab", "--root", str(root), "lab", "--no-browser",
-         "--port", str(port)],
+        [sys.executable, "-m", "coursekit.publishing.lab", "--root", str(root), "lab",
+         "--no-browser", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
@@ -173,7 +175,7 @@ def test_badge_links() -> None:
 
 def test_colab_setup_cell_does_nothing_outside_colab() -> None:
     """The Colab cell compiles and, outside Colab, runs nothing and writes nothing."""
-    source = lab.colab_setup_source()
+    source = colab.colab_setup_source()
     result = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
                             check=True)
     assert result.stdout == result.stderr == ""
@@ -196,8 +198,8 @@ def test_notebook_starts_with_the_colab_setup_cell(notebook: Path) -> None:
     where = notebook.relative_to(REPO)
     cells = nbformat.read(notebook, as_version=4).cells
     code = [c for c in cells if c.cell_type == "code"]
-    assert code and code[0].source == lab.colab_setup_source(), (
-        f"{where}: the first code cell must be coursekit.lab.colab_setup_source() "
+    assert code and code[0].source == colab.colab_setup_source(), (
+        f"{where}: the first code cell must be coursekit.publishing.colab.colab_setup_source() "
         "(run `course build` after changing COURSE_REPOSITORY)")
     assert code[0].metadata["nbgrader"]["locked"] is True, f"{where}: the Colab cell is locked"
     release = REPO / "release" / notebook.parent.name / notebook.name

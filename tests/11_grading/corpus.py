@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from coursekit.course import Course  # noqa: E402
-from coursekit.examples import student_notebook  # noqa: E402
+from coursekit.authoring.examples import student_notebook  # noqa: E402
 
 MODULE = "02_activations"
 LIMITS = {"Execute": {"timeout": 5}, "LimitedExecute": {"notebook_timeout": 12}}

@@ -52,8 +52,8 @@ print(json.dumps(facts))
 RUNNER = r'''
 import asyncio, json, os, sys, time
 import nbformat, nbclient
-from coursekit import kernel_forkserver
-from coursekit.limits import LimitedKernelManager
+from coursekit.grading.kernel import forkserver as kernel_forkserver
+from coursekit.grading.limits import LimitedKernelManager
 
 mode, folder = sys.argv[1], sys.argv[2]
 if mode != "spawn":

@@ -51,7 +51,7 @@ def test_grading_into_a_gradebook_elsewhere(tmp_path: Path) -> None:
     ``sqlite:///`` file is treated as a database server (workers start from a new
     template gradebook), which this URL form exercises without a server."""
     from coursekit.course import Course
-    from coursekit.grade import grade
+    from coursekit.grading.grade import grade
 
     repo = Path(__file__).resolve().parents[2]
     subs = tmp_path / "subs"

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from coursekit.course import Course
-from coursekit.grade import Job, grade, prepare_root
-from coursekit.workers import Pool
+from coursekit.grading.grade import grade
+from coursekit.grading.results import Job
+from coursekit.grading.root import prepare_root
+from coursekit.grading.pool import Pool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
@@ -111,7 +113,7 @@ def test_progress_and_summary(graded: dict) -> None:
 def test_feedback_hides_hidden_tests(graded: dict, course: Course) -> None:
     import json
 
-    from coursekit.feedback import leaked_lines
+    from coursekit.grading.feedback import leaked_lines
     from coursekit.leaks import secrets_of
 
     hidden = list(secrets_of(json.loads(

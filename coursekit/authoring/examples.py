@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit.build import _write_if_changed, notebook_text
+from coursekit.authoring.build import _write_if_changed, notebook_text
 from coursekit.course import Course, CourseError, Module
 
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]

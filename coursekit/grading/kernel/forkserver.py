@@ -4,19 +4,19 @@ Every submission is graded in a new kernel process. Started the usual way, each 
 about half a second of CPU importing ipykernel, IPython, NumPy and matplotlib before the
 first cell runs; with two workers on two cores that is a large part of a class's grading
 time. A grading worker therefore starts one *fork server*
-(``python -m coursekit.kernel_forkserver``) that imports those modules once, then forks a
+(``python -m coursekit.grading.kernel.forkserver``) that imports those modules once, then forks a
 new process for every kernel. A forked kernel is still a new process: nothing a student's
-code does in one kernel is seen by another, and :mod:`coursekit.kernel_launcher` applies
+code does in one kernel is seen by another, and :mod:`coursekit.grading.kernel.launcher` applies
 the same limits in it.
 
-How a forked kernel is the same as one started with ``python -m coursekit.kernel_launcher``:
+How a forked kernel is the same as one started with ``python -m coursekit.grading.kernel.launcher``:
 
 * environment, working directory and ``sys.path[0]`` are those of the launch request; the
   fork server refuses a request whose environment differs from its own in anything but
   ``JPY_*``, ``COURSEKIT_*`` and ``NBGRADER_*`` variables (read after start-up), and the
   kernel is then started the usual way;
 * ipykernel's ``parent_handle``, read from the environment when ipykernel is imported, is
-  set again from the request (``coursekit.kernel_launcher``);
+  set again from the request (``coursekit.grading.kernel.launcher``);
 * a new session (process group), stdin an empty pipe, stdout/stderr inherited;
 * NumPy's global random state is seeded afresh (``random`` reseeds itself after a fork);
 * ``MPLBACKEND`` defaults to the inline backend before matplotlib is imported, as
@@ -45,11 +45,12 @@ import sys
 import threading
 from typing import Any
 
-LAUNCHER = ["-m", "coursekit.kernel_launcher"]
+LAUNCHER = ["-m", "coursekit.grading.kernel.launcher"]
 # Not matplotlib_inline.backend_inline: on import it hooks itself into the running IPython
 # shell, which exists only once the kernel has started (the kernel imports it then).
 PRELOAD = ("numpy", "matplotlib", "matplotlib.pyplot", "ipykernel.kernelapp",
-           "ipykernel.ipkernel", "coursekit.kernel_guard", "coursekit.kernel_launcher")
+           "ipykernel.ipkernel", "coursekit.grading.kernel.guard",
+           "coursekit.grading.kernel.launcher")
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -84,7 +85,7 @@ def _become_kernel(request: dict[str, Any]) -> None:
         np = sys.modules.get("numpy")
         if np is not None:
             np.random.seed()  # a fresh global state, as a new process would have
-        from coursekit import kernel_launcher
+        from coursekit.grading.kernel import launcher as kernel_launcher
 
         sys.argv = [request["argv"][0], *request["argv"][3:]]
         kernel_launcher.main(request["argv"][3:])
@@ -292,7 +293,7 @@ class ForkServer:
         if not self.subreaper:
             self.refused.append("this system cannot hand forked kernels to the worker")
             return
-        self.proc = subprocess.Popen([sys.executable, "-m", "coursekit.kernel_forkserver"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "coursekit.grading.kernel.forkserver"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      env=self.env, bufsize=1)
 

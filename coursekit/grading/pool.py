@@ -1,15 +1,15 @@
 """Parallel grading: worker processes, each with its own gradebook, merged into the course's.
 
 The parent (:class:`Pool`) keeps one queue of submissions and N worker processes
-(``python -m coursekit.workers``). A worker reads one job a line on stdin, grades it with
-:func:`coursekit.grade.grade_one` into its own SQLite gradebook (a copy of a template that
-holds only the assignments), and answers one JSON line with the result and the
+(``python -m coursekit.grading.worker``). A worker reads one job a line on stdin, grades
+it with :func:`coursekit.grading.submission.grade_one` into its own SQLite gradebook (a copy
+of a template that holds only the assignments), and answers one JSON line with the result and the
 submission's grades. Only the parent writes the course gradebook (any SQLAlchemy URL), so
 there is a single writer. All workers share the grading root's folders: every submission
 has its own ``submitted/``, ``autograded/`` and ``feedback/`` folders.
 
 Workers are started before the grading root is ready (they import nbgrader meanwhile), and
-each forks its kernels from its own fork server (:mod:`coursekit.kernel_forkserver`).
+each forks its kernels from its own fork server (:mod:`coursekit.grading.kernel.forkserver`).
 
 A worker that dies (killed, out of memory, a crash in nbgrader) loses nothing: its current
 submission goes back to the queue once; if it kills a worker a second time it is recorded
@@ -20,8 +20,6 @@ stopped it long before).
 
 from __future__ import annotations
 
-import argparse
-import sqlite3
 import json
 import os
 import queue
@@ -29,119 +27,24 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import closing
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coursekit.course import Course, CourseError, Module
-from coursekit.grade import BLAS_THREADS, GradingRoot, Job, Result, grade_one, max_points
-from coursekit import nbg
+from coursekit.course import CourseError, Module
+from coursekit.grading.gradebook import make_template, merge_submission
+from coursekit.grading.results import Job, Result, max_points
+from coursekit.grading.root import BLAS_THREADS, GradingRoot
 
 MAX_ATTEMPTS = 2
-
-
-def submission_detail(db_url: str, assignment: str, student: str) -> dict[str, Any] | None:
-    """Everything autograde stored for one submission, as JSON-able data (None if none)."""
-    from nbgrader.api import MissingEntry
-
-    with nbg.gradebook(db_url) as gb:
-        try:
-            sub = gb.find_submission(assignment, student)
-        except MissingEntry:
-            return None
-        return {
-            "timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
-            "notebooks": [{
-                "name": nb.name,
-                "flagged": bool(nb.flagged),
-                "late_submission_penalty": nb.late_submission_penalty,
-                "grades": [{"name": g.name, "auto_score": g.auto_score,
-                            "manual_score": g.manual_score, "extra_credit": g.extra_credit,
-                            "needs_manual_grade": bool(g.needs_manual_grade)}
-                           for g in nb.grades],
-                "comments": [{"name": c.name, "auto_comment": c.auto_comment,
-                              "manual_comment": c.manual_comment} for c in nb.comments],
-            } for nb in sub.notebooks],
-        }
-
-
-def merge_submission(db_url: str, assignment: str, student: str,
-                     detail: dict[str, Any] | None) -> None:
-    """Write one submission's grades (from a worker) into the course gradebook."""
-    from nbgrader.api import MissingEntry
-
-    with nbg.gradebook(db_url) as gb:
-        gb.update_or_create_student(student)
-        try:
-            gb.find_submission(assignment, student)
-            gb.remove_submission(assignment, student)
-        except MissingEntry:
-            pass
-        if detail is None:
-            return
-        stamp = detail.get("timestamp")
-        gb.add_submission(assignment, student,
-                          timestamp=datetime.fromisoformat(stamp) if stamp else None)
-        for nbd in detail["notebooks"]:
-            subnb = gb.find_submission_notebook(nbd["name"], assignment, student)
-            subnb.flagged = nbd["flagged"]
-            subnb.late_submission_penalty = nbd["late_submission_penalty"]
-            for g in nbd["grades"]:
-                grade = gb.find_grade(g["name"], nbd["name"], assignment, student)
-                grade.auto_score = g["auto_score"]
-                grade.manual_score = g["manual_score"]
-                grade.extra_credit = g["extra_credit"]
-                grade.needs_manual_grade = g["needs_manual_grade"]
-            for c in nbd["comments"]:
-                comment = gb.find_comment(c["name"], nbd["name"], assignment, student)
-                comment.auto_comment = c["auto_comment"]
-                comment.manual_comment = c["manual_comment"]
-        gb.db.commit()
-
-
-def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path:
-    """A SQLite gradebook holding the assignments (copied for every worker).
-
-    When the course gradebook is a SQLite file, ``fill_root`` has just registered the
-    assignments in it, so a copy of it serves (a worker reads back only the student it
-    graded); a new gradebook would cost another generate_assignment, seconds before the
-    first submission starts.
-    Otherwise (a database server) the assignments are generated into a new SQLite file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    course_db = _sqlite_file(groot.db_url)
-    if course_db is not None and course_db.is_file():
-        with closing(sqlite3.connect(course_db)) as src, closing(sqlite3.connect(path)) as dest:
-            src.backup(dest)                      # consistent even while others read it
-        return path
-    url = "sqlite:///" + str(path)
-    cfg = nbg.load_config(groot.course, root=groot.root, db_url=url)
-    nbg.create_gradebook(url)
-    for module in modules:
-        result = nbg.run("generate_assignment", cfg, module.folder)
-        if not result.get("success"):
-            raise CourseError(f"grading root {groot.root}: generate_assignment {module.folder} "
-                              "(worker template gradebook) failed:\n" + nbg.failure_text(result))
-    return path
-
-
-def _sqlite_file(db_url: str) -> Path | None:
-    """The file of a ``sqlite:///path`` URL, or None for any other database."""
-    prefix = "sqlite:///"
-    return Path(db_url[len(prefix):]) if db_url.startswith(prefix) else None
 
 
 @dataclass
 class _Task:
     job: Job
     attempts: int = 0
-
 
 class _Worker:
     """One worker process and the thread that feeds it."""
@@ -164,7 +67,7 @@ class _Worker:
         env = dict(os.environ)
         for var in BLAS_THREADS:
             env[var] = "1"
-        cmd = [sys.executable, "-m", "coursekit.workers",
+        cmd = [sys.executable, "-m", "coursekit.grading.worker",
                "--course", str(self.pool.groot.course.root),
                "--root", str(self.pool.groot.root),
                "--db-url", "sqlite:///" + str(self.db),
@@ -242,7 +145,6 @@ class _Worker:
                           f"submission (last exit code {code})")
                 self.pool.done.put((task.job, {"failed": reason}))
         self.stop()
-
 
 class Pool:
     """Grade jobs with N worker processes; merge each result into the course gradebook."""
@@ -339,53 +241,3 @@ class Pool:
         result = Result(**answer["result"])
         merge_submission(self.groot.db_url, assignment, job.student, answer["detail"])
         return result
-
-
-def worker_main(argv: list[str] | None = None) -> int:
-    """A worker process: grade the jobs read from stdin, one JSON answer a line on stdout."""
-    parser = argparse.ArgumentParser(prog="python -m coursekit.workers")
-    parser.add_argument("--course", required=True)
-    parser.add_argument("--root", required=True)
-    parser.add_argument("--db-url", required=True)
-    parser.add_argument("--overrides", default="{}")
-    parser.add_argument("--no-feedback", action="store_true")
-    args = parser.parse_args(argv)
-    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # anything else printed goes to the worker's log, not the answers
-    sys.stdout = sys.stderr
-    course = Course(args.course)
-    groot = GradingRoot(course, Path(args.root), args.db_url, json.loads(args.overrides))
-    # load what grading uses now: the parent may still be preparing the grading root
-    import nbgrader.api  # noqa: F401
-    import nbgrader.converters  # noqa: F401
-
-    import coursekit.limits  # noqa: F401
-    from coursekit.grade import kernel_environment
-
-    modules = {m.folder: m for m in course.modules()}
-    with kernel_environment(course):
-        from coursekit import kernel_forkserver
-
-        server = kernel_forkserver.start()  # kernels forked from preloaded modules
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            req = json.loads(line)
-            job = Job(req["student"], modules[req["module"]], Path(req["path"]))
-            started = time.monotonic()
-            result = grade_one(groot, job, feedback=not args.no_feedback)
-            left = server.stop_leftovers()
-            if left:
-                note = (f"left {len(left)} process(es) running after its notebook, stopped by "
-                        f"the grader: {', '.join(left[:3])}")
-                result.flagged = "; ".join(filter(None, [result.flagged, note]))
-            detail = submission_detail(groot.db_url, job.module.folder, job.student)
-            answers.write(json.dumps({"result": asdict(result), "detail": detail,
-                                      "seconds": time.monotonic() - started}) + "\n")
-            answers.flush()
-        kernel_forkserver.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(worker_main())

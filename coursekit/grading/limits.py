@@ -12,7 +12,7 @@
 * ``max_output_bytes``: stream text and displayed data of a cell beyond it are dropped
   as they arrive (and, in the kernel, before they are sent: see ``kernel_guard``).
 * ``memory_limit_mb``/``file_limit_mb``: ``RLIMIT_AS``/``RLIMIT_FSIZE`` of the kernel
-  process, set by :mod:`coursekit.kernel_launcher`, which :class:`LimitedKernelManager`
+  process, set by :mod:`coursekit.grading.kernel.launcher`, which :class:`LimitedKernelManager`
   puts in the kernel command.
 
 What happened is written to ``report_file`` (JSON) for ``course grade``.
@@ -35,8 +35,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode
 
-from coursekit import kernel_forkserver
-from coursekit.kernel_launcher import PREFIX
+from coursekit.grading.kernel import forkserver as kernel_forkserver
+from coursekit.grading.kernel.launcher import PREFIX
 
 OUTPUT_NOTICE = "\n[output cut by the grader after {n} characters]\n"
 
@@ -56,8 +56,9 @@ class ForkingProvisioner(LocalProvisioner):
 
 
 class LimitedKernelManager(AsyncKernelManager):
-    """Starts ipykernel through :mod:`coursekit.kernel_launcher` with the grader's limits
-    (forked from the fork server, see :mod:`coursekit.kernel_forkserver`, where one runs)."""
+    """Starts ipykernel through :mod:`coursekit.grading.kernel.launcher` with the grader's limits
+    (forked from the fork server, see :mod:`coursekit.grading.kernel.forkserver`, where one
+    runs)."""
 
     launcher_options: dict[str, Any] = {}
 
@@ -72,7 +73,7 @@ class LimitedKernelManager(AsyncKernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         if len(cmd) >= 3 and cmd[1:3] == ["-m", "ipykernel_launcher"]:
             opts = json.dumps(self.launcher_options)
-            return [cmd[0], "-m", "coursekit.kernel_launcher", PREFIX + opts, *cmd[3:]]
+            return [cmd[0], "-m", "coursekit.grading.kernel.launcher", PREFIX + opts, *cmd[3:]]
         self.log.warning("kernel command %s is not ipykernel_launcher: no memory limit", cmd)
         return cmd
 

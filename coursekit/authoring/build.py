@@ -13,8 +13,8 @@ import nbformat
 from nbformat import NotebookNode
 
 from coursekit.course import Course, CourseError, Module
-from coursekit.lab import colab_setup_source
-from coursekit.lint import BEGIN_SOLUTION, END_SOLUTION, EXPORT_LINE, ParsedModule, lint
+from coursekit.authoring.colab import colab_setup_source
+from coursekit.authoring.lint import BEGIN_SOLUTION, END_SOLUTION, EXPORT_LINE, ParsedModule, lint
 
 CELL_ID_RE = re.compile(r"[^A-Za-z0-9_-]")
 KEEP_CELL_METADATA = ("nbgrader", "tags")
@@ -73,7 +73,10 @@ def source_notebook(parsed: ParsedModule) -> NotebookNode:
 
 
 def colab_cell(name: str) -> NotebookNode:
-    """The locked Colab set-up cell of module `name` (see `coursekit.lab.colab_setup_source`)."""
+    """The locked Colab set-up cell of module `name`.
+
+    Its source is :func:`coursekit.authoring.colab.colab_setup_source`.
+    """
     grade_id = f"{name}_colab_setup"
     cell = nbformat.v4.new_code_cell(colab_setup_source(), metadata={"nbgrader": {
         "grade": False, "grade_id": grade_id, "locked": True, "schema_version": 3,

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 
 from coursekit import nbg
-from coursekit.build import _write_if_changed, notebook_text
+from coursekit.authoring.build import _write_if_changed, notebook_text
 from coursekit.course import Course, CourseError, Module
 from coursekit.leaks import guard
 

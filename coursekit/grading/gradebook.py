@@ -1,0 +1,101 @@
+"""The course gradebook and the workers' gradebooks: copy one submission's grades across."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from coursekit import nbg
+from coursekit.course import CourseError, Module
+from coursekit.grading.root import GradingRoot
+
+def submission_detail(db_url: str, assignment: str, student: str) -> dict[str, Any] | None:
+    """Everything autograde stored for one submission, as JSON-able data (None if none)."""
+    from nbgrader.api import MissingEntry
+
+    with nbg.gradebook(db_url) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return None
+        return {
+            "timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
+            "notebooks": [{
+                "name": nb.name,
+                "flagged": bool(nb.flagged),
+                "late_submission_penalty": nb.late_submission_penalty,
+                "grades": [{"name": g.name, "auto_score": g.auto_score,
+                            "manual_score": g.manual_score, "extra_credit": g.extra_credit,
+                            "needs_manual_grade": bool(g.needs_manual_grade)}
+                           for g in nb.grades],
+                "comments": [{"name": c.name, "auto_comment": c.auto_comment,
+                              "manual_comment": c.manual_comment} for c in nb.comments],
+            } for nb in sub.notebooks],
+        }
+
+def merge_submission(db_url: str, assignment: str, student: str,
+                     detail: dict[str, Any] | None) -> None:
+    """Write one submission's grades (from a worker) into the course gradebook."""
+    from nbgrader.api import MissingEntry
+
+    with nbg.gradebook(db_url) as gb:
+        gb.update_or_create_student(student)
+        try:
+            gb.find_submission(assignment, student)
+            gb.remove_submission(assignment, student)
+        except MissingEntry:
+            pass
+        if detail is None:
+            return
+        stamp = detail.get("timestamp")
+        gb.add_submission(assignment, student,
+                          timestamp=datetime.fromisoformat(stamp) if stamp else None)
+        for nbd in detail["notebooks"]:
+            subnb = gb.find_submission_notebook(nbd["name"], assignment, student)
+            subnb.flagged = nbd["flagged"]
+            subnb.late_submission_penalty = nbd["late_submission_penalty"]
+            for g in nbd["grades"]:
+                grade = gb.find_grade(g["name"], nbd["name"], assignment, student)
+                grade.auto_score = g["auto_score"]
+                grade.manual_score = g["manual_score"]
+                grade.extra_credit = g["extra_credit"]
+                grade.needs_manual_grade = g["needs_manual_grade"]
+            for c in nbd["comments"]:
+                comment = gb.find_comment(c["name"], nbd["name"], assignment, student)
+                comment.auto_comment = c["auto_comment"]
+                comment.manual_comment = c["manual_comment"]
+        gb.db.commit()
+
+def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path:
+    """A SQLite gradebook holding the assignments (copied for every worker).
+
+    When the course gradebook is a SQLite file, ``fill_root`` has just registered the
+    assignments in it, so a copy of it serves (a worker reads back only the student it
+    graded); a new gradebook would cost another generate_assignment, seconds before the
+    first submission starts.
+    Otherwise (a database server) the assignments are generated into a new SQLite file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    course_db = _sqlite_file(groot.db_url)
+    if course_db is not None and course_db.is_file():
+        with closing(sqlite3.connect(course_db)) as src, closing(sqlite3.connect(path)) as dest:
+            src.backup(dest)                      # consistent even while others read it
+        return path
+    url = "sqlite:///" + str(path)
+    cfg = nbg.load_config(groot.course, root=groot.root, db_url=url)
+    nbg.create_gradebook(url)
+    for module in modules:
+        result = nbg.run("generate_assignment", cfg, module.folder)
+        if not result.get("success"):
+            raise CourseError(f"grading root {groot.root}: generate_assignment {module.folder} "
+                              "(worker template gradebook) failed:\n" + nbg.failure_text(result))
+    return path
+
+def _sqlite_file(db_url: str) -> Path | None:
+    """The file of a ``sqlite:///path`` URL, or None for any other database."""
+    prefix = "sqlite:///"
+    return Path(db_url[len(prefix):]) if db_url.startswith(prefix) else None

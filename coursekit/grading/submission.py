@@ -1,0 +1,158 @@
+"""Grading one submission (:func:`grade_one`): an independent unit.
+
+It reads only its own file and writes only its own folders under the grading root and its
+own rows in the gradebook, so submissions can be spread over worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from coursekit import nbg
+from coursekit.grading.feedback import leaked_lines
+from coursekit.grading.flags import kernel_flags, review
+from coursekit.grading.results import STUDENT_ID_RE, Job, Result, _num, max_points
+from coursekit.grading.root import GradingRoot
+from coursekit.leaks import cell_source, secrets_of
+
+def precheck(path: Path) -> tuple[str, str] | None:
+    """``(status, reason)`` if the file cannot be graded at all, else None."""
+    if not path.exists():
+        return "missing", f"no submission: {path.parent.name}/{path.name} not found"
+    if not path.is_file():
+        return "invalid", f"{path.name} is not a file"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return "invalid", f"cannot read {path.name}: {exc.strerror}"
+    if not data.strip():
+        return "empty", f"{path.name} is empty ({len(data)} bytes)"
+    try:
+        text = data.decode("utf-8")
+        raw = json.loads(text)
+    except UnicodeDecodeError as exc:
+        return "corrupt", f"{path.name} is not UTF-8 text (byte {exc.start})"
+    except json.JSONDecodeError as exc:
+        return "corrupt", (f"{path.name} is not valid JSON "
+                           f"(line {exc.lineno}, column {exc.colno}: {exc.msg})")
+    if not isinstance(raw, dict) or "cells" not in raw:
+        return "corrupt", f"{path.name} is JSON but not a notebook (no 'cells')"
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # nbformat raises several kinds
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return "invalid", f"{path.name} is not a valid notebook: {msg[:200]}"
+    return None
+
+def _clear_job(groot: GradingRoot, job: Job) -> None:
+    for path in (groot.submitted(job), groot.autograded(job), groot.feedback(job),
+                 groot.report(job)):
+        if path.parent.exists():
+            shutil.rmtree(path.parent)
+
+def _forget_submission(groot: GradingRoot, job: Job) -> None:
+    from nbgrader.api import MissingEntry
+
+    with nbg.gradebook(groot.db_url) as gb:
+        gb.update_or_create_student(job.student)
+        try:
+            gb.find_submission(job.module.folder, job.student)
+        except MissingEntry:
+            return
+        gb.remove_submission(job.module.folder, job.student)
+
+def _failure_reason(result: dict, log_text: str) -> str:
+    text = (log_text or "") + "\n" + (result.get("error") or "")
+    if re.search(r"DeadKernelError|Kernel died|kernel.*(died|dead)", text, re.IGNORECASE):
+        return ("the kernel died while running the notebook (the code crashed Python, called "
+                "exit, or ran out of memory)")
+    if "CellTimeoutError" in text or "TimeoutError" in text:
+        return "a cell ran too long and the kernel did not recover"
+    detail = nbg.failure_text(result, limit=3).replace("\n", " | ")
+    return f"autograde failed: {detail[:300]}"
+
+def _read_scores(groot: GradingRoot, job: Job) -> tuple[float, float, list[str]]:
+    with nbg.gradebook(groot.db_url) as gb:
+        sub = gb.find_submission(job.module.folder, job.student)
+        nb_name = Path(job.module.notebook_name).stem
+        subnb = gb.find_submission_notebook(nb_name, job.module.folder, job.student)
+        failed = [
+            f"{g.name} ({_num(g.score)}/{_num(g.max_score)})"
+            for g in sorted(subnb.grades, key=lambda g: g.name)
+            if g.max_score and g.score < g.max_score
+        ]
+        return float(sub.score), float(sub.max_score), failed
+
+STOPPING = {"kernel_died", "notebook_timeout"}  # the run stopped early: status "error"
+
+def _limit_events(report: Path) -> list[dict]:
+    """What the limits did (written by coursekit.grading.limits.LimitedExecute)."""
+    try:
+        events = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    return [e for e in events if isinstance(e, dict) and "reason" in e]
+
+def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
+    """Grade one submission; never raises for a bad submission (the reason goes in the Result)."""
+    assignment = job.module.folder
+    total = max_points(job.module.source_notebook)
+    _clear_job(groot, job)
+    if not STUDENT_ID_RE.match(job.student):
+        return Result(job.student, assignment, 0, total, "invalid",
+                      f"student id {job.student!r} must be letters, digits, '.', '_' or '-'")
+    bad = precheck(job.path)
+    if bad:
+        _forget_submission(groot, job)
+        return Result(job.student, assignment, 0, total, bad[0], bad[1])
+    dest = groot.submitted(job)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(job.path, dest)
+    cfg = groot.config
+    report = groot.report(job)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    cfg.LimitedExecute.report_file = str(report)
+    # precheck made sure the submission is a notebook; both are read once, here
+    submitted_nb = json.loads(dest.read_text(encoding="utf-8"))
+    source_nb = json.loads(job.module.source_notebook.read_text(encoding="utf-8"))
+    flags = review(submitted_nb, source_nb, job.module.name)
+    result = nbg.run("autograde", cfg, assignment, job.student)
+    flags += kernel_flags(report)
+    if not result.get("success") or not groot.autograded(job).is_file():
+        reason = _failure_reason(result, result.get("log", ""))
+        _forget_submission(groot, job)
+        return Result(job.student, assignment, 0, total, "error", reason,
+                      flagged="; ".join(flags))
+    score, max_score, failed = _read_scores(groot, job)
+    reason = ("all tests passed" if not failed else "failed: " + ", ".join(failed))
+    status = "graded"
+    for event in _limit_events(report):
+        reason += "; " + event["reason"]
+        if event["kind"] in STOPPING:
+            status = "error"
+    out = Result(job.student, assignment, score, max_score, status, reason, failed=failed,
+                 flagged="; ".join(flags))
+    if feedback:
+        fb = nbg.run("generate_feedback", cfg, assignment, job.student)
+        html_path = groot.feedback(job)
+        if not fb.get("success") or not html_path.is_file():
+            detail = nbg.failure_text(fb, 2).replace("\n", " | ")
+            out.reason += f"; feedback not generated: {detail}"
+        else:
+            # a line the student wrote (say `with no_grad():` in a solution) is not a leak
+            own = {line.strip() for cell in submitted_nb.get("cells", [])
+                   for line in cell_source(cell).splitlines()}
+            hidden = [line for line in secrets_of(source_nb).hidden if line.strip() not in own]
+            leaked = leaked_lines(html_path.read_text(encoding="utf-8"), hidden)
+            if leaked:
+                html_path.unlink()
+                out.reason += f"; feedback withheld: it would show hidden test code {leaked[0]!r}"
+            else:
+                out.feedback = str(html_path)
+    return out

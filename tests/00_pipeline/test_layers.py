@@ -1,0 +1,75 @@
+"""The instructor tool's packages import one way only.
+
+Layers, lowest first: the base modules (``course``, ``nbg``, ``leaks``, ``settings``);
+``authoring`` (lint, build, release) and ``grading`` (queue, workers, sandbox, limits,
+flags, feedback), which do not import each other; ``publishing`` (student repository,
+badges, lab), which builds on ``authoring``; the commands on top (``cli``, ``check``,
+``demo``). The kernel side (``grading/kernel``) runs inside the grading sandbox and imports
+nothing of ``coursekit`` but itself.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2] / "coursekit"
+BASE = {"course", "nbg", "leaks", "settings"}
+# package -> what it may import (besides itself)
+ALLOWED = {
+    "base": {"base"},
+    "authoring": {"base"},
+    "grading": {"base", "grading.kernel"},
+    "grading.kernel": set(),
+    "publishing": {"base", "authoring"},
+    "top": {"base", "authoring", "grading", "grading.kernel", "publishing", "top"},
+}
+
+
+def _layer(parts: tuple[str, ...]) -> str:
+    """The layer of coursekit module ``parts`` (without the leading ``coursekit``)."""
+    if not parts:
+        return "top"
+    if parts[0] == "grading" and len(parts) > 1 and parts[1] == "kernel":
+        return "grading.kernel"
+    if parts[0] in {"authoring", "grading", "publishing"}:
+        return parts[0]
+    if parts[0] in BASE:
+        return "base"
+    return "top"
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "coursekit":
+                found += [(node.lineno, f"coursekit.{a.name}") for a in node.names]
+            else:
+                found.append((node.lineno, node.module))
+    return [(line, name) for line, name in found if name.split(".")[0] == "coursekit"]
+
+
+def test_imports_run_one_way() -> None:
+    wrong = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT).with_suffix("").parts
+        rel = rel[:-1] if rel[-1] == "__init__" else rel
+        mine = _layer(rel)
+        for line, name in _imports(path):
+            theirs = _layer(tuple(name.split(".")[1:]))
+            if theirs != mine and theirs not in ALLOWED[mine]:
+                wrong.append(f"coursekit/{path.relative_to(ROOT)}:{line}: {mine} imports "
+                             f"{name} ({theirs})")
+    assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
+
+
+def test_the_layer_check_sees_a_wrong_import(tmp_path: Path) -> None:
+    bad = tmp_path / "x.py"
+    bad.write_text("from coursekit.grading.pool import Pool\nimport coursekit.course\n")
+    assert [n for _, n in _imports(bad)] == ["coursekit.grading.pool", "coursekit.course"]
+    assert _layer(("grading", "pool")) == "grading"
+    assert "grading" not in ALLOWED["authoring"]
