@@ -38,7 +38,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     results = grade(
         course, Path(args.submissions), out=Path(args.out) if args.out else None,
         db_url=args.db_url, modules=args.module, workers=args.workers,
-        feedback=not args.no_feedback,
+        feedback=not args.no_feedback, sandbox=not args.no_sandbox,
     )
     print_table(results)
     return 0
@@ -111,6 +111,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="grading worker processes (default: the number of cores; "
                    "0: grade in this process)")
     p.add_argument("--no-feedback", action="store_true", help="do not write feedback HTML")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run the kernels without the bubblewrap sandbox (only for trusted "
+                   "notebooks, on systems without it); grades.csv marks the rows")
     module_arg(p)
     p.set_defaults(func=cmd_grade)
 

@@ -8,6 +8,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from coursekit.course import Course, CourseError, Module
+from coursekit.grading import kernels
+from coursekit.grading import sandbox as sb
 from coursekit.grading.results import (
     Job,
     Result,
@@ -19,6 +21,7 @@ from coursekit.grading.results import (
 )
 from coursekit.grading.root import GradingRoot, fill_root, kernel_environment, open_root
 from coursekit.grading.submission import grade_one
+
 
 def collect_jobs(submissions: Path, modules: list[Module],
                  log: Callable[[str], None] = print,
@@ -42,15 +45,19 @@ def collect_jobs(submissions: Path, modules: list[Module],
                             / module.notebook_name))
     return jobs
 
+
 def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers: int, *,
              feedback: bool = True, log: Callable[[str], None] = print,
              on_result: Callable[[Result, int, int], None] | None = None) -> list[Result]:
     """Fill the grading root ``groot`` (made by :func:`open_root`) and grade ``jobs``.
 
     ``workers`` worker processes share the jobs (0: one after another in this process); they
-    are started first, so they load nbgrader while the root is being filled.
+    are started first, so they load nbgrader while the root is being filled. Jobs go module
+    by module, so that a worker keeps the sandbox of one module for many submissions.
     """
+    jobs = sorted(jobs, key=lambda j: (j.module.folder, j.student))
     with ExitStack() as stack:
+        stack.callback(kernels.stop)
         pool = None
         if workers:
             from coursekit.grading.pool import Pool
@@ -68,10 +75,12 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
                 on_result(results[-1], len(results), len(jobs))
         return results
 
+
 def grade(course: Course, submissions: Path, out: Path | None = None, db_url: str | None = None,
           modules: list[str] | None = None, log: Callable[[str], None] = print, *,
           workers: int | None = None, feedback: bool = True,
-          overrides: dict[str, dict[str, object]] | None = None) -> list[Result]:
+          overrides: dict[str, dict[str, object]] | None = None,
+          sandbox: bool = True) -> list[Result]:
     """Grade every submission under ``submissions``; write grades.csv in the grading root.
 
     ``workers`` worker processes (default: one per core; 0: in this process) share the
@@ -79,6 +88,8 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     ``feedback=False`` skips the feedback HTML.
     ``overrides`` are nbgrader config values on top of grader_config.py, e.g.
     ``{"LimitedExecute": {"notebook_timeout": 60}}``.
+    ``sandbox=False`` grades without the sandbox (:mod:`coursekit.grading.sandbox`): only for
+    trusted notebooks; with it on, grading stops before it starts if the sandbox cannot run.
     """
     chosen = course.select(modules)
     if not chosen:
@@ -89,8 +100,10 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     root = out or course.root / "grading"
     jobs = collect_jobs(submissions.resolve(), chosen, log,
                         course_folders={m.folder for m in course.modules()})
+    if sandbox:
+        sb.probe(course, chosen[-1])  # SandboxUnavailable: why, and how to get it
     with kernel_environment(course):
-        groot = open_root(course, root, db_url, overrides)
+        groot = open_root(course, root, db_url, overrides, sandbox)
         started = time.monotonic()
 
         def progress(result: Result, done: int, total: int) -> None:
@@ -106,5 +119,8 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
         csv_path = groot.root / "grades.csv"
         write_csv(results, csv_path)
         print_summary(results, time.monotonic() - started, log)
+        if not sandbox:
+            log("grade: WARNING: graded WITHOUT the sandbox (--no-sandbox): the submissions' "
+                "code could read and change the grader's files; grades.csv says sandboxed=no")
         log(f"grade: wrote {csv_path}; feedback in {groot.root / 'feedback'}")
         return results

@@ -12,6 +12,7 @@ from coursekit import nbg
 from coursekit.course import CourseError, Module
 from coursekit.grading.root import GradingRoot
 
+
 def submission_detail(db_url: str, assignment: str, student: str) -> dict[str, Any] | None:
     """Everything autograde stored for one submission, as JSON-able data (None if none)."""
     from nbgrader.api import MissingEntry
@@ -35,6 +36,7 @@ def submission_detail(db_url: str, assignment: str, student: str) -> dict[str, A
                               "manual_comment": c.manual_comment} for c in nb.comments],
             } for nb in sub.notebooks],
         }
+
 
 def merge_submission(db_url: str, assignment: str, student: str,
                      detail: dict[str, Any] | None) -> None:
@@ -69,6 +71,7 @@ def merge_submission(db_url: str, assignment: str, student: str,
                 comment.manual_comment = c["manual_comment"]
         gb.db.commit()
 
+
 def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path:
     """A SQLite gradebook holding the assignments (copied for every worker).
 
@@ -94,6 +97,7 @@ def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path
             raise CourseError(f"grading root {groot.root}: generate_assignment {module.folder} "
                               "(worker template gradebook) failed:\n" + nbg.failure_text(result))
     return path
+
 
 def _sqlite_file(db_url: str) -> Path | None:
     """The file of a ``sqlite:///path`` URL, or None for any other database."""

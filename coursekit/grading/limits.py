@@ -35,22 +35,26 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode
 
-from coursekit.grading.kernel import forkserver as kernel_forkserver
+from coursekit.grading import kernels
 from coursekit.grading.kernel.launcher import PREFIX
 
 OUTPUT_NOTICE = "\n[output cut by the grader after {n} characters]\n"
 
 
 class ForkingProvisioner(LocalProvisioner):
-    """Launches the kernel through this process's fork server when there is one."""
+    """Launches the kernel through this process's fork server (:mod:`coursekit.grading.kernels`)
+    when there is one; signals go through the server too (no process group: a sandboxed
+    kernel is process 1 of a PID namespace of its own)."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
-        server = kernel_forkserver.current()
-        process = server.launch(cmd, kwargs.get("env"), kwargs.get("cwd")) if server else None
+        server = kernels.current()
+        process = (server.launch(cmd, kwargs.get("env"), kwargs.get("cwd"), self.parent)
+                   if server else None)
         if process is None:
             return await super().launch_kernel(cmd, **kwargs)
         self.process = process
-        self.pid = self.pgid = process.pid  # a session leader: its own process group
+        self.pid = process.pid
+        self.pgid = None
         self.cwd = kwargs.get("cwd", Path.cwd())
         return self.connection_info
 
@@ -63,6 +67,11 @@ class LimitedKernelManager(AsyncKernelManager):
     launcher_options: dict[str, Any] = {}
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        server = kernels.current()
+        if server is not None and server.sandbox is not None:
+            # Unix sockets in the one folder the sandbox shares: it has no network
+            self.transport = "ipc"
+            self.ip = str(server.sandbox.run_dir / "k")
         if self.provisioner is None:
             self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
             self.provisioner = ForkingProvisioner(kernel_id=self.kernel_id,

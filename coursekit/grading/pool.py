@@ -46,6 +46,7 @@ class _Task:
     job: Job
     attempts: int = 0
 
+
 class _Worker:
     """One worker process and the thread that feeds it."""
 
@@ -72,7 +73,8 @@ class _Worker:
                "--root", str(self.pool.groot.root),
                "--db-url", "sqlite:///" + str(self.db),
                "--overrides", json.dumps(self.pool.groot.overrides),
-               *([] if self.pool.feedback else ["--no-feedback"])]
+               *([] if self.pool.feedback else ["--no-feedback"]),
+               *([] if self.pool.groot.sandbox else ["--no-sandbox"])]
         log = (wdir / f"w{self.number}.log").open("a", encoding="utf-8")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=log, text=True, env=env, bufsize=1)
@@ -145,6 +147,7 @@ class _Worker:
                           f"submission (last exit code {code})")
                 self.pool.done.put((task.job, {"failed": reason}))
         self.stop()
+
 
 class Pool:
     """Grade jobs with N worker processes; merge each result into the course gradebook."""
@@ -237,7 +240,7 @@ class Pool:
         if "failed" in answer:
             merge_submission(self.groot.db_url, assignment, job.student, None)
             return Result(job.student, assignment, 0, max_points(job.module.source_notebook),
-                          "error", answer["failed"])
+                          "error", answer["failed"], sandboxed=self.groot.sandbox)
         result = Result(**answer["result"])
         merge_submission(self.groot.db_url, assignment, job.student, answer["detail"])
         return result

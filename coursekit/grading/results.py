@@ -14,7 +14,8 @@ from coursekit.course import Module
 
 STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
-CSV_FIELDS = ["student", "assignment", "score", "max_score", "status", "reason", "flagged"]
+CSV_FIELDS = ["student", "assignment", "score", "max_score", "status", "reason", "flagged",
+              "sandboxed"]
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Job:
     student: str
     module: Module
     path: Path
+
 
 @dataclass
 class Result:
@@ -38,16 +40,20 @@ class Result:
     feedback: str = ""
     failed: list[str] = field(default_factory=list)
     flagged: str = ""  # for the instructor's review: why, "; "-separated
+    sandboxed: bool = True  # its kernel ran sealed off (False: graded with --no-sandbox)
 
     def row(self) -> dict[str, str]:
         """The CSV row."""
         data = asdict(self)
         data["score"] = _num(self.score)
         data["max_score"] = _num(self.max_score)
+        data["sandboxed"] = "yes" if self.sandboxed else "no"
         return {k: str(data[k]) for k in CSV_FIELDS}
+
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
 
 def max_points(source_notebook: Path) -> float:
     """Total points of the graded cells of a source notebook."""
@@ -59,6 +65,7 @@ def max_points(source_notebook: Path) -> float:
             total += float(meta.get("points", 0))
     return total
 
+
 def write_csv(results: list[Result], path: Path) -> None:
     """Write ``grades.csv``: student, assignment, score, max_score, status, reason."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +74,7 @@ def write_csv(results: list[Result], path: Path) -> None:
         writer.writeheader()
         for r in sorted(results, key=lambda r: (r.student, r.assignment)):
             writer.writerow(r.row())
+
 
 def print_table(results: list[Result], log: Callable[[str], None] = print) -> None:
     """Print the grades as a plain-text table."""
@@ -82,6 +90,7 @@ def print_table(results: list[Result], log: Callable[[str], None] = print) -> No
         if i == 0:
             log("  ".join("-" * w for w in widths) + "  " + "-" * 6)
 
+
 def default_workers() -> int:
     """The number of cores this process may use."""
     try:
@@ -89,9 +98,11 @@ def default_workers() -> int:
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
 
+
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
 
 def print_summary(results: list[Result], seconds: float,
                   log: Callable[[str], None] = print) -> None:

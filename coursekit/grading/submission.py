@@ -14,11 +14,14 @@ from pathlib import Path
 import nbformat
 
 from coursekit import nbg
+from coursekit.grading import kernels
 from coursekit.grading.feedback import leaked_lines
 from coursekit.grading.flags import kernel_flags, review
+from coursekit.grading.restore import restore_locked_cells
 from coursekit.grading.results import STUDENT_ID_RE, Job, Result, _num, max_points
 from coursekit.grading.root import GradingRoot
 from coursekit.leaks import cell_source, secrets_of
+
 
 def precheck(path: Path) -> tuple[str, str] | None:
     """``(status, reason)`` if the file cannot be graded at all, else None."""
@@ -50,11 +53,13 @@ def precheck(path: Path) -> tuple[str, str] | None:
         return "invalid", f"{path.name} is not a valid notebook: {msg[:200]}"
     return None
 
+
 def _clear_job(groot: GradingRoot, job: Job) -> None:
     for path in (groot.submitted(job), groot.autograded(job), groot.feedback(job),
                  groot.report(job)):
         if path.parent.exists():
             shutil.rmtree(path.parent)
+
 
 def _forget_submission(groot: GradingRoot, job: Job) -> None:
     from nbgrader.api import MissingEntry
@@ -67,6 +72,7 @@ def _forget_submission(groot: GradingRoot, job: Job) -> None:
             return
         gb.remove_submission(job.module.folder, job.student)
 
+
 def _failure_reason(result: dict, log_text: str) -> str:
     text = (log_text or "") + "\n" + (result.get("error") or "")
     if re.search(r"DeadKernelError|Kernel died|kernel.*(died|dead)", text, re.IGNORECASE):
@@ -76,6 +82,7 @@ def _failure_reason(result: dict, log_text: str) -> str:
         return "a cell ran too long and the kernel did not recover"
     detail = nbg.failure_text(result, limit=3).replace("\n", " | ")
     return f"autograde failed: {detail[:300]}"
+
 
 def _read_scores(groot: GradingRoot, job: Job) -> tuple[float, float, list[str]]:
     with nbg.gradebook(groot.db_url) as gb:
@@ -91,6 +98,7 @@ def _read_scores(groot: GradingRoot, job: Job) -> tuple[float, float, list[str]]
 
 STOPPING = {"kernel_died", "notebook_timeout"}  # the run stopped early: status "error"
 
+
 def _limit_events(report: Path) -> list[dict]:
     """What the limits did (written by coursekit.grading.limits.LimitedExecute)."""
     try:
@@ -99,18 +107,26 @@ def _limit_events(report: Path) -> list[dict]:
         return []
     return [e for e in events if isinstance(e, dict) and "reason" in e]
 
+
 def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
-    """Grade one submission; never raises for a bad submission (the reason goes in the Result)."""
+    """Grade one submission; never raises for a bad submission (the reason goes in the Result).
+
+    Its kernel runs in the module's sandbox unless the grading root says otherwise
+    (:mod:`coursekit.grading.sandbox`); a sandbox that cannot start raises
+    :class:`coursekit.grading.sandbox.SandboxUnavailable`.
+    """
     assignment = job.module.folder
     total = max_points(job.module.source_notebook)
     _clear_job(groot, job)
     if not STUDENT_ID_RE.match(job.student):
         return Result(job.student, assignment, 0, total, "invalid",
-                      f"student id {job.student!r} must be letters, digits, '.', '_' or '-'")
+                      f"student id {job.student!r} must be letters, digits, '.', '_' or '-'",
+                      sandboxed=groot.sandbox)
     bad = precheck(job.path)
     if bad:
         _forget_submission(groot, job)
-        return Result(job.student, assignment, 0, total, bad[0], bad[1])
+        return Result(job.student, assignment, 0, total, bad[0], bad[1],
+                      sandboxed=groot.sandbox)
     dest = groot.submitted(job)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(job.path, dest)
@@ -122,13 +138,22 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
     submitted_nb = json.loads(dest.read_text(encoding="utf-8"))
     source_nb = json.loads(job.module.source_notebook.read_text(encoding="utf-8"))
     flags = review(submitted_nb, source_nb, job.module.name)
+    restored_nb, restored = restore_locked_cells(submitted_nb, source_nb)
+    if restored:
+        dest.write_text(json.dumps(restored_nb, indent=1, ensure_ascii=False), encoding="utf-8")
+        flags.append(f"test cells put back in place before grading: {', '.join(restored)}")
+    server = kernels.serve(groot.course, job.module, groot.sandbox)
     result = nbg.run("autograde", cfg, assignment, job.student)
     flags += kernel_flags(report)
+    left = server.take_leftovers() if server is not None else []
+    if left:
+        flags.append(f"left {len(left)} process(es) running after its notebook, stopped by "
+                     f"the grader: {', '.join(left[:3])}")
     if not result.get("success") or not groot.autograded(job).is_file():
         reason = _failure_reason(result, result.get("log", ""))
         _forget_submission(groot, job)
         return Result(job.student, assignment, 0, total, "error", reason,
-                      flagged="; ".join(flags))
+                      flagged="; ".join(flags), sandboxed=groot.sandbox)
     score, max_score, failed = _read_scores(groot, job)
     reason = ("all tests passed" if not failed else "failed: " + ", ".join(failed))
     status = "graded"
@@ -137,7 +162,7 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
         if event["kind"] in STOPPING:
             status = "error"
     out = Result(job.student, assignment, score, max_score, status, reason, failed=failed,
-                 flagged="; ".join(flags))
+                 flagged="; ".join(flags), sandboxed=groot.sandbox)
     if feedback:
         fb = nbg.run("generate_feedback", cfg, assignment, job.student)
         html_path = groot.feedback(job)

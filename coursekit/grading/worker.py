@@ -15,11 +15,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from coursekit.course import Course
+from coursekit.course import Course, CourseError
+from coursekit.grading import kernels
 from coursekit.grading.gradebook import submission_detail
 from coursekit.grading.results import Job
 from coursekit.grading.root import GradingRoot, kernel_environment
 from coursekit.grading.submission import grade_one
+
 
 def worker_main(argv: list[str] | None = None) -> int:
     """A worker process: grade the jobs read from stdin, one JSON answer a line on stdout."""
@@ -29,12 +31,14 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-url", required=True)
     parser.add_argument("--overrides", default="{}")
     parser.add_argument("--no-feedback", action="store_true")
+    parser.add_argument("--no-sandbox", action="store_true")
     args = parser.parse_args(argv)
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # anything else printed goes to the worker's log, not the answers
     sys.stdout = sys.stderr
     course = Course(args.course)
-    groot = GradingRoot(course, Path(args.root), args.db_url, json.loads(args.overrides))
+    groot = GradingRoot(course, Path(args.root), args.db_url, json.loads(args.overrides),
+                        sandbox=not args.no_sandbox)
     # load what grading uses now: the parent may still be preparing the grading root
     import nbgrader.api  # noqa: F401
     import nbgrader.converters  # noqa: F401
@@ -43,26 +47,25 @@ def worker_main(argv: list[str] | None = None) -> int:
 
     modules = {m.folder: m for m in course.modules()}
     with kernel_environment(course):
-        from coursekit.grading.kernel import forkserver as kernel_forkserver
-
-        server = kernel_forkserver.start()  # kernels forked from preloaded modules
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            req = json.loads(line)
-            job = Job(req["student"], modules[req["module"]], Path(req["path"]))
-            started = time.monotonic()
-            result = grade_one(groot, job, feedback=not args.no_feedback)
-            left = server.stop_leftovers()
-            if left:
-                note = (f"left {len(left)} process(es) running after its notebook, stopped by "
-                        f"the grader: {', '.join(left[:3])}")
-                result.flagged = "; ".join(filter(None, [result.flagged, note]))
-            detail = submission_detail(groot.db_url, job.module.folder, job.student)
-            answers.write(json.dumps({"result": asdict(result), "detail": detail,
-                                      "seconds": time.monotonic() - started}) + "\n")
-            answers.flush()
-        kernel_forkserver.stop()
+        try:
+            for line in sys.stdin:
+                if not line.strip():
+                    continue
+                req = json.loads(line)
+                job = Job(req["student"], modules[req["module"]], Path(req["path"]))
+                started = time.monotonic()
+                try:
+                    result = grade_one(groot, job, feedback=not args.no_feedback)
+                except CourseError as exc:  # the sandbox or the fork server failed
+                    answers.write(json.dumps({"failed": str(exc)}) + "\n")
+                    answers.flush()
+                    continue
+                detail = submission_detail(groot.db_url, job.module.folder, job.student)
+                answers.write(json.dumps({"result": asdict(result), "detail": detail,
+                                          "seconds": time.monotonic() - started}) + "\n")
+                answers.flush()
+        finally:
+            kernels.stop()
     return 0
 
 

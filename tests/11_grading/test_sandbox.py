@@ -1,0 +1,183 @@
+"""The grading sandbox is really on: a kernel lists what it can see and reach.
+
+Kernels are started exactly as grading starts them (``kernels.serve`` for a module, then
+nbclient with the grader's kernel manager), each runs a probe notebook, and the test
+compares what the probe saw with what the sandbox promises (coursekit/grading/sandbox.py,
+coursekit/grading/kernel/isolate.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbclient
+import nbformat
+import pytest
+
+from coursekit.course import Course
+from coursekit.grading import kernels
+from coursekit.grading import sandbox as sb
+from coursekit.grading.limits import LimitedKernelManager
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+PROBE = r'''
+import json, os, socket, sys
+facts = {"root": sorted(os.listdir("/")), "uid": os.getuid(), "pid": os.getpid(),
+         "cwd": os.getcwd(), "cwd_files": sorted(os.listdir(".")), "env": dict(os.environ),
+         "tmp": sorted(os.listdir("/tmp")),
+         "home_files": sorted(os.listdir(os.path.expanduser("~")))}
+status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines()
+              if ":\t" in line)
+facts["caps"] = [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")]
+facts["no_new_privs"] = status["NoNewPrivs"].strip()
+facts["interfaces"] = [line.split(":")[0].strip()
+                      for line in open("/proc/net/dev").read().splitlines()[2:]]
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=3).close()
+    facts["loopback"] = "connected"
+except OSError as exc:
+    facts["loopback"] = type(exc).__name__
+facts["visible"] = {p: sorted(os.listdir(p)) if os.path.isdir(p) else os.path.exists(p)
+                    for p in PATHS}
+import tinytorch.core, pkgutil
+facts["package"] = sorted(m.name for m in pkgutil.iter_modules(tinytorch.core.__path__))
+facts["writable"] = {}
+for p in ["/usr/probe", "/etc/probe", "/opt/grader/probe", "/probe", "/run/grader-stage/probe",
+          os.path.join(sys.prefix, "probe")]:
+    try:
+        open(p, "w").close()
+        facts["writable"][p] = True
+    except OSError:
+        facts["writable"][p] = False
+server_environ = []
+me = os.readlink("/proc/self")  # this kernel, forked from the server: the same command line
+for pid in [p for p in os.listdir("/proc") if p.isdigit() and p != me]:
+    try:
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        continue
+    if b"forkserver" in cmd and not cmd.split(b"\0")[0].endswith(b"bwrap"):
+        try:
+            open(f"/proc/{pid}/environ", "rb").read()
+            server_environ.append("read")
+        except OSError:
+            server_environ.append("refused")
+facts["server_environ"] = server_environ
+for path in ("/tmp/left-by-kernel", os.path.expanduser("~/left-in-home"), "written-in-cwd"):
+    with open(path, "w") as fh:
+        fh.write("x")
+print(json.dumps(facts))
+'''
+
+
+@pytest.fixture()
+def course() -> Iterator[Course]:
+    yield Course(REPO)
+    kernels.stop()
+
+
+def run_probe(folder: Path, port: int, paths: list[str]) -> dict:
+    code = PROBE.replace("PORT", str(port)).replace("PATHS", repr(paths))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    km = LimitedKernelManager(kernel_name="python3")
+    km.launcher_options = {"memory_mb": 1024, "guard": True}
+    nbclient.NotebookClient(nb, km=km, timeout=60, shutdown_kernel="immediate",
+                            resources={"metadata": {"path": str(folder)}}).execute()
+    texts = [o.get("text", "") for o in nb.cells[0].outputs if o.get("name") == "stdout"]
+    assert texts, nb.cells[0].outputs
+    return json.loads(texts[-1])
+
+
+def test_a_sandboxed_kernel_sees_and_reaches_only_its_own(course: Course,
+                                                           tmp_path: Path) -> None:
+    module = next(m for m in course.modules() if m.folder == "03_layers")
+    folder = tmp_path / "autograded" / "someone" / module.folder
+    folder.mkdir(parents=True)
+    (folder / "data.txt").write_text("the submission's own file")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    secret = "probe-secret-7d1f"
+    os.environ["NBGRADER_DB_PASSWORD"] = secret  # the instructor's shell, seen by the grader
+    os.environ["JPY_API_TOKEN"] = secret
+    paths = [str(REPO), str(REPO / "modules"), str(REPO / "source_notebooks"),
+             str(tmp_path), str(folder), str(Path.home()), "/root", "/var", "/srv"]
+    try:
+        server = kernels.serve(course, module, sandboxed=True)
+        assert server is not None and server.sandboxed
+        first = run_probe(folder, port, paths)
+        second = run_probe(folder, port, paths)
+    finally:
+        del os.environ["NBGRADER_DB_PASSWORD"], os.environ["JPY_API_TOKEN"]
+        listener.close()
+
+    # only the system, the sandbox's own folders and the Python environment
+    allowed_top = {"bin", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "opt",
+                   "proc", "run", "sbin", "tmp", "usr"}
+    allowed_top |= {Path(p).parts[1] for p in sb._python_dirs()}  # e.g. root/.pyenv, work/.venv
+    assert set(first["root"]) <= allowed_top, first["root"]
+    # of the course, the grading folders and the home folders: only the path down to the
+    # Python environment (say /work/course/.venv when the virtual environment lives there)
+    python = [Path(p) for p in sb._python_dirs()]
+    for path, seen in first["visible"].items():
+        towards = {d.relative_to(path).parts[0] for d in python if d.is_relative_to(path)
+                   and d != Path(path)}
+        assert seen is False or (isinstance(seen, list) and set(seen) <= towards), (path, seen)
+    # the reference package: modules before 03 only (01 tensor, 02 activations)
+    assert first["package"] == ["activations", "tensor"]
+    # its own user, process 1 of its own PID namespace, no capability, no way to gain one
+    assert first["uid"] == sb.UID and first["pid"] == 1
+    assert first["caps"] == ["0000000000000000"] * 5 and first["no_new_privs"] == "1"
+    # no network: its own namespace, nothing but a loopback that is down
+    assert first["interfaces"] == ["lo"] and first["loopback"] != "connected"
+    # a clean environment: nothing of the grading process, whatever the name
+    assert secret not in json.dumps(first["env"])
+    ours = set(sb.kernel_env()) | set(kernels.SANDBOX_PASS_ENV) | {"JPY_PARENT_PID", "PWD"}
+    from_grader = {k for k in first["env"] if k in os.environ and k not in ours}
+    assert not from_grader, sorted(from_grader)  # (ipykernel adds CLICOLOR, PAGER and such)
+    # the scratch copy of its folder, in a private HOME; nothing written there comes back
+    assert first["cwd"] == f"{sb.HOME}/{module.folder}" and first["cwd_files"] == ["data.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["data.txt"]
+    assert not any(first["writable"].values()), first["writable"]
+    # the fork server's memory and environment are out of reach
+    assert first["server_environ"] == ["refused"], first["server_environ"]
+    # the next kernel starts clean: nothing of the first one's /tmp, HOME or folder
+    assert first["tmp"] == [] and second["tmp"] == []
+    assert set(second["home_files"]) == {module.folder, ".ipython"}  # IPython's own profile
+    assert second["cwd_files"] == ["data.txt"]
+
+
+def test_without_the_sandbox_the_kernel_sees_the_disk(course: Course, tmp_path: Path) -> None:
+    """The same probe without the sandbox: what the test above rules out is really there
+    to see, so those checks can fail."""
+    module = next(m for m in course.modules() if m.folder == "03_layers")
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        kernels.serve(course, module, sandboxed=False)
+        facts = run_probe(folder, listener.getsockname()[1], [str(REPO / "modules")])
+    finally:
+        listener.close()
+    assert facts["visible"][str(REPO / "modules")] and facts["loopback"] == "connected"
+    assert "layers" in facts["package"] and facts["pid"] != 1
+    assert (folder / "written-in-cwd").is_file()
+
+
+def test_no_sandbox_where_bwrap_cannot_run(course: Course, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    module = course.modules()[0]
+    monkeypatch.setattr(sb, "bwrap_path", lambda: "/nonexistent/bwrap")
+    with pytest.raises(sb.SandboxUnavailable, match="--no-sandbox"):
+        sb.probe(course, module)
+    assert sys.platform.startswith("linux")
