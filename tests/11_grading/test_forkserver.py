@@ -1,8 +1,8 @@
 """Kernels forked from the grading worker's fork server behave as kernels started anew.
 
-Each check runs a small notebook in a separate Python process (the fork server makes that
-process a child subreaper, which a test process should not become), once with kernels
-started the usual way and once with kernels forked, and compares what the kernels saw.
+Each check runs a small notebook in a separate Python process, once with kernels started
+the usual way, once with kernels forked from a plain fork server (``--no-sandbox``) and
+once from the sandboxed one, and compares what the kernels saw.
 """
 
 from __future__ import annotations
@@ -52,12 +52,15 @@ print(json.dumps(facts))
 RUNNER = r'''
 import asyncio, json, os, sys, time
 import nbformat, nbclient
-from coursekit.grading.kernel import forkserver as kernel_forkserver
+from coursekit.course import Course
+from coursekit.grading import kernels
 from coursekit.grading.limits import LimitedKernelManager
 
 mode, folder = sys.argv[1], sys.argv[2]
 if mode != "spawn":
-    server = kernel_forkserver.start()
+    course = Course(os.getcwd())
+    module = next(m for m in course.modules() if m.folder == "02_activations")
+    server = kernels.serve(course, module, sandboxed=(mode == "sandbox"))
 if mode == "fork-other-env":
     os.environ["PROBE_MARKER"] = "m2"   # differs from the fork server's start-up environment
 if mode == "fork-server-killed":
@@ -82,7 +85,7 @@ for _ in range(2):
     facts["exit_code"] = process.returncode
     facts["reaped"] = not km.provisioner.has_process
     out.append(facts)
-server = kernel_forkserver.current()
+server = kernels.current()
 print(json.dumps({"kernels": out, "launched": server.launched if server else 0,
                   "refused": server.refused if server else []}))
 '''
@@ -101,17 +104,17 @@ def run(mode: str, folder: Path) -> dict:
 @pytest.fixture(scope="module")
 def probes(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("notebook-folder")
-    modes = ("spawn", "fork", "fork-other-env", "fork-server-killed")
+    modes = ("spawn", "fork", "sandbox", "fork-other-env", "fork-server-killed")
     return {mode: run(mode, folder) for mode in modes} | {"folder": str(folder)}
 
 
 def test_kernels_were_forked(probes: dict) -> None:
     assert probes["spawn"]["launched"] == 0
-    assert probes["fork"]["launched"] == 2
+    assert probes["fork"]["launched"] == 2 and probes["sandbox"]["launched"] == 2
 
 
 def test_forked_kernel_sees_what_a_new_kernel_sees(probes: dict) -> None:
-    same = ("cwd", "path0", "ppid_is_parent", "jpy_parent", "session_leader", "stdin",
+    same = ("cwd", "path0", "jpy_parent", "session_leader", "stdin",
             "mplbackend", "backend", "rlimit_as", "marker", "nbgrader", "image", "reaped")
     for spawned, forked in zip(probes["spawn"]["kernels"], probes["fork"]["kernels"],
                                strict=True):
@@ -119,7 +122,7 @@ def test_forked_kernel_sees_what_a_new_kernel_sees(probes: dict) -> None:
         assert not differ, f"(forked, spawned): {differ}"
     first = probes["fork"]["kernels"][0]
     assert first["cwd"] == first["path0"] == probes["folder"]
-    assert first["ppid_is_parent"] and first["session_leader"] and first["image"]
+    assert first["session_leader"] and first["image"]
     assert first["stdin"] == "pipe"
     # ipykernel's own pipes and the other end of stdin: nothing of the fork server's
     spawned_pipes = probes["spawn"]["kernels"][0]["pipes_open"]
@@ -131,6 +134,21 @@ def test_forked_kernel_sees_what_a_new_kernel_sees(probes: dict) -> None:
     assert first["rlimit_as"] == 1024 * 1024 * 1024
     assert first["mplbackend"] == "module://matplotlib_inline.backend_inline"
     assert (first["marker"], first["nbgrader"]) == ("m1", "autograde")
+
+
+def test_sandboxed_kernel_works_as_a_new_kernel(probes: dict) -> None:
+    """In the sandbox: the same kernel set-up, in its own folder copy and environment."""
+    same = ("session_leader", "stdin", "mplbackend", "backend", "rlimit_as", "nbgrader",
+            "image", "reaped")
+    for spawned, boxed in zip(probes["spawn"]["kernels"], probes["sandbox"]["kernels"],
+                              strict=True):
+        differ = {k: (boxed[k], spawned[k]) for k in same if boxed[k] != spawned[k]}
+        assert not differ, f"(sandboxed, spawned): {differ}"
+        assert boxed["cwd"] == boxed["path0"] == "/home/student/" + Path(probes["folder"]).name
+        assert boxed["marker"] is None  # nothing of the grader's environment
+        assert boxed["pid"] == 1 and boxed["exit_code"] in (0, -signal.SIGTERM)
+    a, b = probes["sandbox"]["kernels"]
+    assert a["random"] != b["random"]
 
 
 def test_forked_kernels_are_separate_processes(probes: dict) -> None:
@@ -149,6 +167,6 @@ def test_a_kernel_environment_the_server_did_not_start_with_is_not_forked(probes
 def test_kernels_are_started_the_usual_way_when_the_fork_server_is_gone(probes: dict) -> None:
     gone = probes["fork-server-killed"]
     assert gone["launched"] == 0
-    assert len(gone["refused"]) == 1 and gone["refused"][0].startswith("the fork server stopped")
+    assert gone["refused"] and gone["refused"][0].startswith("the fork server stopped")
     assert [k["marker"] for k in gone["kernels"]] == ["m1", "m1"]
     assert all(k["image"] and k["exit_code"] in (0, -signal.SIGTERM) for k in gone["kernels"])

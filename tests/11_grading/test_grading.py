@@ -7,11 +7,16 @@ module-scoped fixture; each expected score is written next to its submission the
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,7 @@ from coursekit.grading.grade import grade
 from coursekit.grading.results import Job
 from coursekit.grading.root import prepare_root
 from coursekit.grading.pool import Pool
+import shutil  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
@@ -52,17 +58,83 @@ def course() -> Course:
     return Course(REPO)
 
 
+SECRET = "s3cret-of-the-instructor-41c9"
+#: Variables of the instructor's shell a kernel must never see (names a filter on prefixes
+#: such as JPY_ or NBGRADER_ would let through).
+SECRET_VARS = ("NBGRADER_DB_PASSWORD", "JPY_API_TOKEN", "COURSEKIT_SECRET", "AWS_SECRET_KEY")
+
+
+class Listener:
+    """A TCP server on the grading machine's loopback that records who connected."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.received.append(conn.recv(100) or b"(connected)")
+                except OSError:
+                    self.received.append(b"(connected)")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@contextmanager
+def secrets_in_environment() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in SECRET_VARS}
+    os.environ.update({k: SECRET for k in SECRET_VARS})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="module")
-def graded(course: Course, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def graded(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     subs = tmp_path_factory.mktemp("corpus")
-    cases = corpus.write(course, subs)
     out = tmp_path_factory.mktemp("grading")
+    listener = Listener()
+    targets = corpus.Targets(course.root, out, subs, listener.port, SECRET)
+    cases = corpus.write(course, subs, targets)
+    before = file_digests(subs)
     lines: list[str] = []
-    results = grade(course, subs, out=out, modules=[corpus.MODULE], workers=2,
-                    overrides=corpus.LIMITS, log=lines.append)
+    try:
+        with secrets_in_environment():
+            results = grade(course, subs, out=out, modules=[corpus.MODULE], workers=2,
+                            overrides=corpus.LIMITS, log=lines.append)
+    finally:
+        listener.close()
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
-    return {"cases": {c.student: c for c in cases}, "subs": subs, "out": out, "log": lines,
-            "results": {r.student: r for r in results}, "rows": rows}
+    yield {"cases": {c.student: c for c in cases}, "subs": subs, "out": out, "log": lines,
+           "results": {r.student: r for r in results}, "rows": rows, "targets": targets,
+           "listener": listener, "before": before}
 
 
 def test_corpus_scores(graded: dict) -> None:
@@ -80,6 +152,101 @@ def test_corpus_scores(graded: dict) -> None:
         wrong += [f"{student}: flagged lacks {s!r}: {row['flagged']}"
                   for s in case.flagged if s not in row["flagged"]]
     assert not wrong, "\n".join(wrong)
+
+
+def hidden_and_solution_lines(course: Course) -> tuple[list[str], list[str]]:
+    """Every hidden-test line of every module, and module 02's solution lines."""
+    from coursekit.leaks import secrets_of
+
+    hidden: list[str] = []
+    solution: list[str] = []
+    for module in course.modules():
+        found = secrets_of(json.loads(module.source_notebook.read_text(encoding="utf-8")))
+        hidden += list(found.hidden)
+        if module.folder == corpus.MODULE:
+            solution += list(found.solution)
+    return hidden, solution
+
+
+def test_attacks_leave_no_trace(graded: dict, course: Course) -> None:
+    """In the sandbox every attack of the corpus fails: nothing stolen reaches a student,
+    nothing is changed or planted, no connection is made."""
+    t: corpus.Targets = graded["targets"]
+    attackers = [s for s in graded["cases"] if s.startswith("attack_")]
+    assert len(attackers) == 7
+    assert graded["listener"].received == []
+    planted = [p for root in (t.course_root, t.grading_root, t.submissions, Path("/tmp"),
+                              Path.home())
+               for p in root.rglob(corpus.PLANTED)]
+    assert planted == []
+    assert file_digests(graded["subs"]) == graded["before"]  # the victim's file untouched
+    assert graded["rows"][t.victim]["score"] == "11"
+    hidden, solution = hidden_and_solution_lines(course)
+    leaks = []
+    for folder in (graded["out"] / "feedback").iterdir():
+        for path in folder.rglob("*"):
+            if not path.is_file():
+                continue
+            text = path.read_text(errors="replace")
+            if path.name.startswith("loot-"):
+                leaks.append(f"{path}: a file the kernel wrote reached the feedback")
+            if SECRET in text:
+                leaks.append(f"{path}: the instructor's secret")
+            lines = hidden + (solution if folder.name.startswith("attack_") else [])
+            found = [line for line in lines if line.strip() and line.strip() in text]
+            if found:
+                leaks.append(f"{path}: {found[0]!r}")
+    assert not leaks, "\n".join(leaks)
+    # what the attacks printed is in their autograded notebooks: nothing stolen there either
+    for student in attackers:
+        nb = graded["out"] / "autograded" / student / corpus.MODULE / "activations.ipynb"
+        outputs = json.dumps([c.get("outputs", []) for c in json.loads(nb.read_text())["cells"]])
+        assert SECRET not in outputs, (student, outputs[:500])
+        found = [line for line in hidden if len(line.strip()) > 20 and line.strip() in outputs]
+        assert not found, (student, found[:3])
+
+
+def test_attacks_are_real_without_the_sandbox(course: Course, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same attacks graded with --no-sandbox, on a scratch copy of the course: each one
+    works there, so the test above would fail if the sandbox did not stop them."""
+    fake_course = tmp_path / "course"
+    (fake_course / "source_notebooks").mkdir(parents=True)
+    src = course.root / "source_notebooks" / corpus.MODULE
+    (fake_course / "source_notebooks" / corpus.MODULE).symlink_to(src)
+    subs, out, home = tmp_path / "subs", tmp_path / "out", tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    listener = Listener()
+    targets = corpus.Targets(fake_course, out, subs, listener.port, SECRET, victim="victim")
+    cases = {c.student: c for c in corpus.write(course, subs, targets)
+             if c.student.startswith("attack_") or c.student == "honest_full"}
+    for student in list(os.listdir(subs)):
+        if student not in cases:
+            shutil.rmtree(subs / student)
+    (subs / "honest_full").rename(subs / "victim")
+    victim_before = file_digests(subs / "victim")
+    try:
+        with secrets_in_environment():
+            grade(course, subs, out=out, modules=[corpus.MODULE], workers=0,
+                  overrides=corpus.LIMITS, log=lambda s: None, sandbox=False)
+    finally:
+        listener.close()
+        for stray in (Path("/tmp") / corpus.PLANTED,):
+            stray.unlink(missing_ok=True)
+    rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    assert all(r["sandboxed"] == "no" for r in rows.values())
+    assert float(rows["attack_forge"]["score"]) > 11  # manual scores of 100 per cell
+    assert rows["attack_theft"]["score"] == "11"
+    assert file_digests(subs / "victim") != victim_before
+    assert listener.received == [b"attack_network"]
+    assert (out / corpus.PLANTED).is_file() and (home / corpus.PLANTED).is_file()
+    feedback = {p.name: p.read_text(errors="replace")
+                for p in (out / "feedback").rglob("loot-*")}
+    assert "loot-environ.txt" in feedback and SECRET in feedback["loot-environ.txt"]
+    hidden, _ = hidden_and_solution_lines(course)
+    assert any(line.strip() in feedback.get("loot-file.txt", "") for line in hidden
+               if len(line.strip()) > 20)
 
 
 def test_background_process_does_not_outlive_grading(graded: dict) -> None:

@@ -50,8 +50,7 @@ def _become_kernel(request: dict[str, Any]) -> None:
     """In the forked kernel process: take on the request's process state, run the kernel."""
     code = 1
     try:
-        if not request.get("isolate"):
-            os.setsid()  # an isolated kernel is process 1 of its namespace: a session of its own
+        os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         from coursekit.grading.kernel import isolate
 
