@@ -5,14 +5,18 @@
 
 * **plain**: one ``nbgrader autograde 08_training`` over all 40 (nbgrader grades one after
   another), with nbgrader's own autograde preprocessors (no limits), no feedback;
-* **course**: ``course grade --workers 2 --no-feedback`` (limits, flags, merge into the
-  course gradebook), and for information the same with feedback HTML;
+* **course**: ``course grade --workers 2 --no-feedback`` (sandbox, limits, flags, merge
+  into the course gradebook), and for information the same with feedback HTML;
+* **unsandboxed**: the same with ``--no-sandbox``, run in turns with the sandboxed one
+  (``--sandbox-runs`` times each; the fastest of each counts), for the sandbox's cost;
 * **bare**: the solution notebook executed with nbclient alone, a few times.
 
 Goals: plain / course >= 1.8 on 2 cores; course time per submission (wall time x workers
-/ submissions) / bare <= 1.3. Every grading process and kernel runs with one BLAS thread.
+/ submissions) / bare <= 1.3; the sandbox costs at most 10% per submission, in CPU time
+(of every process of the run: workers, fork servers, kernels, bubblewrap) and in wall time.
+Every grading process and kernel runs with one BLAS thread.
 
-Run: .venv/bin/python bench/grading_bench.py [--students 40] [--bare-runs 4]
+Run: .venv/bin/python bench/grading_bench.py [--students 40] [--bare-runs 4] [--sandbox-runs 2]
 Always exits 0; prints the numbers and PASS or FAIL against the goals.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,6 +44,7 @@ from coursekit.authoring.examples import student_notebook  # noqa: E402
 MODULE = "08_training"
 SPEEDUP_GOAL = 1.8
 OVERHEAD_GOAL = 1.3
+SANDBOX_GOAL = 1.10
 BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -102,17 +108,30 @@ def plain_autograde(course: Course, subs: Path,
     return seconds, setup, {r["student_id"]: f"{float(r['raw_score']):g}" for r in rows}
 
 
-def course_grade(subs: Path, out: Path, feedback: bool) -> tuple[float, dict[str, str]]:
-    """Seconds for ``course grade --workers 2``; scores by student."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def course_grade(subs: Path, out: Path, feedback: bool,
+                 sandbox: bool = True) -> tuple[float, float, dict[str, str]]:
+    """Wall seconds and CPU seconds (of the whole process tree) of ``course grade
+    --workers 2``; scores by student."""
     cmd = [str(Path(sys.executable).parent / "course"), "grade", "--submissions", str(subs),
            "--out", str(out), "--workers", "2", "-m", MODULE]
     if not feedback:
         cmd.append("--no-feedback")
+    if not sandbox:
+        cmd.append("--no-sandbox")
+    if out.exists():
+        shutil.rmtree(out)
+    cpu = _children_cpu()
     start = time.perf_counter()
     subprocess.run(cmd, cwd=REPO, env=env(), check=True, capture_output=True)
     seconds = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
     rows = csv.DictReader((out / "grades.csv").open())
-    return seconds, {r["student"]: f"{float(r['score']):g}" for r in rows}
+    return seconds, cpu, {r["student"]: f"{float(r['score']):g}" for r in rows}
 
 
 def bare(course: Course, runs: int) -> float:
@@ -135,6 +154,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--bare-runs", type=int, default=4)
+    parser.add_argument("--sandbox-runs", type=int, default=2)
     args = parser.parse_args()
     course = Course(REPO)
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
@@ -143,10 +163,16 @@ def main() -> int:
         make_submissions(course, subs, args.students)
         t_bare = bare(course, args.bare_runs)
         t_plain, t_setup, plain_scores = plain_autograde(course, subs, tmpdir / "plain")
-        t_course, course_scores = course_grade(subs, tmpdir / "course", feedback=False)
-        t_fb, fb_scores = course_grade(subs, tmpdir / "course-fb", feedback=True)
+        boxed, open_ = [], []
+        for _ in range(args.sandbox_runs):  # in turns: load from elsewhere falls on both
+            boxed.append(course_grade(subs, tmpdir / "course", feedback=False))
+            open_.append(course_grade(subs, tmpdir / "open", feedback=False, sandbox=False))
+        t_course, cpu_course, course_scores = min(boxed)
+        t_open, cpu_open, open_scores = min(open_)
+        cpu_course, cpu_open = min(b[1] for b in boxed), min(o[1] for o in open_)
+        t_fb, _, fb_scores = course_grade(subs, tmpdir / "course-fb", feedback=True)
     n = args.students
-    same = plain_scores == course_scores == fb_scores
+    same = plain_scores == course_scores == fb_scores == open_scores
     speedup = t_plain / t_course
     per_sub = t_course * 2 / n
     overhead = per_sub / t_bare
@@ -156,6 +182,10 @@ def main() -> int:
     print(f"course grade --workers 2        : {t_course:7.1f} s  ({t_course / n:.2f} s each, "
           f"{per_sub:.2f} worker-s each)")
     print(f"  the same with feedback HTML   : {t_fb:7.1f} s  (for information)")
+    print(f"  the same with --no-sandbox    : {t_open:7.1f} s  (fastest of {args.sandbox_runs}; "
+          f"sandboxed: fastest of {args.sandbox_runs})")
+    print(f"CPU seconds per submission (all processes): sandboxed {cpu_course / n:.3f}, "
+          f"unsandboxed {cpu_open / n:.3f}")
     print(f"bare nbclient run of the notebook: {t_bare:7.2f} s  (median of {args.bare_runs})")
     print(f"same scores in all three gradings: {same}")
     print(f"(plain's generate_assignment, not in its time above: {t_setup:.1f} s; "
@@ -165,6 +195,11 @@ def main() -> int:
           f"{'PASS' if speedup >= SPEEDUP_GOAL else 'FAIL'}")
     print(f"per submission course / bare: {overhead:.2f}x (goal <= {OVERHEAD_GOAL}): "
           f"{'PASS' if overhead <= OVERHEAD_GOAL else 'FAIL'}")
+    cpu_ratio, wall_ratio = cpu_course / cpu_open, t_course / t_open
+    print(f"sandbox cost per submission: CPU {cpu_ratio:.3f}x "
+          f"({(cpu_course - cpu_open) / n * 1000:+.0f} ms), wall {wall_ratio:.3f}x "
+          f"({(t_course - t_open) * 2 / n * 1000:+.0f} worker-ms) (goal <= {SANDBOX_GOAL}): "
+          f"{'PASS' if max(cpu_ratio, wall_ratio) <= SANDBOX_GOAL else 'FAIL'}")
     if not same:
         diff = {s: (plain_scores.get(s), course_scores.get(s)) for s in plain_scores
                 if plain_scores.get(s) != course_scores.get(s)}

@@ -181,3 +181,18 @@ def test_no_sandbox_where_bwrap_cannot_run(course: Course, monkeypatch: pytest.M
     with pytest.raises(sb.SandboxUnavailable, match="--no-sandbox"):
         sb.probe(course, module)
     assert sys.platform.startswith("linux")
+
+
+def test_course_grade_refuses_to_grade_without_its_sandbox(
+        course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from coursekit.cli import main
+
+    monkeypatch.setattr(sb, "bwrap_path", lambda: "/nonexistent/bwrap")
+    code = main(["--root", str(REPO), "grade", "--submissions",
+                 str(REPO / "examples" / "submissions"), "-m", "02", "--out",
+                 str(tmp_path / "g")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "sandbox" in err and "bubblewrap" in err and "--no-sandbox" in err
+    assert "Traceback" not in err and not (tmp_path / "g").exists()
