@@ -413,7 +413,8 @@ def publish(course: Course, dest: Path, through: str | None = None, *,
         log(f"publish: push it to GitHub: git -C {dest} push "
             f"https://github.com/{repo.slug}.git {repo.branch}")
     elif written or removed:
-        log(f"publish: {len(written)} file(s) written, {len(removed)} removed")
+        same = "; the same tree as the last commit, no commit" if use_git else ""
+        log(f"publish: {len(written)} file(s) written, {len(removed)} removed{same}")
     else:
         log(f"publish: {dest} already up to date; nothing written, no commit")
     return result
