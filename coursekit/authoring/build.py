@@ -13,7 +13,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from coursekit.course import Course, CourseError, Module
-from coursekit.authoring.colab import colab_setup_source
+from coursekit.authoring.colab import course_colab_source
 from coursekit.authoring.lint import BEGIN_SOLUTION, END_SOLUTION, EXPORT_LINE, ParsedModule, lint
 
 CELL_ID_RE = re.compile(r"[^A-Za-z0-9_-]")
@@ -64,21 +64,22 @@ def source_notebook(parsed: ParsedModule) -> NotebookNode:
         new["id"] = cid
         nb.cells.append(new)
     # Colab starts with no tinytorch: a read-only cell after the title installs it there
-    # (and does nothing anywhere else). Written here, from the one repository setting,
-    # so the slug is not repeated in every module.
+    # (and does nothing anywhere else). Written here, from course.toml's student
+    # repository, so the slug is not repeated in every module.
     first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
-    nb.cells.insert(first_code, colab_cell(parsed.module.name))
+    nb.cells.insert(first_code, colab_cell(parsed.module.name, parsed.module.root))
     nbformat.validate(nb)
     return nb
 
 
-def colab_cell(name: str) -> NotebookNode:
+def colab_cell(name: str, root: Path) -> NotebookNode:
     """The locked Colab set-up cell of module `name`.
 
-    Its source is :func:`coursekit.authoring.colab.colab_setup_source`.
+    Its source is :func:`coursekit.authoring.colab.course_colab_source` of the course
+    (the student repository named in ``course.toml``).
     """
     grade_id = f"{name}_colab_setup"
-    cell = nbformat.v4.new_code_cell(colab_setup_source(), metadata={"nbgrader": {
+    cell = nbformat.v4.new_code_cell(course_colab_source(root), metadata={"nbgrader": {
         "grade": False, "grade_id": grade_id, "locked": True, "schema_version": 3,
         "solution": False, "task": False,
     }})

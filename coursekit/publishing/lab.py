@@ -1,13 +1,20 @@
-"""The student's side of the course: JupyterLab in student mode, Binder and Colab links.
+"""The student's side of the course: the published repository, JupyterLab in student mode.
 
-* ``course lab`` starts JupyterLab on the course root with the settings Binder gets from
-  ``binder/postBuild``: nbgrader's student extensions only (assignment list, validate),
-  and module sources (``modules/NN_name/name.py``) open as notebooks on double-click.
-  The settings live in a private Jupyter config folder (``.student-lab/config``), so the
-  instructor's own JupyterLab set-up is left as it is.
-* ``course badges`` prints (or writes into README.md) the Binder and Colab badges.
-  The repository's GitHub slug is written in one place:
-  :data:`coursekit.authoring.colab.COURSE_REPOSITORY`.
+Sub-commands of ``course`` registered here (:func:`register`):
+
+* ``course publish DIR [--through NN]`` writes the student repository
+  (:mod:`coursekit.publishing.publish`);
+* ``course badges`` prints the Binder and Colab badges of that repository
+  (:mod:`coursekit.publishing.badges`);
+* ``course lab [DIR]`` starts JupyterLab on a student repository as students get it on
+  Binder: nbgrader's student extensions only (assignment list, validate), and the
+  package of that repository, not the instructor's, in the kernel. Without ``DIR`` it
+  previews the repository ``course publish`` would write, in ``.student-lab/repo``.
+  Its Jupyter settings live in a temporary folder, so the instructor's JupyterLab set-up
+  is left as it is.
+
+Where the student repository lives is ``[student_repository]`` in ``course.toml``
+(:mod:`coursekit.authoring.student_repository`).
 """
 
 from __future__ import annotations
@@ -16,11 +23,11 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -29,18 +36,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from coursekit.authoring.colab import COURSE_BRANCH, COURSE_REPOSITORY, check_slug
+from coursekit.authoring.student_repository import read, resolve_through
 from coursekit.course import Course, CourseError
+from coursekit.publishing.badges import render_badges, write_badges
+from coursekit.publishing.publish import marker_of, publish
 
-#: The notebook the Binder badge opens in JupyterLab.
-BINDER_NOTEBOOK = "release/08_training/training.ipynb"
-
-BADGES_START = "<!-- badges:start -->"
-BADGES_END = "<!-- badges:end -->"
-BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
-COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
-
-# -- student mode: the same settings binder/postBuild gives Binder -----------------------------
+# -- student mode: the same settings the student repository's binder/postBuild gives Binder ---
 
 #: nbgrader's instructor-only JupyterLab plugins (students keep assignment-list,
 #: validate-assignment and the menu).
@@ -54,96 +55,15 @@ STUDENT_DISABLED_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
     "nbgrader.server_extensions.course_list",
 )
-#: JupyterLab setting overrides: a ``.py`` file (a Jupytext percent module) opens as a
-#: notebook; no news prompt and no update check.
+#: JupyterLab setting overrides: no news prompt and no update check.
 STUDENT_SETTING_OVERRIDES: dict[str, Any] = {
-    "@jupyterlab/docmanager-extension:plugin": {
-        "defaultViewers": {"python": "Jupytext Notebook"},
-    },
     "@jupyterlab/apputils-extension:notification": {
         "fetchNews": "false",
         "checkForUpdates": False,
     },
 }
-#: Folder (in the course root, gitignored) that holds the private config of ``course lab``.
+#: Folder (in the course root, gitignored) that holds the preview of ``course lab``.
 STUDENT_LAB_DIR = ".student-lab"
-
-
-def binder_url(repository: str = COURSE_REPOSITORY, branch: str = COURSE_BRANCH,
-               notebook: str = BINDER_NOTEBOOK) -> str:
-    """The mybinder.org launch link that opens ``notebook`` in JupyterLab."""
-    return (f"https://mybinder.org/v2/gh/{check_slug(repository)}/{branch}"
-            f"?urlpath=lab/tree/{notebook}")
-
-
-def colab_url(notebook: str, repository: str = COURSE_REPOSITORY,
-              branch: str = COURSE_BRANCH) -> str:
-    """The Colab link that opens ``notebook`` (a path in the repository) from GitHub."""
-    return (f"https://colab.research.google.com/github/{check_slug(repository)}"
-            f"/blob/{branch}/{notebook}")
-
-
-def release_notebooks(course: Course) -> list[tuple[str, str]]:
-    """``(label, path)`` of every module's student notebook, e.g. ``("01 tensor", "release/...")``.
-
-    Taken from ``modules/`` (``course check`` keeps ``release/`` in step with it), so the
-    list does not depend on whether ``course release`` was run in this checkout.
-    """
-    return [
-        (f"{m.number} {m.name}", f"release/{m.folder}/{m.notebook_name}")
-        for m in course.modules()
-    ]
-
-
-def render_badges(course: Course, repository: str = COURSE_REPOSITORY,
-                  branch: str = COURSE_BRANCH) -> str:
-    """The README's badge block, start and end markers included (no final newline)."""
-    lines = [
-        BADGES_START,
-        "<!-- generated by `course badges --write` from COURSE_REPOSITORY in "
-        "coursekit/authoring/colab.py -->",
-        f"[![Launch JupyterLab on Binder]({BINDER_BADGE})]"
-        f"({binder_url(repository, branch)})",
-        "",
-        "| notebook | open in Colab |",
-        "|---|---|",
-    ]
-    for label, path in release_notebooks(course):
-        lines.append(f"| {label} | [![Open {label} in Colab]({COLAB_BADGE})]"
-                     f"({colab_url(path, repository, branch)}) |")
-    lines.append(BADGES_END)
-    return "\n".join(lines)
-
-
-def readme_badges(text: str) -> str | None:
-    """The badge block of a README's text (markers included), or None if it has none."""
-    start = text.find(BADGES_START)
-    end = text.find(BADGES_END, start + 1) if start >= 0 else -1
-    if start < 0 or end < 0:
-        return None
-    return text[start:end + len(BADGES_END)]
-
-
-def write_badges(course: Course) -> bool:
-    """Put the rendered badge block into README.md (after the title if it has none yet).
-
-    Returns True when the file changed.
-    """
-    readme = course.root / "README.md"
-    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
-    block = render_badges(course)
-    old = readme_badges(text)
-    if old is not None:
-        new = text.replace(old, block, 1)
-    else:
-        lines = text.splitlines(keepends=True)
-        at = 1 if lines and lines[0].startswith("# ") else 0
-        rest = "".join(lines[at:]).lstrip("\n")
-        new = "".join(lines[:at]) + ("\n" if at else "") + block + "\n\n" + rest
-    if new == text:
-        return False
-    readme.write_text(new, encoding="utf-8")
-    return True
 
 
 # -- student mode ------------------------------------------------------------------------------
@@ -152,9 +72,9 @@ def write_badges(course: Course) -> bool:
 def write_student_config(config_dir: Path) -> None:
     """Write a Jupyter config folder (for ``JUPYTER_CONFIG_DIR``) with the student settings.
 
-    The same settings ``binder/postBuild`` writes at the environment's level, written here
-    at the user level of a private folder: disabled and locked nbgrader plugins
-    (``labconfig/page_config.json``), the Jupytext default viewer
+    The same settings the student repository's ``binder/postBuild`` writes at the
+    environment's level, written here at the user level of a private folder: disabled and
+    locked nbgrader plugins (``labconfig/page_config.json``), the setting overrides
     (``labconfig/default_setting_overrides.json``) and disabled server extensions
     (``jupyter_server_config.json``).
     """
@@ -174,11 +94,13 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def student_env(config_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+def student_env(config_dir: Path, base: dict[str, str] | None = None,
+                package_root: Path | None = None) -> dict[str, str]:
     """Environment for a Jupyter process that reads the private student config folder.
 
     JupyterLab's user settings and workspaces default to folders inside it, so the
-    student session neither reads nor changes the instructor's.
+    student session neither reads nor changes the instructor's. With ``package_root``
+    (a student repository), kernels import its ``tinytorch``, not the instructor's.
     """
     env = dict(os.environ if base is None else base)
     env["JUPYTER_CONFIG_DIR"] = str(config_dir)
@@ -186,6 +108,10 @@ def student_env(config_dir: Path, base: dict[str, str] | None = None) -> dict[st
     env["JUPYTERLAB_WORKSPACES_DIR"] = str(config_dir / "lab" / "workspaces")
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bindir, *filter(None, env.get("PATH", "").split(os.pathsep))])
+    if package_root is not None:
+        # ahead of site-packages, where the instructor's package is installed editable
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(package_root), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
     return env
 
 
@@ -229,42 +155,65 @@ def lab_command(root: Path, port: int, token: str, python: str = sys.executable)
     return cmd
 
 
-def run_lab(course: Course, port: int | None = None, open_browser: bool = True,
-            notebook: str | None = None) -> int:
-    """Start JupyterLab in student mode on the course root; return its exit code."""
-    config_dir = course.root / STUDENT_LAB_DIR / "config"
-    write_student_config(config_dir)
+def preview_repository(course: Course, through: str | None = None,
+                       log: Callable[[str], None] = print) -> Path:
+    """Publish a preview of the student repository into ``.student-lab/repo``; return it.
+
+    The same tree ``course publish`` writes (leak guard included), without git; it is
+    written again each time, so it follows the course.
+    """
+    dest = course.root / STUDENT_LAB_DIR / "repo"
+    publish(course, dest, through, preview=True, log=log)
+    return dest
+
+
+def run_lab(course: Course, repo_dir: Path | None = None, port: int | None = None,
+            open_browser: bool = True, notebook: str | None = None,
+            through: str | None = None) -> int:
+    """Start JupyterLab in student mode on a student repository; return its exit code.
+
+    ``repo_dir`` is a repository made by ``course publish`` (default: a fresh preview).
+    """
+    if repo_dir is None:
+        repo_dir = preview_repository(course, through)
+    elif through is not None:
+        raise CourseError("--through only applies to the preview (no DIR given)")
+    repo_dir = Path(repo_dir).resolve()
+    marker = marker_of(repo_dir)
+    target = notebook or f"release/{marker['through']}"
+    if not (repo_dir / target).exists():
+        raise CourseError(f"--notebook {target}: not found in {repo_dir}")
     port = port or free_port()
     token = secrets.token_hex(24)
-    target = notebook or "release"
-    if not (course.root / target).exists():
-        raise CourseError(f"{target}: not found in {course.root} (run `course release` first?)")
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/lab/tree/{target}?token={token}"
-    # cwd = course root, as on Binder: nbgrader's Validate reads nbgrader_config.py from there
-    proc = subprocess.Popen(lab_command(course.root, port, token), cwd=course.root,
-                            env=student_env(config_dir))
-    previous = _stop_on_sigterm()
-    try:
-        wait_for_server(base, alive=lambda: proc.poll() is None)
-        print(f"course lab: JupyterLab in student mode (settings in {config_dir})")
-        print(f"course lab: open {url}")
-        print("course lab: press Ctrl-C to stop", flush=True)
-        if open_browser:
-            webbrowser.open(url)
-        return proc.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with tempfile.TemporaryDirectory(prefix="course-lab-") as config_tmp:
+        config_dir = Path(config_tmp)
+        write_student_config(config_dir)
+        # cwd = repository root, as on Binder: nbgrader's Validate reads its config there
+        proc = subprocess.Popen(lab_command(repo_dir, port, token), cwd=repo_dir,
+                                env=student_env(config_dir, package_root=repo_dir))
+        previous = _stop_on_sigterm()
+        try:
+            wait_for_server(base, alive=lambda: proc.poll() is None)
+            print(f"course lab: JupyterLab in student mode on {repo_dir}")
+            print(f"course lab: open {url}")
+            print("course lab: press Ctrl-C to stop", flush=True)
+            if open_browser:
+                webbrowser.open(url)
+            return proc.wait()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 def _stop_on_sigterm() -> Any:
@@ -281,11 +230,6 @@ def _stop_on_sigterm() -> Any:
         return None
 
 
-def clean_lab(course: Course) -> None:
-    """Remove the private student-mode folder (settings, workspaces)."""
-    shutil.rmtree(course.root / STUDENT_LAB_DIR, ignore_errors=True)
-
-
 # -- command line ------------------------------------------------------------------------------
 
 
@@ -295,50 +239,85 @@ def _course(args: argparse.Namespace) -> Course:
 
 def cmd_lab(args: argparse.Namespace) -> int:
     """``course lab``: JupyterLab in student mode."""
-    course = _course(args)
-    if args.reset:
-        clean_lab(course)
-    return run_lab(course, port=args.port, open_browser=not args.no_browser,
-                   notebook=args.notebook)
+    return run_lab(_course(args), Path(args.dir) if args.dir else None, port=args.port,
+                   open_browser=not args.no_browser, notebook=args.notebook,
+                   through=args.through)
 
 
 def cmd_badges(args: argparse.Namespace) -> int:
-    """``course badges``: print the README badge block, or write it into README.md."""
+    """``course badges``: print the badge block, or write it into a Markdown file."""
     course = _course(args)
+    repo = read(course)
+    through = (resolve_through(course, args.through) if args.through is not None
+               else repo.through_module(course))
+    block = render_badges(course, repo, through)
     if args.write:
-        changed = write_badges(course)
-        print(f"badges: README.md {'updated' if changed else 'unchanged'}")
+        changed = write_badges(Path(args.write), block)
+        print(f"badges: {args.write} {'updated' if changed else 'unchanged'}")
     else:
-        print(render_badges(course))
+        print(block)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """``course publish``: write the student repository."""
+    publish(_course(args), Path(args.dir), args.through)
     return 0
 
 
 def register(sub: Any) -> None:
-    """Add the ``lab`` and ``badges`` subcommands to the ``course`` parser's subparsers."""
+    """Add ``publish``, ``badges`` and ``lab`` to the ``course`` parser's subparsers."""
     p = sub.add_parser(
-        "lab", help="JupyterLab in student mode (the Binder settings), prints the URL",
-        description="Start JupyterLab on the course root as students get it on Binder: "
-        "nbgrader's assignment list and Validate button only, module sources open as "
-        f"notebooks. Settings live in {STUDENT_LAB_DIR}/ in the course root; the "
-        "instructor's Jupyter settings are not touched.")
+        "publish", help="write the public student repository into DIR (a git repository)",
+        description="Write the student repository into DIR: release notebooks 01..NN, the "
+        "package tinytorch with the modules before NN only (importing NN or a later one "
+        "fails and says why), binder/ (the student image), pyproject.toml and a README for "
+        "students. The whole tree passes a leak guard (no hidden test, no solution of NN or "
+        "later, no module source, source notebook, gradebook, grader configuration or "
+        "submission) before anything is written; then one commit, only if something "
+        "changed. DIR must be new, empty (a fresh clone of an empty repository is fine) or "
+        "a student repository made by this command. Where students find it is "
+        "[student_repository] in course.toml; a placeholder slug stops the command.")
+    p.add_argument("dir", metavar="DIR", help="the student repository's folder")
+    p.add_argument("--through", metavar="NN",
+                   help="the last module released (01, 1, 03_layers or layers); "
+                   "default: [student_repository] through in course.toml, else the last module")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser(
+        "badges", help="the Binder and Colab badges of the student repository",
+        description="Print the Markdown badge block of the student repository "
+        "([student_repository] in course.toml): Binder on the notebook of module NN, Colab "
+        "for notebooks 01..NN. `course publish` puts the same block into the student "
+        "README. A placeholder slug stops the command.")
+    p.add_argument("--through", metavar="NN",
+                   help="the last module released (default: course.toml's, else the last)")
+    p.add_argument("--write", metavar="FILE",
+                   help="write the block into this Markdown file (in place of its badge "
+                   "block, else after its title) instead of printing it")
+    p.set_defaults(func=cmd_badges)
+
+    p = sub.add_parser(
+        "lab", help="JupyterLab on the student repository, as students get it on Binder",
+        description="Start JupyterLab on a student repository in student mode: nbgrader's "
+        "assignment list and Validate button only, and the kernel imports that repository's "
+        "tinytorch (the modules before the one in hand), not the instructor's. Without DIR, "
+        f"previews what `course publish` would write, in {STUDENT_LAB_DIR}/repo in the course "
+        "root (written again each time). The instructor's Jupyter settings are not touched.")
+    p.add_argument("dir", metavar="DIR", nargs="?",
+                   help="a student repository made by `course publish` (default: a preview)")
+    p.add_argument("--through", metavar="NN",
+                   help="the module the preview is released through (default: course.toml's)")
     p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")
     p.add_argument("--notebook", metavar="PATH",
-                   help="file or folder to open, relative to the course root (default: release)")
-    p.add_argument("--reset", action="store_true",
-                   help=f"forget saved student-mode settings and workspaces ({STUDENT_LAB_DIR}/)")
+                   help="file or folder to open, relative to the repository "
+                   "(default: the release folder of the module in hand)")
     p.set_defaults(func=cmd_lab)
-
-    p = sub.add_parser(
-        "badges", help="the README's Binder and Colab badges",
-        description="Print the badge block rendered from COURSE_REPOSITORY in "
-        "coursekit/publishing/lab.py, or write it into README.md between the badge markers.")
-    p.add_argument("--write", action="store_true", help="write it into README.md")
-    p.set_defaults(func=cmd_badges)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``lab``/``badges`` on their own.
+    """Run ``publish``/``badges``/``lab`` on their own.
 
     ``python -m coursekit.publishing.lab lab --no-browser``
     """

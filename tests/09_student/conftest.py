@@ -1,4 +1,5 @@
-"""Fixtures of the student end-to-end test: Binder replayed, JupyterLab, headless Chromium.
+"""Fixtures of the student end-to-end test: a published student repository, its Binder
+replayed, JupyterLab, headless Chromium.
 
 Without Chromium (or Playwright) the browser tests are skipped with the reason, except
 in CI (``CI=true``), where they fail: CI installs the browser with scripts/install-browser.
@@ -59,7 +60,8 @@ def artifacts() -> Path:
 @pytest.fixture(scope="module")
 def binder_lab(chromium: str, target_module: str, artifacts: Path,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[studentlab.LabServer]:
-    """JupyterLab as Binder builds it: fresh venv + binder/postBuild, on a loopback port.
+    """JupyterLab as Binder builds it from the student repository released through the
+    target module: fresh venv + its binder/postBuild, on a loopback port, rooted there.
 
     The environment is cached by the hash of the binder/ files; a lock keeps two runs on
     one machine from sharing it at once (postBuild re-points its editable install).
@@ -68,16 +70,18 @@ def binder_lab(chromium: str, target_module: str, artifacts: Path,
     log = artifacts / "binder.log"
     log.write_text("", encoding="utf-8")
     print(f"Binder set-up and JupyterLab log: {log}")
-    course_copy = studentlab.make_course_copy(work / "repo", target_module)
-    blank = course_copy / studentlab.release_notebook(target_module)
+    repo = studentlab.publish_student_repository(work / "student-repo", target_module)
+    print(f"student repository published through {target_module}: {repo}")
+    blank = repo / studentlab.release_notebook(target_module)
+    # the student's own untouched copy, for the Validate-fails test
     shutil.copy2(blank, blank.with_name(f"{blank.stem}_untouched.ipynb"))
     with studentlab.locked(studentlab.cache_root() / ".lock"):
-        venv = studentlab.binder_venv(log)
-        studentlab.run_postbuild(venv, course_copy, work / "home", log)
-        server = studentlab.LabServer(venv, course_copy, work / "home", log)
+        venv = studentlab.binder_venv(log, repo)
+        studentlab.run_postbuild(venv, repo, work / "home", log)
+        server = studentlab.LabServer(venv, repo, work / "home", log)
         try:
             server.start()
-            print(f"JupyterLab (Binder set-up) at {server.base}, root {course_copy}")
+            print(f"JupyterLab (Binder set-up) at {server.base}, root {repo}")
             yield server
         finally:
             server.stop()

@@ -1,9 +1,13 @@
-"""Helpers of the student end-to-end test: the Binder environment, JupyterLab, the browser.
+"""Helpers of the student end-to-end test: a published student repository, its Binder
+environment, JupyterLab, the browser.
 
-* :func:`binder_venv` replays repo2docker's install of ``binder/requirements.txt`` in a
-  fresh virtual environment, kept in a cache folder keyed by the hash of the Binder files.
-* :func:`make_course_copy` lays out a Binder-like repository copy and :func:`run_postbuild`
-  runs ``binder/postBuild`` in it, with the fresh environment first on PATH.
+* :func:`publish_student_repository` writes the student repository ``course publish``
+  makes (the same tree, leak guard included; without git, so the placeholder slug of the
+  course file does not stop it).
+* :func:`binder_venv` replays repo2docker's install of that repository's
+  ``binder/requirements.txt`` in a fresh virtual environment, kept in a cache folder keyed
+  by the hash of its Binder files, and :func:`run_postbuild` runs its ``binder/postBuild``
+  there, with the fresh environment first on PATH.
 * :class:`LabServer` starts JupyterLab from that environment on a free loopback port.
 * :class:`Lab` drives JupyterLab in a Playwright page: open files, set cell text by
   typing, run all cells, press nbgrader's Validate button.
@@ -37,10 +41,50 @@ CHROMIUM_ARGS = [
 DEFAULT_TARGET = "08_training"
 
 
+# -- the student repository --------------------------------------------------------------------
+
+
+def publish_student_repository(dest: Path, module: str) -> Path:
+    """The student repository released through ``module`` (e.g. ``08_training``) in ``dest``."""
+    from coursekit.course import Course
+    from coursekit.publishing.publish import publish
+
+    publish(Course(REPO), dest, module, preview=True, log=lambda line: None)
+    return dest
+
+
+def pinned(repo: Path) -> dict[str, str]:
+    """``name -> version`` of the repository's binder/requirements.txt (names normalised)."""
+    pins = {}
+    for line in (repo / "binder" / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[_normal(name)] = version
+    return pins
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def installed(venv: Path) -> dict[str, str]:
+    """``name -> version`` of what ``pip freeze`` lists in ``venv`` (editable installs aside)."""
+    out = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "freeze",
+                          "--exclude-editable", "--disable-pip-version-check"],
+                         capture_output=True, text=True, check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        if "==" in line:
+            name, version = line.split("==")
+            found[_normal(name)] = version
+    return found
+
+
 # -- the Binder environment --------------------------------------------------------------------
 
 
-def binder_key(repo: Path = REPO) -> str:
+def binder_key(repo: Path) -> str:
     """Hash of what the fresh environment is made from: the Binder files and this Python."""
     digest = hashlib.sha256()
     digest.update(f"{sys.version_info[:2]} {sys.platform}".encode())
@@ -79,7 +123,7 @@ def locked(path: Path, timeout: float = 900.0) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def runtime_python(repo: Path = REPO) -> str:
+def runtime_python(repo: Path) -> str:
     """Check binder/runtime.txt against this Python and return the interpreter to use."""
     wanted = (repo / "binder" / "runtime.txt").read_text().strip()
     if not wanted.startswith("python-"):
@@ -90,8 +134,9 @@ def runtime_python(repo: Path = REPO) -> str:
     return sys.executable
 
 
-def binder_venv(log: Path, repo: Path = REPO) -> Path:
-    """A virtual environment with ``binder/requirements.txt`` installed (cached by hash).
+def binder_venv(log: Path, repo: Path) -> Path:
+    """A virtual environment with ``repo``'s ``binder/requirements.txt`` installed (cached
+    by hash).
 
     The caller holds :func:`locked` on the cache folder. A finished environment carries a
     ``.complete`` marker; anything else in the cache folder is removed.
@@ -140,10 +185,7 @@ def _run(cmd: list[str], log: Path, cwd: Path | None = None,
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}; end of {log}:\n{tail}")
 
 
-# -- the repository copy -----------------------------------------------------------------------
-
-
-def release_notebook(module: str, repo: Path = REPO) -> str:
+def release_notebook(module: str) -> str:
     """``release/NN_name/name.ipynb`` of a module folder name such as ``01_tensor``."""
     return f"release/{module}/{module[3:]}.ipynb"
 
@@ -161,35 +203,9 @@ def default_target(repo: Path = REPO) -> str:
     return folders[-1]
 
 
-def make_course_copy(dest: Path, module: str, repo: Path = REPO) -> Path:
-    """Copy what Binder checks out and the student uses into ``dest``; return ``dest``.
-
-    The release notebook of ``module`` comes from the repository's release/; when
-    ``course release`` has not written it yet it is generated here, into the copy only.
-    """
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("pyproject.toml", "README.md", "grader_config.py"):
-        if (repo / name).is_file():
-            shutil.copy2(repo / name, dest / name)
-    ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.egg-info")
-    for name in ("binder", "tinytorch", "coursekit", "modules", "release", "source_notebooks"):
-        if (repo / name).is_dir():
-            shutil.copytree(repo / name, dest / name, ignore=ignore)
-    target = dest / release_notebook(module)
-    if not target.is_file():
-        from coursekit.course import Course
-        from coursekit.authoring.release import generate
-
-        course = Course(repo)
-        generate(course, course.select([module]), dest / "release", log=lambda _: None)
-        print(f"note: {release_notebook(module)} is not in the repository; generated it "
-              "in the test's copy")
-    return dest
-
-
-def run_postbuild(venv: Path, course_copy: Path, home: Path, log: Path) -> None:
+def run_postbuild(venv: Path, repo: Path, home: Path, log: Path) -> None:
     """Run ``binder/postBuild`` as repo2docker does: from the repository root, bash."""
-    _run(["bash", "binder/postBuild"], log, cwd=course_copy, env=isolated_env(venv, home))
+    _run(["bash", "binder/postBuild"], log, cwd=repo, env=isolated_env(venv, home))
 
 
 # -- JupyterLab --------------------------------------------------------------------------------
@@ -203,7 +219,7 @@ def free_port() -> int:
 
 
 class LabServer:
-    """JupyterLab of the fresh environment on a loopback port, rooted at the course copy."""
+    """JupyterLab of the fresh environment on a loopback port, rooted at the repository."""
 
     def __init__(self, venv: Path, root: Path, home: Path, log: Path) -> None:
         self.venv, self.root, self.home, self.log = venv, root, home, log

@@ -1,13 +1,12 @@
-"""The student's experience end to end, in headless Chromium on JupyterLab set up as Binder.
+"""The student's experience end to end, in headless Chromium on JupyterLab set up as Binder
+sets it up from the published student repository.
 
-The target notebook is ``release/08_training/training.ipynb`` once module 08 exists
-(``STUDENT_TEST_MODULE=01_tensor`` picks another). Screenshots are written to
-``tests/09_student/artifacts/<test name>/``.
+The repository is released through the target module, ``08_training`` once module 08
+exists (``STUDENT_TEST_MODULE=01_tensor`` picks another); its notebook is the one driven.
+Screenshots are written to ``tests/09_student/artifacts/<test name>/``.
 """
 
 from __future__ import annotations
-
-import re
 
 import studentlab
 
@@ -40,8 +39,9 @@ def test_solved_notebook_runs_clean_and_validates(lab: studentlab.Lab, target_mo
     """Type the reference solutions, run all cells (no errors), Validate says success."""
     path = _release(target_module)
     module_name = target_module[3:]
+    # the reference solutions are the instructor's: read from the course, not the student repo
     solutions = studentlab.solution_sources(
-        lab.server.root / "source_notebooks" / target_module / f"{module_name}.ipynb")
+        studentlab.REPO / "source_notebooks" / target_module / f"{module_name}.ipynb")
     released = _cells(lab, path)
     lab.open(path, cells=len(released))
     lab.screenshot("01-opened")
@@ -80,22 +80,80 @@ def test_solved_notebook_runs_clean_and_validates(lab: studentlab.Lab, target_mo
     assert "passes all the tests" in text
 
 
-def test_module_source_opens_as_notebook(lab: studentlab.Lab, target_module: str) -> None:
-    """Double-clicking modules/NN_name/name.py opens it as a notebook (Jupytext), not as text."""
-    name = f"{target_module[3:]}.py"
-    source = (lab.server.root / "modules" / target_module / name).read_text(encoding="utf-8")
-    expected_cells = len(re.findall(r"(?m)^# %%", source))
-    lab.page.goto(lab.server.url(f"modules/{target_module}"))
-    item = lab.page.locator(".jp-DirListing-item", has_text=name).first
-    item.wait_for()
-    item.dblclick()
-    lab.wait_notebook(cells=expected_cells)
-    tab = lab.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current").inner_text()
-    assert name in tab, f"the active tab is {tab!r}, not {name}"
-    assert lab.page.locator(".jp-FileEditor:visible").count() == 0, "opened in the text editor"
-    shown = lab.page.locator(".jp-NotebookPanel:visible .jp-Cell").count()
-    assert shown == expected_cells, f"{name} shows {shown} cells, the file has {expected_cells}"
-    lab.screenshot("01-module-source-as-notebook")
+def _listing(lab: studentlab.Lab) -> list[str]:
+    """Names the file browser shows for the folder it is in."""
+    lab.page.locator(".jp-DirListing-item").first.wait_for()
+    return sorted(lab.page.locator(".jp-DirListing-item .jp-DirListing-itemText")
+                  .all_inner_texts())
+
+
+def test_file_browser_shows_the_student_repository_only(lab: studentlab.Lab,
+                                                        target_module: str) -> None:
+    """No modules/, no source notebooks, no grader configuration: the files of the student
+    repository, and in release/ the notebooks of the modules released so far."""
+    root = lab.server.root
+    lab.page.goto(f"{lab.server.base}/lab?reset&token={lab.server.token}")
+    shown = _listing(lab)
+    lab.screenshot("01-repository-root")
+    on_disk = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+    assert shown == on_disk, f"the file browser shows {shown}, the repository holds {on_disk}"
+    for secret in ("modules", "source_notebooks", "grader_config.py", "examples"):
+        assert secret not in shown, f"a student sees {secret}"
+    assert {"release", "tinytorch", "binder", "README.md"} <= set(shown)
+    lab.page.goto(lab.server.url("release"))
+    released = _listing(lab)
+    lab.screenshot("02-release-folder")
+    wanted = sorted(p.name for p in (studentlab.REPO / "modules").glob("[0-9][0-9]_*")
+                    if p.name <= target_module and (p / f"{p.name[3:]}.py").is_file())
+    assert released == wanted, f"release/ shows {released}, expected {wanted}"
+
+
+def test_importing_the_module_in_hand_fails_clearly(lab: studentlab.Lab,
+                                                    target_module: str) -> None:
+    """In a notebook next to the assignment: the earlier modules import from the repository's
+    package; the module in hand does not, and the error says it is the student's to write."""
+    name = target_module[3:]
+    folder = f"release/{target_module}"
+    path = f"{folder}/scratch.ipynb"
+    empty = {"cells": [{"cell_type": "code", "execution_count": None, "id": "scratch",
+                        "metadata": {}, "outputs": [], "source": ""}],
+             "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)",
+                                         "language": "python", "name": "python3"}},
+             "nbformat": 4, "nbformat_minor": 5}
+    lab.server.api("PUT", f"/api/contents/{path}",
+                   {"type": "notebook", "format": "json", "content": empty})
+    try:
+        lab.open(path, cells=1)
+        lab.set_cell_text(0, "import tinytorch.core.tensor as earlier\n"
+                             "print(earlier.__file__)\n"
+                             f"import tinytorch.core.{name}")
+        lab.run_all()
+        lab.save()
+        lab.screenshot("01-import-module-in-hand")
+        outputs = lab.server.notebook(path)["cells"][0]["outputs"]
+    finally:
+        lab.server.api("DELETE", f"/api/contents/{path}")
+    printed = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    assert printed.strip().startswith(str(lab.server.root / "tinytorch")), (
+        f"tinytorch.core.tensor came from {printed.strip()!r}, not the student repository")
+    errors = [o for o in outputs if o["output_type"] == "error"]
+    assert errors, f"import tinytorch.core.{name} did not fail: {outputs}"
+    assert errors[0]["ename"] == "ModuleNotFoundError", errors[0]["ename"]
+    message = errors[0]["evalue"]
+    assert f"{folder}/{name}.ipynb" in message and "you write yourself" in message, message
+
+
+def test_binder_environment_is_exactly_the_pins(binder_lab: studentlab.LabServer) -> None:
+    """What binder/requirements.txt pins is what the fresh environment holds, nothing more:
+    the pins install, and they are the whole environment the browser test ran in."""
+    pins = studentlab.pinned(binder_lab.root)
+    have = studentlab.installed(binder_lab.venv)
+    for tool in ("pip", "setuptools", "wheel"):  # the venv's own installers
+        have.pop(tool, None)
+    assert have == pins, (
+        f"not pinned: {sorted(set(have) - set(pins))}; "
+        f"pinned, not installed: {sorted(set(pins) - set(have))}; "
+        f"other versions: {sorted(k for k in set(have) & set(pins) if have[k] != pins[k])}")
 
 
 def test_student_sees_no_instructor_tools(lab: studentlab.Lab) -> None:

@@ -1,11 +1,11 @@
-"""Fast checks of the student set-up: Binder files, student mode, badges, the Colab cell."""
+"""Fast checks of the student set-up: the student repository's Binder files, student mode
+(``course lab``), the Colab cell."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import urllib.error
@@ -15,12 +15,15 @@ from pathlib import Path
 import pytest
 
 import studentlab
-from coursekit.authoring import colab
-from coursekit.publishing import lab
+from coursekit.authoring.colab import course_colab_source
 from coursekit.course import Course
+from coursekit.publishing import lab
+from coursekit.publishing.publish import STUDENT_FILES
 
 REPO = studentlab.REPO
-BINDER = REPO / "binder"
+#: The student repository's binder/ (``course publish`` copies it).
+BINDER = STUDENT_FILES / "binder"
+DEV_TOOLS = {"pytest", "ruff", "hypothesis", "playwright", "iniconfig", "pluggy"}
 
 
 def _requirement_lines(path: Path) -> list[str]:
@@ -28,13 +31,17 @@ def _requirement_lines(path: Path) -> list[str]:
             if line.strip() and not line.lstrip().startswith("#")]
 
 
-def test_binder_requirements_contain_the_course_requirements() -> None:
-    """binder/requirements.txt pins exactly what requirements.txt pins (plus extra lines)."""
-    course = _requirement_lines(REPO / "requirements.txt")
+def test_binder_requirements_are_the_course_pins_without_developer_tools() -> None:
+    """The student image: every package pinned at the version requirements.txt pins (what
+    the course is built and graded with); no developer tools."""
+    course = dict(line.split("==") for line in _requirement_lines(REPO / "requirements.txt"))
     binder = _requirement_lines(BINDER / "requirements.txt")
-    missing = [line for line in course if line not in binder]
-    assert not missing, f"binder/requirements.txt lacks lines of requirements.txt: {missing}"
     assert all("==" in line for line in binder), "binder/requirements.txt: pin every package"
+    pins = dict(line.split("==") for line in binder)
+    other = [f"{n}=={v} (course: {course.get(n)})" for n, v in pins.items() if course.get(n) != v]
+    assert not other, f"binder/requirements.txt pins differ from requirements.txt: {other}"
+    tools = DEV_TOOLS & {n.lower() for n in pins}
+    assert not tools, f"binder/requirements.txt holds developer tools: {sorted(tools)}"
 
 
 def test_runtime_matches_the_course_python() -> None:
@@ -101,23 +108,33 @@ def test_student_config_disables_instructor_extensions(tmp_path: Path) -> None:
         assert re.search(rf"{re.escape(extension)} disabled", plain), plain
 
 
+def test_student_env_puts_the_repository_package_first(tmp_path: Path) -> None:
+    """Kernels of ``course lab`` import the student repository's tinytorch, not the
+    instructor's (installed editable in this environment)."""
+    repo = studentlab.publish_student_repository(tmp_path / "repo", "03_layers")
+    env = lab.student_env(tmp_path / "config", package_root=repo)
+    code = "import tinytorch.core.tensor as t; print(t.__file__); import tinytorch.core.layers"
+    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert run.stdout.strip() == str(repo / "tinytorch" / "core" / "tensor.py")
+    assert "release/03_layers/layers.ipynb" in run.stderr, run.stderr
+
+
 def test_course_lab_serves_student_mode(tmp_path: Path) -> None:
-    """``course lab --no-browser`` prints a URL; the server has the student settings."""
-    root = tmp_path / "course"
-    shutil.copytree(REPO / "modules", root / "modules")
-    shutil.copy2(REPO / "grader_config.py", root / "grader_config.py")
-    (root / "release").mkdir()
+    """``course lab DIR --no-browser`` prints a URL on the module in hand; the server has
+    the student settings and no formgrader."""
+    repo = studentlab.publish_student_repository(tmp_path / "repo", "02_activations")
     port = lab.free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coursekit.publishing.lab", "--root", str(root), "lab",
-         "--no-browser", "--port", str(port)],
+        [sys.executable, "-m", "coursekit.publishing.lab", "--root", str(REPO), "lab",
+         str(repo), "--no-browser", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
         url = None
         for line in proc.stdout:
-            found = re.search(r"open (http://127\.0\.0\.1:\d+/lab/tree/release\?token=(\w+))",
-                              line)
+            found = re.search(r"open (http://127\.0\.0\.1:\d+/lab/tree/"
+                              r"release/02_activations\?token=(\w+))", line)
             if found:
                 url, token = found.groups()
                 break
@@ -125,18 +142,21 @@ def test_course_lab_serves_student_mode(tmp_path: Path) -> None:
         assert f":{port}/" in url
         base = f"http://127.0.0.1:{port}"
         request = urllib.request.Request(
-            f"{base}/lab/api/settings/@jupyterlab/docmanager-extension:plugin",
+            f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification",
             headers={"Authorization": f"token {token}"})
         with urllib.request.urlopen(request, timeout=30) as response:
             schema = json.load(response)["schema"]
-        viewers = schema["properties"]["defaultViewers"]["default"]
-        assert viewers.get("python") == "Jupytext Notebook", viewers
+        assert schema["properties"]["fetchNews"]["default"] == "false"
+        request = urllib.request.Request(f"{base}/api/contents/",
+                                         headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            names = {item["name"] for item in json.load(response)["content"]}
+        assert "modules" not in names and "release" in names, names
         request = urllib.request.Request(f"{base}/formgrader",
                                          headers={"Authorization": f"token {token}"})
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(request, timeout=30)
         assert err.value.code == 404, "the formgrader is served in student mode"
-        assert (root / lab.STUDENT_LAB_DIR / "config" / "labconfig" / "page_config.json").is_file()
     finally:
         proc.terminate()
         try:
@@ -148,38 +168,12 @@ def test_course_lab_serves_student_mode(tmp_path: Path) -> None:
             proc.stdout.close()
 
 
-def test_readme_badges_are_the_rendered_ones() -> None:
-    """README.md's badge block is what ``course badges`` renders (run it with --write)."""
-    course = Course(REPO)
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    block = lab.readme_badges(readme)
-    assert block is not None, (
-        f"README.md has no {lab.BADGES_START} ... {lab.BADGES_END} block; "
-        "run `course badges --write`")
-    assert block == lab.render_badges(course), (
-        "README.md's badges are out of date: run `course badges --write`")
-
-
-def test_badge_links() -> None:
-    """The Binder link opens JupyterLab on the training notebook; Colab links every notebook."""
-    course = Course(REPO)
-    block = lab.render_badges(course)
-    binder = (f"https://mybinder.org/v2/gh/{lab.COURSE_REPOSITORY}/{lab.COURSE_BRANCH}"
-              "?urlpath=lab/tree/release/08_training/training.ipynb")
-    assert binder in block
-    for module in course.modules():
-        path = f"release/{module.folder}/{module.notebook_name}"
-        assert (f"https://colab.research.google.com/github/{lab.COURSE_REPOSITORY}/blob/"
-                f"{lab.COURSE_BRANCH}/{path}") in block
-
-
-def test_colab_setup_cell_does_nothing_outside_colab() -> None:
-    """The Colab cell compiles and, outside Colab, runs nothing and writes nothing."""
-    source = colab.colab_setup_source()
-    result = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
-                            check=True)
-    assert result.stdout == result.stderr == ""
-    assert "%" not in source.split("\n", 2)[2], "no magics: modules also run as plain Python"
+def test_course_lab_refuses_a_folder_that_is_no_student_repository(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "coursekit.publishing.lab", "--root", str(REPO), "lab",
+         str(tmp_path), "--no-browser"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "not a student repository made by `course publish`" \
+        in run.stderr and "Traceback" not in run.stderr
 
 
 def _source_notebooks() -> list[Path]:
@@ -190,17 +184,17 @@ def _source_notebooks() -> list[Path]:
 def test_notebook_starts_with_the_colab_setup_cell(notebook: Path) -> None:
     """Every module notebook installs tinytorch in Colab before any code imports it.
 
-    `course build` inserts the cell (from the one repository setting) before the first
-    code cell; it is locked, so grading restores it if a student edits it.
+    `course build` inserts the cell (from [student_repository] in course.toml) before the
+    first code cell; it is locked, so grading restores it if a student edits it.
     """
     import nbformat
 
     where = notebook.relative_to(REPO)
     cells = nbformat.read(notebook, as_version=4).cells
     code = [c for c in cells if c.cell_type == "code"]
-    assert code and code[0].source == colab.colab_setup_source(), (
-        f"{where}: the first code cell must be coursekit.publishing.colab.colab_setup_source() "
-        "(run `course build` after changing COURSE_REPOSITORY)")
+    assert code and code[0].source == course_colab_source(Course(REPO)), (
+        f"{where}: the first code cell must be coursekit.authoring.colab.course_colab_source() "
+        "(run `course build` after changing course.toml)")
     assert code[0].metadata["nbgrader"]["locked"] is True, f"{where}: the Colab cell is locked"
     release = REPO / "release" / notebook.parent.name / notebook.name
     released = [c for c in nbformat.read(release, as_version=4).cells if c.cell_type == "code"]

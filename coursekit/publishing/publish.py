@@ -1,0 +1,428 @@
+"""``course publish DIR [--through NN]``: write the public student repository.
+
+The instructor's repository (modules, source notebooks, hidden tests, gradebooks) stays
+private; students open a second repository, which this command makes in ``DIR``:
+
+* ``release/NN_name/name.ipynb`` for the modules 01 .. NN (``--through``, default
+  ``through`` of ``[student_repository]`` in ``course.toml``), as ``course release``
+  wrote them;
+* the package ``tinytorch`` with the reference code of the modules before NN only; for
+  NN and later modules ``tinytorch/core/<name>.py`` is a stub whose import fails and says
+  that this module is the student's to write (or is not released yet);
+* ``binder/`` (the student image: what students need, pinned, and the student settings),
+  ``pyproject.toml`` (so ``pip install -e .`` and Colab's set-up cell install the
+  package), a README for students with the Binder and Colab badges, a ``.gitignore``,
+  and the marker file that says the folder is a student repository made here.
+
+The whole tree is built in memory and checked by the leak guard
+(:mod:`coursekit.publishing.guard`) before anything is written. ``DIR`` is a git
+repository with one commit per publish that changed something: publishing the same
+course again writes nothing and makes no commit. ``publish`` refuses a folder that is not
+empty and was not made by it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import string
+import subprocess
+import textwrap
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coursekit.authoring.colab import colab_setup_source
+from coursekit.authoring.student_repository import StudentRepository, read, resolve_through
+from coursekit.course import Course, CourseError, Module
+from coursekit.leaks import cell_source
+from coursekit.publishing.badges import module_title, notebook_path, render_badges
+from coursekit.publishing.guard import guard_tree
+
+#: The file that marks a folder as a student repository made by ``course publish``.
+MARKER = ".course-publish.json"
+#: Templates of the student repository (``binder/``, the README).
+STUDENT_FILES = Path(__file__).resolve().parent / "student"
+BINDER_FILES = ("requirements.txt", "runtime.txt", "postBuild")
+EXECUTABLE = frozenset({"binder/postBuild"})
+GITIGNORE = ".ipynb_checkpoints/\n__pycache__/\n*.egg-info/\n.venv/\nbuild/\n"
+#: Used for the commit when git has no user configured (a fresh CI machine).
+FALLBACK_AUTHOR = ("course publish", "course-publish@localhost")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a student repository released through module ``through`` holds."""
+
+    through: Module
+    notebooks: list[Module]  # 01 .. through: release notebooks
+    package: list[Module]  # 01 .. through-1: reference code in tinytorch/core/
+    stubs: list[Module]  # through and later: an import that fails and says why
+
+    @classmethod
+    def of(cls, course: Course, through: Module) -> Plan:
+        modules = course.modules()
+        return cls(
+            through=through,
+            notebooks=[m for m in modules if m.number <= through.number],
+            package=[m for m in modules if m.number < through.number],
+            stubs=[m for m in modules if m.number >= through.number],
+        )
+
+    def expected(self) -> set[str]:
+        """Every path of the student repository."""
+        paths = {"README.md", ".gitignore", MARKER, "pyproject.toml",
+                 "tinytorch/__init__.py", "tinytorch/core/__init__.py"}
+        paths.update(f"binder/{name}" for name in BINDER_FILES)
+        paths.update(notebook_path(m) for m in self.notebooks)
+        paths.update(f"tinytorch/core/{m.name}.py" for m in self.package + self.stubs)
+        return paths
+
+
+@dataclass
+class Published:
+    """What ``publish`` did."""
+
+    dest: Path
+    through: Module
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    commit: str | None = None  # the new commit, None when nothing changed (or no git)
+
+
+# -- the tree ---------------------------------------------------------------------------------
+
+
+def _span(modules: list[Module]) -> str:
+    """``01-07``, ``01`` or ``none`` for a run of modules."""
+    if not modules:
+        return "none"
+    if len(modules) == 1:
+        return modules[0].number
+    return f"{modules[0].number}-{modules[-1].number}"
+
+
+def export_banner(module: Module) -> str:
+    """The header ``course build`` writes at the top of ``tinytorch/core/<name>.py``."""
+    return (f'"""Generated from {module.rel_source} by `course build`; do not edit.\n\n'
+            f"Change the module file and run `course build --module {module.number}`.\n"
+            '"""\n')
+
+
+def package_file(module: Module) -> bytes:
+    """The reference code of ``module`` as students get it (with a header of their own)."""
+    rel = f"tinytorch/core/{module.name}.py"
+    try:
+        text = module.export.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CourseError(f"{rel}: cannot read it ({exc}); run `course build`") from exc
+    banner = export_banner(module)
+    if not text.startswith(banner):
+        raise CourseError(f"{rel}: does not start with the header `course build` writes; "
+                          f"run `course build --module {module.number}`")
+    header = (f'"""Module {module.number} ({module_title(module)}): the reference '
+              "implementation that later notebooks import.\n\n"
+              "Published with the course; the next update of this repository replaces it.\n"
+              '"""\n')
+    return (header + text[len(banner):]).encode("utf-8")
+
+
+def stub_file(module: Module, plan: Plan) -> bytes:
+    """``tinytorch/core/<name>.py`` of a module that is not in the package: its import fails
+    with a message that says why."""
+    dotted = f"tinytorch.core.{module.name}"
+    title = module_title(module)
+    have = f"modules {_span(plan.package)}" if plan.package else "no module yet"
+    if module == plan.through:
+        why = (f"{dotted} is module {module.number} ({title}), which you write yourself in "
+               f"{notebook_path(module)}: define its classes and functions in that notebook "
+               f"instead of importing them. The tinytorch package holds {have}.")
+    else:
+        why = (f"{dotted} is module {module.number} ({title}), which is not released yet; "
+               f"it comes with a later update of the course. The tinytorch package holds "
+               f"{have}.")
+    doc = textwrap.fill(why, width=88)
+    return (f'"""{doc}\n"""\n\nraise ModuleNotFoundError(\n    {json.dumps(why)},\n'
+            f'    name="{dotted}",\n)\n').encode()
+
+
+def _pyproject(course: Course, plan: Plan) -> bytes:
+    path = course.root / "pyproject.toml"
+    try:
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CourseError(f"{path}: cannot read the course's pyproject.toml: {exc}") from exc
+    version = project.get("version", "0")
+    requires = project.get("requires-python", ">=3.11")
+    deps = ", ".join(json.dumps(d) for d in project.get("dependencies", []))
+    return (
+        "# The course's package, installed by `pip install -e .` (Binder's postBuild) and by\n"
+        "# the Colab set-up cell of every notebook. Published with the course.\n"
+        "[build-system]\n"
+        'requires = ["setuptools>=68"]\n'
+        'build-backend = "setuptools.build_meta"\n\n'
+        "[project]\n"
+        'name = "tinytorch-course"\n'
+        f"version = {json.dumps(version)}\n"
+        f'description = "tinytorch, the course\'s framework: modules {_span(plan.package)}"\n'
+        f"requires-python = {json.dumps(requires)}\n"
+        f"dependencies = [{deps}]\n\n"
+        "[tool.setuptools.packages.find]\n"
+        'include = ["tinytorch*"]\n'
+    ).encode()
+
+
+def _package_init(plan: Plan) -> bytes:
+    if plan.package:
+        listing = "\n".join(f"- ``tinytorch.core.{m.name}`` (module {m.number})"
+                            for m in plan.package)
+        body = (f"``tinytorch.core`` holds the reference code of modules {_span(plan.package)}, "
+                f"which the notebooks in release/ import:\n\n{listing}\n")
+    else:
+        body = "``tinytorch.core`` holds no module yet."
+    return (f'"""tinytorch: the course\'s small deep-learning framework on NumPy.\n\n'
+            f"{body}\nModule {plan.through.number} is yours to write, in its notebook.\n"
+            '"""\n').encode()
+
+
+def _core_init(plan: Plan) -> bytes:
+    return ('"""Reference code of the modules before the one in hand.\n\n'
+            "Importing a module that is not here (for example "
+            f"``tinytorch.core.{plan.through.name}``)\n"
+            'fails with a message that says where it is written.\n"""\n').encode()
+
+
+def _readme(course: Course, repo: StudentRepository, plan: Plan,
+            allow_placeholder: bool) -> bytes:
+    template = string.Template((STUDENT_FILES / "README.md").read_text(encoding="utf-8"))
+    rows = []
+    for m in plan.notebooks:
+        path = notebook_path(m)
+        now = " (current)" if m == plan.through else ""
+        rows.append(f"| {m.number} {module_title(m)}{now} | [{path}]({path}) |")
+    imports = (f"`from tinytorch.core.{plan.package[0].name} import ...`" if plan.package
+               else "")
+    if plan.package:
+        note = (f"The notebooks import the earlier modules from the course's package "
+                f"`tinytorch` (modules {_span(plan.package)}, the reference code), for example "
+                f"{imports}, so each notebook stands on its own. The module you are working "
+                f"on is not in it: you write it in its notebook, and "
+                f"`import tinytorch.core.{plan.through.name}` fails and says so.")
+    else:
+        note = ("Module 01 starts from NumPy alone; later notebooks import the earlier "
+                "modules from the course's package `tinytorch`.")
+    text = template.substitute(
+        badges=render_badges(course, repo, plan.through, allow_placeholder=allow_placeholder),
+        module_table="\n".join(rows),
+        package_note=textwrap.fill(note, width=88),
+        slug=repo.slug,
+        repo_name=repo.slug.split("/", 1)[1],
+    )
+    return text.encode("utf-8")
+
+
+def _release_notebook(module: Module, repo: StudentRepository) -> bytes:
+    rel = notebook_path(module)
+    try:
+        data = module.release_notebook.read_bytes()
+        nb = json.loads(data)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CourseError(f"{rel}: cannot read it ({exc}); run `course release`") from exc
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    if not code or cell_source(code[0]) != colab_setup_source(repo.slug, repo.branch):
+        raise CourseError(
+            f"{rel}: its Colab set-up cell does not install the package from "
+            f"{repo.slug}@{repo.branch} (course.toml); run `course build && course release` "
+            "after changing [student_repository]")
+    return data
+
+
+def student_tree(course: Course, repo: StudentRepository, plan: Plan,
+                 allow_placeholder: bool = False) -> dict[str, bytes]:
+    """Every file of the student repository, path -> content (nothing is written)."""
+    files: dict[str, bytes] = {}
+    for name in BINDER_FILES:
+        files[f"binder/{name}"] = (STUDENT_FILES / "binder" / name).read_bytes()
+    for m in plan.notebooks:
+        files[notebook_path(m)] = _release_notebook(m, repo)
+    for m in plan.package:
+        files[f"tinytorch/core/{m.name}.py"] = package_file(m)
+    for m in plan.stubs:
+        files[f"tinytorch/core/{m.name}.py"] = stub_file(m, plan)
+    files["tinytorch/__init__.py"] = _package_init(plan)
+    files["tinytorch/core/__init__.py"] = _core_init(plan)
+    files["pyproject.toml"] = _pyproject(course, plan)
+    files["README.md"] = _readme(course, repo, plan, allow_placeholder)
+    files[".gitignore"] = GITIGNORE.encode("utf-8")
+    files[MARKER] = (json.dumps({
+        "made_by": "course publish",
+        "slug": repo.slug,
+        "branch": repo.branch,
+        "through": plan.through.folder,
+        "notebooks": [m.folder for m in plan.notebooks],
+        "package": [m.folder for m in plan.package],
+    }, indent=2) + "\n").encode("utf-8")
+    return files
+
+
+# -- the folder -------------------------------------------------------------------------------
+
+
+def _git(dest: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(["git", "-C", str(dest), *args], capture_output=True, text=True,
+                              timeout=120, check=False)
+    except FileNotFoundError as exc:
+        raise CourseError("git not found: `course publish` makes a git repository; "
+                          "install git") from exc
+    if check and proc.returncode != 0:
+        raise CourseError(f"git {' '.join(args)} in {dest} failed: "
+                          f"{(proc.stderr or proc.stdout).strip()}")
+    return proc
+
+
+def is_student_repository(dest: Path) -> bool:
+    """True when ``dest`` holds the marker file of a student repository made by publish."""
+    try:
+        marker = json.loads((dest / MARKER).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(marker, dict) and marker.get("made_by") == "course publish"
+
+
+def check_destination(dest: Path, repo: StudentRepository, use_git: bool) -> None:
+    """Refuse ``dest`` unless it is absent, empty (a ``.git`` alone counts as empty: a fresh
+    clone of an empty repository), or a student repository made by ``course publish`` on
+    the branch of ``course.toml``. Writes nothing."""
+    if dest.exists() and not dest.is_dir():
+        raise CourseError(f"{dest}: exists and is not a folder")
+    if not dest.exists():
+        return
+    others = sorted(p.name for p in dest.iterdir() if p.name != ".git")
+    if others and not is_student_repository(dest):
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise CourseError(
+            f"{dest}: not empty ({shown}) and not a student repository made by "
+            f"`course publish` (no {MARKER}); give a new or empty folder, or a clone of "
+            "the student repository")
+    if use_git and (dest / ".git").exists():
+        head = _git(dest, "symbolic-ref", "--short", "-q", "HEAD", check=False).stdout.strip()
+        born = _git(dest, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode == 0
+        if born and head != repo.branch:
+            raise CourseError(
+                f"{dest}: the git repository is on {head or 'a detached HEAD'!r}, but "
+                f"course.toml's [student_repository] branch is {repo.branch!r}; "
+                f"run `git -C {dest} switch {repo.branch}` first")
+
+
+def _present(dest: Path, use_git: bool) -> list[str]:
+    """Files of ``dest`` the tree owns: with git, the tracked and not-ignored ones."""
+    if use_git:
+        out = _git(dest, "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout
+        return sorted({p for p in out.split("\0") if p})
+    return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")
+                  if p.is_file() and ".git" not in p.relative_to(dest).parts)
+
+
+def write_tree(dest: Path, files: dict[str, bytes], use_git: bool,
+               branch: str) -> tuple[list[str], list[str]]:
+    """Make ``dest`` hold exactly ``files``; return (written, removed) paths."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if use_git and not (dest / ".git").exists():
+        _git(dest, "init", "-q")
+    if use_git and _git(dest, "rev-parse", "--verify", "-q", "HEAD",
+                        check=False).returncode != 0:
+        _git(dest, "symbolic-ref", "HEAD", f"refs/heads/{branch}")  # unborn: name it
+    written, removed = [], []
+    for rel in sorted(set(_present(dest, use_git)) - set(files)):
+        (dest / rel).unlink(missing_ok=True)
+        removed.append(rel)
+    for rel, data in sorted(files.items()):
+        target = dest / rel
+        mode = 0o755 if rel in EXECUTABLE else 0o644
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        if target.is_symlink() or (target.exists() and target.read_bytes() != data):
+            target.unlink()
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.publish-tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            written.append(rel)
+        if target.stat().st_mode & 0o777 != mode:
+            target.chmod(mode)
+            if rel not in written:
+                written.append(rel)
+    for folder in sorted((p for p in dest.rglob("*") if p.is_dir()), reverse=True):
+        if ".git" not in folder.relative_to(dest).parts and not any(folder.iterdir()):
+            folder.rmdir()
+    return written, removed
+
+
+def commit(dest: Path, message: str) -> str | None:
+    """Commit everything in ``dest``; the new commit's hash, or None when nothing changed."""
+    _git(dest, "add", "-A")
+    if not _git(dest, "status", "--porcelain").stdout.strip():
+        return None
+    who: list[str] = []
+    if not _git(dest, "config", "user.email", check=False).stdout.strip():
+        who = ["-c", f"user.name={FALLBACK_AUTHOR[0]}", "-c", f"user.email={FALLBACK_AUTHOR[1]}"]
+    _git(dest, *who, "commit", "-q", "--no-verify", "-m", message)
+    return _git(dest, "rev-parse", "HEAD").stdout.strip()
+
+
+def publish(course: Course, dest: Path, through: str | None = None, *,
+            repo: StudentRepository | None = None, preview: bool = False,
+            log: Callable[[str], None] = print) -> Published:
+    """Write the student repository into ``dest`` (see the module's docstring).
+
+    ``through`` (a module number or name) overrides ``course.toml``; ``repo`` overrides its
+    ``[student_repository]`` table. A ``preview`` (``course lab``) is the same tree, checked
+    the same way, without git, and allowed with a placeholder slug and inside the course.
+    """
+    repo = repo or read(course)
+    use_git = not preview
+    if not preview:
+        repo.require_real("`course publish`")
+    module = (resolve_through(course, through) if through is not None
+              else repo.through_module(course))
+    plan = Plan.of(course, module)
+    dest = Path(dest).resolve()
+    if not preview and (dest == course.root or course.root in dest.parents):
+        raise CourseError(f"{dest}: inside the instructor's course root {course.root}; "
+                          "publish into a folder of its own")
+    check_destination(dest, repo, use_git)
+    log(f"publish: student repository of {repo.slug}@{repo.branch}: notebooks "
+        f"{_span(plan.notebooks)}, package {_span(plan.package)} -> {dest}")
+    files = student_tree(course, repo, plan, allow_placeholder=preview)
+    looked_for = guard_tree(files, plan.expected(), course, module)
+    log(f"publish: leak guard: {len(files)} files clean ({looked_for} solution and "
+        "hidden-test lines looked for)")
+    written, removed = write_tree(dest, files, use_git, repo.branch)
+    result = Published(dest, module, written, removed)
+    if use_git:
+        result.commit = commit(dest, f"Publish modules {_span(plan.notebooks)} "
+                               f"(package {_span(plan.package)})")
+    if result.commit:
+        log(f"publish: {len(written)} file(s) written, {len(removed)} removed; "
+            f"commit {result.commit[:12]}")
+        log(f"publish: push it to GitHub: git -C {dest} push "
+            f"https://github.com/{repo.slug}.git {repo.branch}")
+    elif written or removed:
+        same = "; the same tree as the last commit, no commit" if use_git else ""
+        log(f"publish: {len(written)} file(s) written, {len(removed)} removed{same}")
+    else:
+        log(f"publish: {dest} already up to date; nothing written, no commit")
+    return result
+
+
+def marker_of(dest: Path) -> dict[str, Any]:
+    """The marker of a student repository (raises CourseError when ``dest`` is not one)."""
+    if not is_student_repository(dest):
+        raise CourseError(f"{dest}: not a student repository made by `course publish` "
+                          f"(no {MARKER})")
+    return json.loads((dest / MARKER).read_text(encoding="utf-8"))

@@ -1,0 +1,232 @@
+"""``course publish``: the student repository, file by file, for ``--through 03`` and ``08``.
+
+The expected tree is written out here from the rules (not taken from the publishing code):
+release notebooks 01..NN exactly as ``course release`` wrote them, the package with the
+modules before NN only, a failing import for NN and later, ``binder/``, a README, and
+nothing of the instructor's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from pubtools import (
+    REPO,
+    TEST_BRANCH,
+    TEST_SLUG,
+    blocks,
+    cell_text,
+    git,
+    load_nb,
+    searchable,
+    tree_bytes,
+)
+
+from coursekit.course import Course
+
+THROUGHS = ("03", "08")
+DEV_TOOLS = ("pytest", "ruff", "hypothesis", "playwright", "iniconfig", "pluggy", "greenlet")
+
+
+def _modules(course: Course, through: str) -> tuple[list, list, list]:
+    mods = course.modules()
+    return ([m for m in mods if m.number <= through],
+            [m for m in mods if m.number < through],
+            [m for m in mods if m.number >= through])
+
+
+@pytest.mark.parametrize("through", THROUGHS)
+def test_tree_holds_exactly_the_student_files(course: Course, published: dict[str, Path],
+                                              through: str) -> None:
+    """Committed files: the rules' list and nothing else (no modules/, source notebooks,
+    gradebooks, grader configuration, examples)."""
+    dest = published[through]
+    notebooks, _, _ = _modules(course, through)
+    expected = {
+        ".course-publish.json", ".gitignore", "README.md", "pyproject.toml",
+        "binder/requirements.txt", "binder/postBuild", "binder/runtime.txt",
+        "tinytorch/__init__.py", "tinytorch/core/__init__.py",
+        *(f"release/{m.folder}/{m.name}.ipynb" for m in notebooks),
+        *(f"tinytorch/core/{m.name}.py" for m in course.modules()),
+    }
+    committed = set(git(dest, "ls-files").split())
+    assert committed == expected, (
+        f"unexpected: {sorted(committed - expected)}; missing: {sorted(expected - committed)}")
+    assert set(tree_bytes(dest)) == expected, "files on disk that are not committed"
+    assert not git(dest, "status", "--porcelain").strip()
+    for path in committed:
+        top = path.split("/", 1)[0]
+        assert top not in {"modules", "source_notebooks", "examples", "grading"}, path
+        assert not re.search(r"\.(db|sqlite3?)$|gradebook|grader_config|nbgrader_config", path)
+
+
+@pytest.mark.parametrize("through", THROUGHS)
+def test_one_commit_on_the_configured_branch(published: dict[str, Path], through: str) -> None:
+    dest = published[through]
+    log = git(dest, "log", "--format=%s").splitlines()
+    assert log == [f"Publish modules 01-{through} (package 01-{int(through) - 1:02d})"]
+    assert git(dest, "symbolic-ref", "--short", "HEAD").strip() == TEST_BRANCH
+    modes = dict(line.split("\t")[::-1] for line in git(dest, "ls-files", "-s").splitlines())
+    assert modes["binder/postBuild"].startswith("100755"), "postBuild must be executable"
+
+
+@pytest.mark.parametrize("through", THROUGHS)
+def test_release_notebooks_are_the_released_ones(course: Course, published: dict[str, Path],
+                                                 through: str) -> None:
+    """Byte for byte what `course release` wrote; the Colab cell installs from the student
+    repository; no solution region, no hidden test."""
+    dest = published[through]
+    notebooks, _, _ = _modules(course, through)
+    url = f"git+https://github.com/{TEST_SLUG}@{TEST_BRANCH}"
+    for m in notebooks:
+        rel = f"release/{m.folder}/{m.name}.ipynb"
+        assert (dest / rel).read_bytes() == m.release_notebook.read_bytes(), rel
+        code = [c for c in load_nb(dest / rel)["cells"] if c["cell_type"] == "code"]
+        assert f'"tinytorch-course @ {url}"' in cell_text(code[0]), f"{rel}: Colab cell"
+        text = (dest / rel).read_text(encoding="utf-8")
+        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+
+
+@pytest.mark.parametrize("through", THROUGHS)
+def test_package_holds_the_modules_before_nn_only(course: Course, published: dict[str, Path],
+                                                  through: str) -> None:
+    """tinytorch/core/<name>.py of a module before NN is the reference code (its header
+    aside); NN and later are stubs whose import fails and says why, holding no code."""
+    dest = published[through]
+    _, package, stubs = _modules(course, through)
+    for m in package:
+        ours = (dest / "tinytorch/core" / f"{m.name}.py").read_text(encoding="utf-8")
+        theirs = m.export.read_text(encoding="utf-8")
+        body = theirs.split('"""\n', 2)[2]  # after the build's header docstring
+        assert ours.endswith(body), f"{m.name}.py: not the reference code"
+        assert "modules/" not in ours.split('"""', 2)[1], "header points at instructor files"
+    for m in stubs:
+        text = (dest / "tinytorch/core" / f"{m.name}.py").read_text(encoding="utf-8")
+        assert "raise ModuleNotFoundError" in text
+        assert not re.search(r"(?m)^\s*(def|class) ", text), f"{m.name}.py stub holds code"
+
+
+def _import(dest: Path, statement: str) -> subprocess.CompletedProcess[str]:
+    """Run ``statement`` in a fresh Python that finds the published package first."""
+    env = dict(os.environ, PYTHONPATH=str(dest))
+    code = f"import tinytorch, sys; print(tinytorch.__file__); {statement}"
+    return subprocess.run([sys.executable, "-c", code], cwd=dest, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("through", THROUGHS)
+def test_imports_from_the_published_package(course: Course, published: dict[str, Path],
+                                            through: str) -> None:
+    """Modules before NN import; NN's import fails naming the notebook to write it in; a later
+    one says it is not released yet."""
+    dest = published[through]
+    _, package, stubs = _modules(course, through)
+    ok = _import(dest, "; ".join(f"import tinytorch.core.{m.name}" for m in package))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[0].startswith(str(dest)), "imported the instructor's package"
+    here = stubs[0]
+    failed = _import(dest, f"import tinytorch.core.{here.name}")
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("ModuleNotFoundError: "), last
+    assert f"release/{here.folder}/{here.name}.ipynb" in last and "you write" in last, last
+    for later in stubs[1:]:
+        failed = _import(dest, f"from tinytorch.core.{later.name} import *")
+        assert "not released yet" in failed.stderr.strip().splitlines()[-1], failed.stderr
+
+
+@pytest.mark.parametrize("through", THROUGHS)
+def test_no_hidden_test_and_no_solution_of_nn_or_later(course: Course,
+                                                       published: dict[str, Path],
+                                                       through: str) -> None:
+    """Whole blocks, as the instructor wrote them, searched for in every file: every hidden
+    test block of every module, every solution block of NN and later."""
+    files = {rel: searchable(rel, data) for rel, data in tree_bytes(published[through]).items()}
+    _, _, later = _modules(course, through)
+    secret = [(m.folder, "hidden test", b) for m in course.modules()
+              for b in blocks(m.source_notebook, "HIDDEN TESTS")]
+    secret += [(m.folder, "solution", b) for m in later
+               for b in blocks(m.source_notebook, "SOLUTION")]
+    checked = 0
+    for folder, kind, block in secret:
+        if len(block.strip()) < 40:  # a one-liner such as "return x" says nothing
+            continue
+        checked += 1
+        for rel, text in files.items():
+            assert block not in text, f"{rel}: a {kind} block of {folder}:\n{block[:300]}"
+    assert checked > 50, f"only {checked} blocks were long enough to look for"
+
+
+def test_package_of_nn_minus_one_carries_its_solutions(course: Course,
+                                                       published: dict[str, Path]) -> None:
+    """The rule's other side: the solution code of the modules before NN is there."""
+    dest = published["03"]
+    for m in course.modules()[:2]:
+        text = (dest / "tinytorch/core" / f"{m.name}.py").read_text(encoding="utf-8")
+        found = [b for b in blocks(m.source_notebook, "SOLUTION") if b in text]
+        assert found, f"no solution of {m.folder} in the package"
+
+
+@pytest.mark.parametrize("through", THROUGHS)
+def test_readme_for_students(course: Course, published: dict[str, Path], through: str) -> None:
+    """Binder on the notebook of NN, Colab for 01..NN only, how to hand in and get feedback;
+    every relative link points at a file of the repository."""
+    dest = published[through]
+    text = (dest / "README.md").read_text(encoding="utf-8")
+    notebooks, _, _ = _modules(course, through)
+    current = f"release/{notebooks[-1].folder}/{notebooks[-1].name}.ipynb"
+    assert (f"https://mybinder.org/v2/gh/{TEST_SLUG}/{TEST_BRANCH}?urlpath=lab/tree/{current}"
+            in text)
+    colab = re.findall(rf"https://colab\.research\.google\.com/github/{TEST_SLUG}/blob/"
+                       rf"{TEST_BRANCH}/(release/[^)]+)\)", text)
+    assert colab == [f"release/{m.folder}/{m.name}.ipynb" for m in notebooks]
+    for heading in ("## Open a notebook", "## Check your work", "## Hand in", "## Feedback"):
+        assert heading in text
+    assert f"git clone https://github.com/{TEST_SLUG}.git" in text
+    for target in re.findall(r"\]\(((?!https?:)[^)]+)\)", text):
+        assert (dest / target).is_file(), f"README links to {target}, not in the repository"
+    assert "your-org" not in text and "modules/" not in text
+
+
+@pytest.mark.parametrize("through", THROUGHS)
+def test_binder_is_the_student_image(published: dict[str, Path], through: str) -> None:
+    """binder/: student tools only, every package pinned at the course's version;
+    postBuild installs the repository's own package."""
+    dest = published[through]
+    req = (dest / "binder/requirements.txt").read_text(encoding="utf-8")
+    pins = dict(line.split("==") for line in req.splitlines()
+                if line.strip() and not line.startswith("#"))
+    names = {n.lower() for n in pins}
+    for tool in DEV_TOOLS:
+        assert tool not in names, f"binder/requirements.txt holds the developer tool {tool}"
+    for need in ("jupyterlab", "nbgrader", "jupytext", "numpy", "matplotlib", "ipykernel"):
+        assert need in names, f"binder/requirements.txt lacks {need}"
+    course_pins = dict(line.split("==") for line in
+                       (REPO / "requirements.txt").read_text().splitlines()
+                       if "==" in line and not line.startswith("#"))
+    for name, version in pins.items():
+        assert course_pins.get(name) == version, f"{name}=={version}: not the course's pin"
+    post = (dest / "binder/postBuild").read_text(encoding="utf-8")
+    assert "pip install --no-deps -e ." in post
+    assert "modules/" not in post and "Jupytext Notebook" not in post
+    project = tomllib.loads((dest / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["tinytorch*"]
+
+
+@pytest.mark.parametrize("through", THROUGHS)
+def test_marker_names_what_was_published(course: Course, published: dict[str, Path],
+                                         through: str) -> None:
+    marker = json.loads((published[through] / ".course-publish.json").read_text())
+    notebooks, package, _ = _modules(course, through)
+    assert marker == {
+        "made_by": "course publish", "slug": TEST_SLUG, "branch": TEST_BRANCH,
+        "through": notebooks[-1].folder, "notebooks": [m.folder for m in notebooks],
+        "package": [m.folder for m in package],
+    }
