@@ -6,9 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from coursekit.course import Course, CourseError
 from coursekit.publishing.lab import register as register_student_commands
+
+
+class CourseParser(argparse.ArgumentParser):
+    """argparse with the course's convention for bad input: one message, exit code 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _course(args: argparse.Namespace) -> Course:
@@ -38,7 +47,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     results = grade(
         course, Path(args.submissions), out=Path(args.out) if args.out else None,
         db_url=args.db_url, modules=args.module, workers=args.workers,
-        feedback=not args.no_feedback, sandbox=not args.no_sandbox,
+        feedback=not args.no_feedback, students=args.student, sandbox=not args.no_sandbox,
     )
     print_table(results)
     return 0
@@ -66,7 +75,7 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``course`` command."""
-    parser = argparse.ArgumentParser(
+    parser = CourseParser(
         prog="course",
         description="Instructor tool of the course: build notebooks and the reference package "
         "from modules/, release student notebooks, grade submissions with nbgrader.",
@@ -100,7 +109,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "grade", help="autograde submissions, write feedback and grades.csv",
         description="Autograde DIR/<student>/<NN_name>/<name>.ipynb with nbgrader, generate "
-        "feedback HTML (hidden tests not shown) and write grades.csv.")
+        "feedback HTML (hidden tests not shown) and write grades.csv from the gradebook: "
+        "every student and assignment in it, whatever this run graded. A timestamp.txt next "
+        "to a notebook is its submission time (late work: course.toml [due] and [late]). "
+        "Ctrl-C stops cleanly: grades.csv is written for what was saved.")
     p.add_argument("--submissions", required=True, metavar="DIR",
                    help="folder laid out as DIR/<student_id>/<NN_name>/<name>.ipynb")
     p.add_argument("--out", metavar="DIR",
@@ -114,6 +126,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sandbox", action="store_true",
                    help="run the kernels without the bubblewrap sandbox (only for trusted "
                    "notebooks, on systems without it); grades.csv marks the rows")
+    p.add_argument("--student", "-s", action="append", metavar="ID",
+                   help="only this student's folder (regrade one student); repeatable")
     module_arg(p)
     p.set_defaults(func=cmd_grade)
 
@@ -156,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"course {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"course {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

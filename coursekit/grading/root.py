@@ -35,6 +35,11 @@ class GradingRoot:
                 cfg[section][key] = value
         return cfg
 
+    @property
+    def course_id(self) -> str:
+        """The course's id in the gradebook (``CourseDirectory.course_id``)."""
+        return str(self.config.CourseDirectory.get("course_id", "") or "")
+
     def report(self, job: Job) -> Path:
         """Where the limits write what they did while grading ``job``."""
         return self.root / "reports" / job.student / job.module.folder / "limits.json"
@@ -116,7 +121,9 @@ def fill_root(groot: GradingRoot, modules: list[Module],
                     f"grading root {root}: generate_assignment {module.folder} failed (if this "
                     "root graded an older version of the module, grade into a new --out or "
                     "remove the root):\n" + nbg.failure_text(result))
-        log(f"grade: grading root {root} (gradebook {groot.db_url})")
+        from coursekit.grading.database import masked
+
+        log(f"grade: grading root {root} (gradebook {masked(groot.db_url)})")
         return groot
 
 
