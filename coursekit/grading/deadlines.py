@@ -28,7 +28,7 @@ import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timezone, UTC
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -100,7 +100,7 @@ def policy(course: Course) -> Policy:
 
 def _zone(name: Any) -> timezone | ZoneInfo:
     if name in (None, "UTC", "utc"):
-        return timezone.utc
+        return UTC
     if not isinstance(name, str):
         raise CourseError(f"{SETTINGS_FILE} [due] timezone = {name!r}: expected a time zone "
                           "name such as \"Europe/Berlin\"")
@@ -127,7 +127,7 @@ def to_utc(value: Any, key: str, zone: timezone | ZoneInfo) -> datetime:
     else:
         raise CourseError(f"{where} = {value!r}: expected a date-time such as "
                           "2026-02-06T23:59:00")
-    return stamp.astimezone(timezone.utc).replace(tzinfo=None)
+    return stamp.astimezone(UTC).replace(tzinfo=None)
 
 
 def due_dates(course: Course) -> dict[str, datetime]:

@@ -19,6 +19,7 @@ from coursekit.grading.results import (
     _num,
     default_workers,
     gradebook_results,
+    max_points,
     print_summary,
     write_csv,
 )
@@ -238,8 +239,11 @@ def _report_interrupt(groot: GradingRoot, jobs: list[Job], saved: list[Result],
     left = [j for j in jobs if (j.student, j.module.folder) not in done]
     log(f"grade: interrupted: {len(saved)} of {len(jobs)} submission(s) graded and saved "
         "in the gradebook")
+    unfinished = [Result(j.student, j.module.folder, 0, max_points(j.module.source_notebook),
+                         "not graded", "grading was interrupted before this submission")
+                  for j in left]
     try:
-        path = write_grades(groot)
+        path = write_grades(groot, unfinished)
         log(f"grade: wrote {path} from the gradebook")
     except Exception as exc:  # the gradebook may be what was being interrupted
         log(f"grade: could not write grades.csv ({type(exc).__name__}: {exc})")

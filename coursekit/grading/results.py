@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from coursekit import nbg
@@ -89,7 +89,7 @@ def utc_text(stamp: datetime | None) -> str:
     if stamp is None:
         return ""
     if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
     return stamp.isoformat(timespec="seconds") + "Z"
 
 
@@ -106,7 +106,7 @@ class RunRecord:
     def add(self, result: Result) -> None:
         """Append ``result``."""
         data = {k: v for k, v in asdict(result).items() if k != "failed"}
-        data["graded_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        data["graded_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(data) + "\n")
             fh.flush()
