@@ -190,6 +190,8 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     n = default_workers() if workers is None else workers
     if n < 0:
         raise CourseError(f"--workers {n}: must be 0 (in this process) or more")
+    deadlines.policy(course)  # bad [due] or [late] settings stop here, before any work
+    deadlines.due_dates(course)
     url = database.check(db_url) if db_url else None
     root = writable_folder(out or course.root / "grading")
     jobs = collect_jobs(submissions.resolve(), chosen, log,
