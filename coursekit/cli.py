@@ -1,4 +1,5 @@
-"""The ``course`` command line: build, release, grade, check, demo, examples."""
+"""The ``course`` command line: build, release, grade, collect, export, feedback, check,
+demo, examples (and the student-side commands of :mod:`coursekit.publishing.lab`)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,48 @@ def cmd_grade(args: argparse.Namespace) -> int:
         feedback=not args.no_feedback, students=args.student, sandbox=not args.no_sandbox,
     )
     print_table(results)
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from coursekit.grading import roster
+    from coursekit.grading.collect import collect
+    from coursekit.grading.deadlines import due_timezone
+
+    course = _course(args)
+    people = roster.load(Path(args.roster))
+    out = Path(args.out) if args.out else course.root / "grading" / "submissions"
+    collect(course, Path(args.download), people, out, modules=args.module,
+            timezone=args.timezone or due_timezone(course))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from coursekit.grading import roster
+    from coursekit.grading.export import export
+    from coursekit.grading.grade import existing_root
+
+    course = _course(args)
+    people = roster.load(Path(args.roster)) if args.roster else None
+    groot = existing_root(course, Path(args.grading) if args.grading else None, args.db_url)
+    out = Path(args.out) if args.out else groot.root / f"grades-{args.format}.csv"
+    export(course, args.format, groot.db_url, groot.course_id, groot.root, out, people)
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from coursekit.grading.return_feedback import bundle, feedback_pages
+
+    course = _course(args)
+    root = (Path(args.grading) if args.grading else course.root / "grading").resolve()
+    if not args.zip:
+        pages = feedback_pages(root)
+        count = sum(len(p) for p in pages.values())
+        print(f"feedback: {count} page(s) of {len(pages)} student(s) in {root / 'feedback'}; "
+              "--zip bundles them for returning")
+        return 0
+    out = Path(args.out) if args.out else root / "feedback-zips"
+    bundle(root, out, args.layout, Path(args.submissions) if args.submissions else None)
     return 0
 
 
@@ -130,6 +173,57 @@ def make_parser() -> argparse.ArgumentParser:
                    help="only this student's folder (regrade one student); repeatable")
     module_arg(p)
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser(
+        "collect", help="an LMS bulk download (Canvas, Moodle) -> the submissions layout",
+        description="Turn a Canvas or Moodle 'download all submissions' zip into "
+        "DIR/<student>/<NN_name>/<name>.ipynb (with timestamp.txt, the submission time) for "
+        "`course grade`. Students are found in the roster (Canvas: canvas_id; Moodle: name); "
+        "every file that cannot be placed is listed with the reason.")
+    p.add_argument("download", metavar="DOWNLOAD.zip", help="the LMS's zip download")
+    p.add_argument("--roster", required=True, metavar="CSV",
+                   help="roster.csv: student (the course's id), name, canvas_id, ...")
+    p.add_argument("--out", metavar="DIR",
+                   help="submissions folder to write (default: grading/submissions)")
+    p.add_argument("--timezone", metavar="ZONE",
+                   help="time zone of the times in the zip (default: course.toml [due] "
+                   "timezone, else UTC)")
+    p.add_argument("--module", "-m", action="append", metavar="NN",
+                   help="the module of this download (default: from the notebooks' names)")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser(
+        "export", help="the gradebook as a Canvas or Moodle grade import (or a plain CSV)",
+        description="Write the gradebook's scores (manual grades included, late penalty "
+        "taken off) in the grade-import layout of Canvas or Moodle, or as a plain table: one "
+        "row per roster student, one column per assignment.")
+    p.add_argument("--format", required=True, choices=("canvas", "moodle", "csv"),
+                   help="canvas | moodle | csv")
+    p.add_argument("--roster", metavar="CSV",
+                   help="roster.csv with the LMS's ids (needed for canvas and moodle)")
+    p.add_argument("--grading", metavar="DIR", help="grading root (default: grading/)")
+    p.add_argument("--db-url", metavar="URL",
+                   help="gradebook URL (default: the one the grading root was graded into)")
+    p.add_argument("--out", metavar="FILE",
+                   help="file to write (default: grades-FORMAT.csv in the grading root)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "feedback", help="bundle the feedback pages for returning (--zip)",
+        description="Bundle the feedback pages `course grade` wrote: one archive per student "
+        "(--layout student), or one per module in the upload layout of Canvas or Moodle "
+        "(--layout canvas|moodle, with --submissions from `course collect`). Without --zip, "
+        "say how many pages there are.")
+    p.add_argument("--zip", action="store_true", help="write the archives")
+    p.add_argument("--layout", default="student", choices=("student", "canvas", "moodle"),
+                   help="student (default): <student>.zip; canvas, moodle: the LMS's upload "
+                   "layout, one archive per module")
+    p.add_argument("--submissions", metavar="DIR",
+                   help="the folder `course collect` wrote (for --layout canvas|moodle)")
+    p.add_argument("--grading", metavar="DIR", help="grading root (default: grading/)")
+    p.add_argument("--out", metavar="DIR",
+                   help="folder for the archives (default: feedback-zips/ in the grading root)")
+    p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser(
         "check", help="CI gate: generated files in sync, solutions full marks, blanks zero",

@@ -130,6 +130,13 @@ def to_utc(value: Any, key: str, zone: timezone | ZoneInfo) -> datetime:
     return stamp.astimezone(UTC).replace(tzinfo=None)
 
 
+def due_timezone(course: Course) -> str | None:
+    """The ``[due]`` table's time zone name (None: UTC)."""
+    name = table(course, "due").get("timezone")
+    _zone(name)
+    return name
+
+
 def due_dates(course: Course) -> dict[str, datetime]:
     """Module folder -> due date (naive UTC) from the ``[due]`` table."""
     due = dict(table(course, "due"))

@@ -153,6 +153,30 @@ def writable_folder(root: Path, option: str = "--out") -> Path:
     return root
 
 
+def existing_root(course: Course, root: Path | None, db_url: str | None = None,
+                  option: str = "--grading") -> GradingRoot:
+    """A grading root ``course grade`` has filled (default ``grading/``), with the gradebook
+    it used (from its ``nbgrader_config.py``) unless ``db_url`` names another."""
+    from traitlets.config import PyFileConfigLoader
+
+    root = (root or course.root / "grading").resolve()
+    config = root / "nbgrader_config.py"
+    if not config.is_file():
+        raise CourseError(f"{option} {root}: not a grading root (no nbgrader_config.py); "
+                          "run `course grade` first")
+    if db_url:
+        url = database.check(db_url)
+    else:
+        try:
+            cfg = PyFileConfigLoader(config.name, path=str(root)).load_config()
+            url = str(cfg.CourseDirectory.db_url)
+        except Exception as exc:
+            raise CourseError(f"{config}: cannot read it ({exc})") from None
+        url = database.check(url, option=f"{config.name}: db_url")
+    groot = GradingRoot(course, root, url)
+    return groot
+
+
 def write_grades(groot: GradingRoot, extra: list[Result] | None = None) -> Path:
     """Write ``grades.csv`` in the grading root from its gradebook and run record (plus
     ``extra`` results not recorded yet); its path."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-from datetime import datetime
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
@@ -125,7 +125,7 @@ def test_bad_due_dates_stop_grade_with_one_message(course: Course, tmp_path: Pat
 
 
 def test_date_alone_is_due_at_the_end_of_that_day() -> None:
-    from datetime import date, timezone
+    from datetime import date
 
-    assert deadlines.to_utc(date(2026, 3, 2), "x", timezone.utc) == datetime(2026, 3, 2, 23,
+    assert deadlines.to_utc(date(2026, 3, 2), "x", UTC) == datetime(2026, 3, 2, 23,
                                                                             59, 59)
