@@ -255,7 +255,10 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``course`` command; return the process exit code."""
-    args = make_parser().parse_args(argv)
+    try:
+        args = make_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad argument (the message is printed)
+        return exc.code if isinstance(exc.code, int) else 1
     try:
         return int(args.func(args))
     except CourseError as exc:

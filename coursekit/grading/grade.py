@@ -217,9 +217,12 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     deadlines.policy(course)  # bad [due] or [late] settings stop here, before any work
     deadlines.due_dates(course)
     url = database.check(db_url) if db_url else None
-    root = writable_folder(out or course.root / "grading")
+    target = out or course.root / "grading"
+    if target.exists() and not target.is_dir():
+        raise CourseError(f"--out {target}: not a folder")
     jobs = collect_jobs(submissions.resolve(), chosen, log,
                         course_folders={m.folder for m in course.modules()}, students=students)
+    root = writable_folder(target)
     hints = {(j.student, j.module.folder): j.hint for j in jobs if j.hint}
     if sandbox:
         sb.probe(course, chosen[-1])  # SandboxUnavailable: why, and how to get it
