@@ -271,6 +271,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"course {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if not type(exc).__module__.startswith("sqlalchemy"):
+            raise
+        # the database went away (or refused a write) after the checks at the start
+        orig = getattr(exc, "orig", None) or exc
+        first = next((line for line in str(orig).splitlines() if line.strip()), repr(orig))
+        print(f"course {args.command}: error: the gradebook's database failed: {first}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

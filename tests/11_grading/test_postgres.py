@@ -9,6 +9,8 @@ regrading one student, on both databases, and ``grades.csv`` must keep every row
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -97,6 +99,22 @@ def test_postgres_gradebook_is_the_sqlite_one(graded: dict) -> None:
     dee = next(r for r in rows if (r["student"], r["assignment"]) == ("dee_corrupt",
                                                                         "01_tensor"))
     assert dee["status"] == "corrupt" and "\n" not in dee["reason"]
+
+
+def test_nbgrader_export_reads_the_postgres_gradebook(graded: dict) -> None:
+    """nbgrader's own tools, run in the grading root, use the server the run graded into."""
+    root = graded["roots"]["postgresql"]
+    bindir = Path(sys.executable).parent
+    done = subprocess.run([str(bindir / "nbgrader"), "export", "--to", "nbgrader.csv"],
+                          cwd=root, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}"))
+    assert done.returncode == 0, done.stderr
+    theirs = {(r["student_id"], r["assignment"]): float(r["score"])
+              for r in csv.DictReader((root / "nbgrader.csv").open())}
+    ours = {(r["student"], r["assignment"]): float(r["score"])
+            for r in csv.DictReader((root / "grades.csv").open())}
+    assert theirs == ours and len(ours) == 4 * len(MODULES)
+    assert not (root / "gradebook.db").exists()  # nothing went to a SQLite file
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
