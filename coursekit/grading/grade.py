@@ -222,10 +222,10 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
         raise CourseError(f"--out {target}: not a folder")
     jobs = collect_jobs(submissions.resolve(), chosen, log,
                         course_folders={m.folder for m in course.modules()}, students=students)
-    root = writable_folder(target)
-    hints = {(j.student, j.module.folder): j.hint for j in jobs if j.hint}
     if sandbox:
         sb.probe(course, chosen[-1])  # SandboxUnavailable: why, and how to get it
+    root = writable_folder(target)
+    hints = {(j.student, j.module.folder): j.hint for j in jobs if j.hint}
     with kernel_environment(course):
         groot = open_root(course, root, url, overrides, sandbox)
         record = RunRecord(groot.root)
