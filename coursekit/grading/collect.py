@@ -3,11 +3,14 @@
 The two layouts, as the LMSs write them:
 
 * **Canvas** (Assignments, Download Submissions): a flat zip of
-  ``<name>_<user id>_<submission id>_<file name>``, with ``late_`` before the user id of a
-  late submission; ``<name>`` is the student's sortable name in lower case without spaces
-  or punctuation, ``<user id>`` Canvas's numeric user id (the ``ID`` column of its
-  gradebook export), and a file uploaded again under the same name gets ``-1``, ``-2``
-  before its extension.
+  ``<name>_<user id>_<attachment id>_<file name>``, with ``late_`` before the user id of a
+  late submission and no ``<name>`` under anonymous grading. ``<name>`` is the student's
+  sortable name ("Last, First") without non-word characters, in lower case; ``<user id>``
+  Canvas's numeric user id (the ``ID`` column of its gradebook export). The names are made
+  by ``ContentZipper#get_filename`` and ``#add_upload_submission`` in Canvas's
+  ``lib/content_zipper.rb``; Canvas reads the ``_<id>_`` parts back when feedback files are
+  uploaded in bulk. A file uploaded again under the same name is shown as ``-1``,
+  ``-2`` before its extension, a browser's second download as `` (1)``.
 * **Moodle** (Assignment, View all submissions, Download all submissions): each file as
   ``<Full Name>_<participant id>_assignsubmission_file_/<file name>`` (in folders, the
   default since Moodle 3.1) or ``<Full Name>_<participant id>_assignsubmission_file_<file
@@ -42,7 +45,7 @@ from coursekit.course import Course, CourseError, Module
 from coursekit.grading.grade import looks_like, writable_folder
 from coursekit.grading.roster import Person, Roster, name_key
 
-CANVAS_RE = re.compile(r"^(?P<name>[^_/]+)_(?P<late>late_)?(?P<user>\d+)_(?P<sub>\d+)_"
+CANVAS_RE = re.compile(r"^(?:(?P<name>[^_/]+)_)??(?P<late>late_)?(?P<user>\d+)_(?P<sub>\d+)_"
                        r"(?P<file>[^/]+)$", re.IGNORECASE)
 MOODLE_DIR_RE = re.compile(r"^(?P<name>[^_/]+)_(?P<user>\d+)_(?P<plugin>assignsubmission_"
                            r"[a-z]+)_?$")
@@ -63,7 +66,7 @@ class Entry:
     filename: str  # the student's own file name
     prefix: str  # everything the LMS put before the file name
     late: bool = False
-    submission: str = ""
+    submission: str = ""  # Canvas: the file's attachment id
 
 
 @dataclass
@@ -90,7 +93,7 @@ def parse_entry(path: str) -> Entry | None:
                          parts[0][: -len(m["file"])])
         m = CANVAS_RE.match(parts[0])
         if m:
-            return Entry(path, "canvas", m["name"], m["user"], m["file"],
+            return Entry(path, "canvas", m["name"] or "", m["user"], m["file"],
                          parts[0][: -len(m["file"])], late=bool(m["late"]),
                          submission=m["sub"])
     return None

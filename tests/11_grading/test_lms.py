@@ -258,3 +258,26 @@ def test_zip_extended_timestamp_is_utc() -> None:
     when = int(datetime(2026, 3, 1, 10, 0, tzinfo=UTC).timestamp())
     info.extra = b"\x55\x54\x05\x00\x01" + when.to_bytes(4, "little")
     assert entry_time(info, UTC) == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("path", "want"), [
+    # Canvas: [sortable name, LATE, user id] joined by "_", non-word characters dropped,
+    # lower case; then the attachment id and the file's own name (lib/content_zipper.rb)
+    ("lovelaceada_4711_99_tensor.ipynb", ("canvas", "lovelaceada", "4711", False,
+                                          "tensor.ipynb")),
+    ("lovelaceada_late_4711_99_Tensor (1).ipynb", ("canvas", "lovelaceada", "4711", True,
+                                                   "Tensor (1).ipynb")),
+    ("4711_99_tensor.ipynb", ("canvas", "", "4711", False, "tensor.ipynb")),  # anonymous
+    # Moodle: "<Full Name>_<participant id>_assignsubmission_file_" then "/" (in folders)
+    # or the file name (flat) (mod/assign/locallib.php, download_submissions)
+    ("Ada Lovelace_77_assignsubmission_file_/tensor.ipynb", ("moodle", "Ada Lovelace", "77",
+                                                             False, "tensor.ipynb")),
+    ("Ada Lovelace_77_assignsubmission_file_tensor.ipynb", ("moodle", "Ada Lovelace", "77",
+                                                            False, "tensor.ipynb")),
+])
+def test_lms_file_names(path: str, want: tuple) -> None:
+    from coursekit.grading.collect import parse_entry
+
+    e = parse_entry(path)
+    assert e is not None and (e.lms, e.name, e.user, e.late, e.filename) == want
+    assert path.startswith(e.prefix) and path == e.prefix + e.filename
