@@ -80,14 +80,17 @@ def _kept_by_hand(gb: Any, assignment: str, student: str) -> dict[str, Any] | No
 
 
 def merge_submission(db_url: str, assignment: str, student: str,
-                     detail: dict[str, Any] | None, course_id: str | None = None) -> None:
+                     detail: dict[str, Any] | None, course_id: str | None = None,
+                     late: deadlines.Policy | None = None) -> None:
     """Write one submission's grades (from a worker) into the course gradebook.
 
     The submission is replaced, but what was entered by hand in the formgrader survives a
     regrade, as it does with nbgrader's own autograde: manual scores and extra credit (the
     cell is then marked as needing manual grading again, so the grade is looked at once
-    more), manual comments, a notebook's flag and an extension. A submission that can no
-    longer be graded (``detail`` None) is removed.
+    more), manual comments, a notebook's flag and an extension. With a kept extension or
+    manual score, the late penalty is worked out again with the ``late`` policy, as nbgrader
+    would have with them in place. A submission that can no longer be graded (``detail``
+    None) is removed.
     """
     with _deferred_interrupt(), nbg.gradebook(db_url, course_id) as gb:
         gb.update_or_create_student(student)
@@ -124,6 +127,19 @@ def merge_submission(db_url: str, assignment: str, student: str,
                 comment.auto_comment = c["auto_comment"]
                 comment.manual_comment = old["comments"].get(c["name"], c["manual_comment"])
         gb.db.commit()
+        if late is not None and kept is not None and (
+                kept["extension"] is not None
+                or any(nb["grades"] for nb in kept["notebooks"].values())):
+            # the worker's gradebook knew neither the extension nor the manual scores
+            seconds = sub.total_seconds_late
+            for subnb in sub.notebooks:
+                if seconds <= 0:
+                    subnb.late_submission_penalty = None
+                    continue
+                score = float(subnb.score)
+                subnb.late_submission_penalty = min(max(late.penalty(score, seconds), 0.0),
+                                                    score)
+            gb.db.commit()
 
 def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path:
     """A SQLite gradebook holding the assignments (copied for every worker).

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.course import CourseError, Module
+from coursekit.grading import deadlines
 from coursekit.grading.gradebook import make_template, merge_submission
 from coursekit.grading.results import Job, Result, max_points
 from coursekit.grading.root import BLAS_THREADS, GradingRoot
@@ -178,6 +179,7 @@ class Pool:
         self._workers: list[_Worker] = []
         self.closing = False
         self.course_id = groot.course_id
+        self.late = deadlines.policy(groot.course)
 
     def __enter__(self) -> Pool:
         return self
@@ -251,5 +253,5 @@ class Pool:
                           "error", answer["failed"], sandboxed=self.groot.sandbox)
         result = Result(**answer["result"])
         merge_submission(self.groot.db_url, assignment, job.student, answer["detail"],
-                         self.course_id)
+                         self.course_id, self.late)
         return result

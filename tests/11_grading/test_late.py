@@ -78,6 +78,15 @@ def test_late_work_is_penalised_as_the_course_says(course: Course, tmp_path: Pat
         sub = gb.find_submission("01_demo", "bo")
         assert sub.late_submission_penalty == pytest.approx(1.2)
         assert sub.total_seconds_late == 25 * 3600
+        # bo is granted a day more (as `nbgrader db` or the formgrader would record it)
+        gb.grant_extension("01_demo", "bo", days=1)
+    grade(course, subs, out=out, workers=1, feedback=False, students=["bo"],
+          log=lambda s: None)
+    rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    # 1 h late with the extension, less the 30 min grace: 1 started day, 20 % of 3 = 0.6
+    assert (rows["bo"]["late"], rows["bo"]["penalty"], rows["bo"]["score"]) == \
+        ("1h", "0.60", "2.40")
+    assert rows["cy"]["penalty"] == "1.50"  # the others are as they were
 
 
 def test_policy_arithmetic() -> None:
