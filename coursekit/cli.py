@@ -1,4 +1,5 @@
-"""The ``course`` command line: build, release, grade, check, demo, examples."""
+"""The ``course`` command line: build, release, grade, collect, export, feedback, check,
+demo, examples (and the student-side commands of :mod:`coursekit.publishing.lab`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from coursekit.course import Course, CourseError
 from coursekit.publishing.lab import register as register_student_commands
+
+
+class CourseParser(argparse.ArgumentParser):
+    """argparse with the course's convention for bad input: one message, exit code 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _course(args: argparse.Namespace) -> Course:
@@ -38,9 +48,51 @@ def cmd_grade(args: argparse.Namespace) -> int:
     results = grade(
         course, Path(args.submissions), out=Path(args.out) if args.out else None,
         db_url=args.db_url, modules=args.module, workers=args.workers,
-        feedback=not args.no_feedback, sandbox=not args.no_sandbox,
+        feedback=not args.no_feedback, students=args.student, sandbox=not args.no_sandbox,
     )
     print_table(results)
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from coursekit.grading import roster
+    from coursekit.grading.collect import collect
+    from coursekit.grading.deadlines import due_timezone
+
+    course = _course(args)
+    people = roster.load(Path(args.roster))
+    out = Path(args.out) if args.out else course.root / "grading" / "submissions"
+    collect(course, Path(args.download), people, out, modules=args.module,
+            timezone=args.timezone or due_timezone(course))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from coursekit.grading import roster
+    from coursekit.grading.export import export
+    from coursekit.grading.grade import existing_root
+
+    course = _course(args)
+    people = roster.load(Path(args.roster)) if args.roster else None
+    groot = existing_root(course, Path(args.grading) if args.grading else None, args.db_url)
+    out = Path(args.out) if args.out else groot.root / f"grades-{args.format}.csv"
+    export(course, args.format, groot.db_url, groot.course_id, groot.root, out, people)
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from coursekit.grading.return_feedback import bundle, feedback_pages
+
+    course = _course(args)
+    root = (Path(args.grading) if args.grading else course.root / "grading").resolve()
+    if not args.zip:
+        pages = feedback_pages(root)
+        count = sum(len(p) for p in pages.values())
+        print(f"feedback: {count} page(s) of {len(pages)} student(s) in {root / 'feedback'}; "
+              "--zip bundles them for returning")
+        return 0
+    out = Path(args.out) if args.out else root / "feedback-zips"
+    bundle(root, out, args.layout, Path(args.submissions) if args.submissions else None)
     return 0
 
 
@@ -66,7 +118,7 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``course`` command."""
-    parser = argparse.ArgumentParser(
+    parser = CourseParser(
         prog="course",
         description="Instructor tool of the course: build notebooks and the reference package "
         "from modules/, release student notebooks, grade submissions with nbgrader.",
@@ -100,7 +152,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "grade", help="autograde submissions, write feedback and grades.csv",
         description="Autograde DIR/<student>/<NN_name>/<name>.ipynb with nbgrader, generate "
-        "feedback HTML (hidden tests not shown) and write grades.csv.")
+        "feedback HTML (hidden tests not shown) and write grades.csv from the gradebook: "
+        "every student and assignment in it, whatever this run graded. A timestamp.txt next "
+        "to a notebook is its submission time (late work: course.toml [due] and [late]). "
+        "Ctrl-C stops cleanly: grades.csv is written for what was saved.")
     p.add_argument("--submissions", required=True, metavar="DIR",
                    help="folder laid out as DIR/<student_id>/<NN_name>/<name>.ipynb")
     p.add_argument("--out", metavar="DIR",
@@ -114,8 +169,61 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sandbox", action="store_true",
                    help="run the kernels without the bubblewrap sandbox (only for trusted "
                    "notebooks, on systems without it); grades.csv marks the rows")
+    p.add_argument("--student", "-s", action="append", metavar="ID",
+                   help="only this student's folder (regrade one student); repeatable")
     module_arg(p)
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser(
+        "collect", help="an LMS bulk download (Canvas, Moodle) -> the submissions layout",
+        description="Turn a Canvas or Moodle 'download all submissions' zip into "
+        "DIR/<student>/<NN_name>/<name>.ipynb (with timestamp.txt, the submission time) for "
+        "`course grade`. Students are found in the roster (Canvas: canvas_id; Moodle: name); "
+        "every file that cannot be placed is listed with the reason.")
+    p.add_argument("download", metavar="DOWNLOAD.zip", help="the LMS's zip download")
+    p.add_argument("--roster", required=True, metavar="CSV",
+                   help="roster.csv: student (the course's id), name, canvas_id, ...")
+    p.add_argument("--out", metavar="DIR",
+                   help="submissions folder to write (default: grading/submissions)")
+    p.add_argument("--timezone", metavar="ZONE",
+                   help="time zone of the times in the zip (default: course.toml [due] "
+                   "timezone, else UTC)")
+    p.add_argument("--module", "-m", action="append", metavar="NN",
+                   help="the module of this download (default: from the notebooks' names)")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser(
+        "export", help="the gradebook as a Canvas or Moodle grade import (or a plain CSV)",
+        description="Write the gradebook's scores (manual grades included, late penalty "
+        "taken off) in the grade-import layout of Canvas or Moodle, or as a plain table: one "
+        "row per roster student, one column per assignment.")
+    p.add_argument("--format", required=True, choices=("canvas", "moodle", "csv"),
+                   help="canvas | moodle | csv")
+    p.add_argument("--roster", metavar="CSV",
+                   help="roster.csv with the LMS's ids (needed for canvas and moodle)")
+    p.add_argument("--grading", metavar="DIR", help="grading root (default: grading/)")
+    p.add_argument("--db-url", metavar="URL",
+                   help="gradebook URL (default: the one the grading root was graded into)")
+    p.add_argument("--out", metavar="FILE",
+                   help="file to write (default: grades-FORMAT.csv in the grading root)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "feedback", help="bundle the feedback pages for returning (--zip)",
+        description="Bundle the feedback pages `course grade` wrote: one archive per student "
+        "(--layout student), or one per module in the upload layout of Canvas or Moodle "
+        "(--layout canvas|moodle, with --submissions from `course collect`). Without --zip, "
+        "say how many pages there are.")
+    p.add_argument("--zip", action="store_true", help="write the archives")
+    p.add_argument("--layout", default="student", choices=("student", "canvas", "moodle"),
+                   help="student (default): <student>.zip; canvas, moodle: the LMS's upload "
+                   "layout, one archive per module")
+    p.add_argument("--submissions", metavar="DIR",
+                   help="the folder `course collect` wrote (for --layout canvas|moodle)")
+    p.add_argument("--grading", metavar="DIR", help="grading root (default: grading/)")
+    p.add_argument("--out", metavar="DIR",
+                   help="folder for the archives (default: feedback-zips/ in the grading root)")
+    p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser(
         "check", help="CI gate: generated files in sync, solutions full marks, blanks zero",
@@ -147,7 +255,10 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``course`` command; return the process exit code."""
-    args = make_parser().parse_args(argv)
+    try:
+        args = make_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad argument (the message is printed)
+        return exc.code if isinstance(exc.code, int) else 1
     try:
         return int(args.func(args))
     except CourseError as exc:
@@ -156,6 +267,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"course {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"course {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if not type(exc).__module__.startswith("sqlalchemy"):
+            raise
+        # the database went away (or refused a write) after the checks at the start
+        orig = getattr(exc, "orig", None) or exc
+        first = next((line for line in str(orig).splitlines() if line.strip()), repr(orig))
+        print(f"course {args.command}: error: the gradebook's database failed: {first}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

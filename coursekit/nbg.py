@@ -83,14 +83,18 @@ def create_gradebook(db_url: str) -> bool:
 
 
 @contextmanager
-def gradebook(db_url: str) -> Iterator[Any]:
+def gradebook(db_url: str, course_id: str | None = None) -> Iterator[Any]:
     """nbgrader's ``Gradebook`` on ``db_url``, closed on exit, without the SQLAlchemy warnings
-    about how nbgrader uses its session (not the course's concern)."""
+    about how nbgrader uses its session (not the course's concern).
+
+    ``course_id`` is the course's row in the gradebook (``CourseDirectory.course_id``);
+    without it nbgrader adds a row for its ``default_course``.
+    """
     from nbgrader.api import Gradebook
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Gradebook(db_url) as gb:
+        with (Gradebook(db_url, course_id) if course_id else Gradebook(db_url)) as gb:
             yield gb
 
 

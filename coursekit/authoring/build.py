@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +16,18 @@ from nbformat import NotebookNode
 
 from coursekit.course import Course, CourseError, Module
 from coursekit.authoring.colab import course_colab_source
-from coursekit.authoring.lint import BEGIN_SOLUTION, END_SOLUTION, EXPORT_LINE, ParsedModule, lint
+from coursekit.authoring.lint import (
+    BEGIN_HIDDEN,
+    BEGIN_SOLUTION,
+    END_HIDDEN,
+    END_SOLUTION,
+    EXPORT_LINE,
+    Cell,
+    LintError,
+    ParsedModule,
+    Problem,
+    lint,
+)
 
 CELL_ID_RE = re.compile(r"[^A-Za-z0-9_-]")
 KEEP_CELL_METADATA = ("nbgrader", "tags")
@@ -113,57 +126,102 @@ def export_text(parsed: ParsedModule) -> str:
     return banner + ("\n" + body + "\n" if body else "")
 
 
-def check_export(path: Path, rel: str, text: str, root: Path, importable: bool) -> None:
-    """Fail if the exported file does not compile (or, if asked, does not import)."""
+class BuildError(LintError):
+    """Code cells that do not compile; nothing was written."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        lines = "\n".join(f"  {p}" for p in problems)
+        CourseError.__init__(self, f"{len(problems)} code cell(s) do not compile; nothing was "
+                             f"written:\n{lines}")
+
+
+def _module_lines(cell: Cell, *, student: bool) -> str:
+    """A code cell's text placed at its own line numbers of the module file (other lines
+    blank), so a compile error's line is the module file's line.
+
+    ``student``: the cell as students get it: each solution region replaced by the stub,
+    hidden-test regions removed (nbgrader's release).
+    """
+    lines = [""] * (max((n for n, _ in cell.body), default=0))
+    region: str | None = None
+    for lineno, text in cell.body:
+        stripped = text.strip()
+        if student and stripped in (BEGIN_SOLUTION, BEGIN_HIDDEN):
+            region = stripped
+            if stripped == BEGIN_SOLUTION:
+                indent = text[: len(text) - len(text.lstrip())]
+                lines[lineno - 1] = indent + "raise NotImplementedError()"
+            continue
+        if student and region and stripped in (END_SOLUTION, END_HIDDEN):
+            region = None
+            continue
+        if region is None or not student:
+            lines[lineno - 1] = text
+    return "\n".join(lines) + "\n"
+
+
+def compile_problems(parsed: ParsedModule) -> list[Problem]:
+    """Every code cell of a module that does not compile: as written (solutions, visible and
+    hidden tests) and as released to students (stubs in place of solutions, hidden tests
+    removed); located at the module file's line."""
+    problems: list[Problem] = []
+    path = parsed.module.rel_source
+    for cell in parsed.cells:
+        if cell.cell_type != "code" or not cell.body:
+            continue
+        for student in (False, True):
+            text = _module_lines(cell, student=student)
+            try:
+                compile(text, path, "exec")
+            except SyntaxError as exc:
+                where = ("" if not student else " in the student's version (solutions "
+                         "replaced by the stub, hidden tests removed)")
+                problems.append(Problem(path, exc.lineno or cell.header_line,
+                                        f"does not compile{where}: {exc.msg}"))
+                break
+    return problems
+
+
+def check_export(rel: str, text: str, module: Module) -> None:
+    """Fail if the exported file does not compile."""
     try:
         compile(text, rel, "exec")
     except SyntaxError as exc:
         raise CourseError(
-            f"{rel}:{exc.lineno}: the exported code does not compile: {exc.msg}; "
-            "fix the '#| export' cells of the module") from None
-    if not importable:
-        return
-    dotted = "tinytorch.core." + path.stem
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]), MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [sys.executable, "-c", f"import {dotted}"], cwd=root, env=env,
-        capture_output=True, text=True, timeout=120,
-    )
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no message"
-        raise CourseError(f"{rel}: `import {dotted}` fails: {tail}")
+            f"{rel}:{exc.lineno}: the code exported from {module.rel_source} does not "
+            f"compile: {exc.msg}; fix the '#| export' cells of the module") from None
 
 
-def build_module(
-    parsed: ParsedModule,
-    out_root: Path | None = None,
-    *,
-    check_import: bool = True,
-    log: Callable[[str], None] = print,
-) -> list[Path]:
-    """Write the source notebook and the export of one linted module; return changed paths.
-
-    ``out_root`` redirects the outputs (for ``course check``); default is the course root.
-    """
-    module = parsed.module
-    root = out_root or module.root
-    target = Module(module.number, module.name, root)
-    changed = []
-    nb_text = notebook_text(source_notebook(parsed))
-    if _write_if_changed(target.source_notebook, nb_text):
-        changed.append(target.source_notebook)
-    exp = export_text(parsed)
-    rel_export = f"tinytorch/core/{module.name}.py"
-    check_export(target.export, rel_export, exp, module.root, importable=False)
-    if _write_if_changed(target.export, exp):
-        changed.append(target.export)
-    if check_import:
-        check_export(target.export, rel_export, exp, root, importable=True)
-    status = "updated" if changed else "unchanged"
-    log(f"build {module.folder}: source_notebooks/{module.folder}/{module.notebook_name}, "
-        f"{rel_export} ({status})")
-    return changed
+def check_imports(course_root: Path, exports: dict[Module, str]) -> None:
+    """Import every new export from a scratch copy of the package (nothing written yet)."""
+    with tempfile.TemporaryDirectory(prefix="course-build-") as tmp:
+        scratch = Path(tmp)
+        package = course_root / "tinytorch"
+        if package.is_dir():
+            shutil.copytree(package, scratch / "tinytorch",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        for module, text in exports.items():
+            dest = scratch / "tinytorch" / "core" / f"{module.name}.py"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            for init in (dest.parent / "__init__.py", dest.parent.parent / "__init__.py"):
+                if not init.exists():
+                    init.write_text("", encoding="utf-8")
+            dest.write_text(text, encoding="utf-8")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(scratch), *filter(None, [os.environ.get("PYTHONPATH")])]), MPLBACKEND="Agg",
+            PYTHONDONTWRITEBYTECODE="1")
+        for module in exports:
+            dotted = "tinytorch.core." + module.name
+            proc = subprocess.run(
+                [sys.executable, "-c", f"import {dotted}"], cwd=scratch, env=env,
+                capture_output=True, text=True, timeout=120,
+            )
+            if proc.returncode != 0:
+                err = proc.stderr.strip().splitlines()
+                tail = err[-1] if err else "no message"
+                raise CourseError(f"tinytorch/core/{module.name}.py (from {module.rel_source}): "
+                                  f"`import {dotted}` fails: {tail}")
 
 
 def build(
@@ -174,7 +232,12 @@ def build(
     check_import: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[Module]:
-    """Lint then build the chosen modules (all by default); return the modules built."""
+    """Lint, compile-check, then build the chosen modules (all by default); return them.
+
+    Nothing is written unless every chosen module lints and every code cell compiles (as
+    written and as students get it) and, with ``check_import``, every export imports.
+    ``out_root`` redirects the outputs (for ``course check``); default is the course root.
+    """
     modules = course.select(wanted)
     if not wanted:
         for missing in course.missing_files():
@@ -183,8 +246,23 @@ def build(
         raise CourseError(f"{course.root}/modules: no module files found")
     log(f"lint {', '.join(m.folder for m in modules)}")
     parsed = lint(course, modules)
+    problems = [p for m in modules for p in compile_problems(parsed[m.folder])]
+    if problems:
+        raise BuildError(problems)
+    outputs: dict[Module, tuple[str, str]] = {}
     for module in modules:
-        build_module(parsed[module.folder], out_root, check_import=check_import, log=log)
+        exp = export_text(parsed[module.folder])
+        check_export(f"tinytorch/core/{module.name}.py", exp, module)
+        outputs[module] = (notebook_text(source_notebook(parsed[module.folder])), exp)
+    if check_import:
+        check_imports(course.root, {m: exp for m, (_, exp) in outputs.items()})
+    root = out_root or course.root
+    for module, (nb_text, exp) in outputs.items():
+        target = Module(module.number, module.name, root)
+        changed = [_write_if_changed(target.source_notebook, nb_text),
+                   _write_if_changed(target.export, exp)]
+        log(f"build {module.folder}: source_notebooks/{module.folder}/{module.notebook_name}, "
+            f"tinytorch/core/{module.name}.py ({'updated' if any(changed) else 'unchanged'})")
     if out_root is None:
         ruff_report([m.export for m in modules], course.root, log)
     return modules

@@ -2,49 +2,107 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
 from coursekit.course import Course, CourseError, Module
-from coursekit.grading import kernels
+from coursekit.grading import database, deadlines, kernels
 from coursekit.grading import sandbox as sb
 from coursekit.grading.results import (
     Job,
     Result,
+    RunRecord,
     _duration,
     _num,
     default_workers,
+    gradebook_results,
+    max_points,
     print_summary,
     write_csv,
 )
 from coursekit.grading.root import GradingRoot, fill_root, kernel_environment, open_root
 from coursekit.grading.submission import grade_one
 
+COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-\d+|_\d+|\s+copy(\s*\d+)?)$", re.IGNORECASE)
+
+
+def looks_like(filename: str, module: Module) -> bool:
+    """Whether ``filename`` is probably ``module``'s notebook under another name:
+    ``Tensor.ipynb``, ``tensor (1).ipynb``, ``tensor-2.ipynb``, ``01_tensor.ipynb``."""
+    path = Path(filename)
+    if path.suffix.lower() != ".ipynb":
+        return False
+    stem = path.stem.strip().lower()
+    while True:
+        shorter = COPY_SUFFIX.sub("", stem).strip()
+        if shorter == stem:
+            break
+        stem = shorter
+    return stem in (module.name, module.folder, f"{int(module.number)}_{module.name}")
+
+
+def misnamed_hint(path: Path, module: Module, submissions: Path) -> str:
+    """For a missing ``path``: the notebook nearby that was probably meant, or what the
+    module folder holds instead (empty if there is nothing to say)."""
+    folder, student_dir = path.parent, path.parent.parent
+    places = [folder] if folder.is_dir() else []
+    places.append(student_dir)
+    if student_dir.is_dir():
+        places += [d for d in sorted(student_dir.iterdir()) if d.is_dir() and d != folder
+                   and looks_like(d.name + ".ipynb", module)]
+    near = [p for place in places for p in sorted(place.glob("*.ipynb")) if p.is_file()]
+    rel = path.relative_to(submissions)
+    likely = [p for p in near if looks_like(p.name, module)]
+    if likely:
+        names = ", ".join(str(p.relative_to(submissions)) for p in likely[:3])
+        return f"found {names}: rename or move it to {rel}"
+    inside = [p.name for p in near if p.parent == folder]
+    if inside:
+        return f"{folder.name}/ holds {', '.join(inside[:3])}, not {module.notebook_name}"
+    return ""
+
 
 def collect_jobs(submissions: Path, modules: list[Module],
                  log: Callable[[str], None] = print,
-                 course_folders: set[str] | None = None) -> list[Job]:
-    """A job per (student folder, module): the expected notebook path, present or not."""
+                 course_folders: set[str] | None = None,
+                 students: list[str] | None = None) -> list[Job]:
+    """A job per (student folder, module): the expected notebook path, present or not.
+
+    ``students`` limits the jobs to those student folders. A missing notebook's job carries
+    a hint when a misnamed one sits nearby (``Tensor.ipynb``, ``tensor (1).ipynb``).
+    """
     if not submissions.is_dir():
         raise CourseError(f"--submissions {submissions}: not a folder "
                           "(expected DIR/<student_id>/<NN_name>/<name>.ipynb)")
-    students = sorted(p.name for p in submissions.iterdir()
-                      if p.is_dir() and not p.name.startswith("."))
-    if not students:
-        raise CourseError(f"--submissions {submissions}: no student folders")
+    found = sorted(p.name for p in submissions.iterdir()
+                   if p.is_dir() and not p.name.startswith("."))
+    if not found:
+        raise CourseError(f"--submissions {submissions}: no student folders "
+                          "(expected DIR/<student_id>/<NN_name>/<name>.ipynb)")
+    for loose in sorted(submissions.glob("*.ipynb")):
+        log(f"grade: ignoring {loose.name} at the top of {submissions} (a notebook belongs in "
+            "DIR/<student_id>/<NN_name>/<name>.ipynb)")
+    if students:
+        unknown = [s for s in students if s not in found]
+        if unknown:
+            shown = ", ".join(found[:10]) + (", ..." if len(found) > 10 else "")
+            raise CourseError(f"--student {unknown[0]}: no such student folder in "
+                              f"{submissions} (students: {shown})")
+        found = [s for s in found if s in students]
     known = course_folders or {m.folder for m in modules}
     jobs = []
-    for student in students:
+    for student in found:
         for extra in sorted((submissions / student).iterdir()):
             if extra.is_dir() and extra.name not in known:
                 log(f"grade: ignoring {student}/{extra.name}/ (not an assignment of this course)")
         for module in modules:
-            jobs.append(Job(student, module, submissions / student / module.folder
-                            / module.notebook_name))
+            path = submissions / student / module.folder / module.notebook_name
+            hint = "" if path.exists() else misnamed_hint(path, module, submissions)
+            jobs.append(Job(student, module, path, hint))
     return jobs
-
 
 def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers: int, *,
              feedback: bool = True, log: Callable[[str], None] = print,
@@ -53,7 +111,8 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
 
     ``workers`` worker processes share the jobs (0: one after another in this process); they
     are started first, so they load nbgrader while the root is being filled. Jobs go module
-    by module, so that a worker keeps the sandbox of one module for many submissions.
+    by module, so that a worker keeps the sandbox of one module for many submissions. The
+    modules' due dates (``course.toml``) are set in the gradebook before the first job.
     """
     jobs = sorted(jobs, key=lambda j: (j.module.folder, j.student))
     with ExitStack() as stack:
@@ -65,6 +124,7 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
             pool = stack.enter_context(Pool(groot, modules, workers, log, feedback=feedback))
             pool.start(len(jobs))
         fill_root(groot, modules, log)
+        deadlines.apply(groot, modules, log)
         if pool is not None:
             log(f"grade: {len(jobs)} submissions, {workers} worker process(es)")
             return pool.run(jobs, on_result)
@@ -76,20 +136,77 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
         return results
 
 
+def writable_folder(root: Path, option: str = "--out") -> Path:
+    """``root`` made if needed; a :class:`CourseError` naming ``option`` if it cannot be
+    written."""
+    root = root.resolve()
+    if root.exists() and not root.is_dir():
+        raise CourseError(f"{option} {root}: not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".course-write-test"
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise CourseError(f"{option} {root}: cannot write there "
+                          f"({exc.strerror or exc})") from None
+    return root
+
+
+def existing_root(course: Course, root: Path | None, db_url: str | None = None,
+                  option: str = "--grading") -> GradingRoot:
+    """A grading root ``course grade`` has filled (default ``grading/``), with the gradebook
+    it used (from its ``nbgrader_config.py``) unless ``db_url`` names another."""
+    from traitlets.config import PyFileConfigLoader
+
+    root = (root or course.root / "grading").resolve()
+    config = root / "nbgrader_config.py"
+    if not config.is_file():
+        raise CourseError(f"{option} {root}: not a grading root (no nbgrader_config.py); "
+                          "run `course grade` first")
+    if db_url:
+        url = database.check(db_url)
+    else:
+        try:
+            cfg = PyFileConfigLoader(config.name, path=str(root)).load_config()
+            url = str(cfg.CourseDirectory.db_url)
+        except Exception as exc:
+            raise CourseError(f"{config}: cannot read it ({exc})") from None
+        url = database.check(url, option=f"{config.name}: db_url")
+    groot = GradingRoot(course, root, url)
+    return groot
+
+
+def write_grades(groot: GradingRoot, extra: list[Result] | None = None) -> Path:
+    """Write ``grades.csv`` in the grading root from its gradebook and run record (plus
+    ``extra`` results not recorded yet); its path."""
+    record = RunRecord(groot.root).latest()
+    for r in extra or []:
+        record[(r.student, r.assignment)] = r
+    rows = gradebook_results(groot.db_url, groot.course_id, record)
+    path = groot.root / "grades.csv"
+    write_csv(rows, path)
+    return path
+
+
 def grade(course: Course, submissions: Path, out: Path | None = None, db_url: str | None = None,
           modules: list[str] | None = None, log: Callable[[str], None] = print, *,
           workers: int | None = None, feedback: bool = True,
           overrides: dict[str, dict[str, object]] | None = None,
-          sandbox: bool = True) -> list[Result]:
+          students: list[str] | None = None, sandbox: bool = True) -> list[Result]:
     """Grade every submission under ``submissions``; write grades.csv in the grading root.
 
     ``workers`` worker processes (default: one per core; 0: in this process) share the
     submissions; every result is merged into the course gradebook ``db_url``.
-    ``feedback=False`` skips the feedback HTML.
-    ``overrides`` are nbgrader config values on top of grader_config.py, e.g.
+    ``students`` regrades only those student folders. ``feedback=False`` skips the feedback
+    HTML. ``overrides`` are nbgrader config values on top of grader_config.py, e.g.
     ``{"LimitedExecute": {"notebook_timeout": 60}}``.
     ``sandbox=False`` grades without the sandbox (:mod:`coursekit.grading.sandbox`): only for
     trusted notebooks; with it on, grading stops before it starts if the sandbox cannot run.
+
+    ``grades.csv`` is written from the gradebook: every student and assignment in it, not
+    only those graded now. On Ctrl-C it is written for what was saved, the submissions not
+    graded are named, and ``KeyboardInterrupt`` is raised again.
     """
     chosen = course.select(modules)
     if not chosen:
@@ -97,16 +214,30 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     n = default_workers() if workers is None else workers
     if n < 0:
         raise CourseError(f"--workers {n}: must be 0 (in this process) or more")
-    root = out or course.root / "grading"
+    deadlines.policy(course)  # bad [due] or [late] settings stop here, before any work
+    deadlines.due_dates(course)
+    url = database.check(db_url) if db_url else None
+    target = out or course.root / "grading"
+    if target.exists() and not target.is_dir():
+        raise CourseError(f"--out {target}: not a folder")
     jobs = collect_jobs(submissions.resolve(), chosen, log,
-                        course_folders={m.folder for m in course.modules()})
+                        course_folders={m.folder for m in course.modules()}, students=students)
     if sandbox:
         sb.probe(course, chosen[-1])  # SandboxUnavailable: why, and how to get it
+    root = writable_folder(target)
+    hints = {(j.student, j.module.folder): j.hint for j in jobs if j.hint}
     with kernel_environment(course):
-        groot = open_root(course, root, db_url, overrides, sandbox)
+        groot = open_root(course, root, url, overrides, sandbox)
+        record = RunRecord(groot.root)
+        saved: list[Result] = []
         started = time.monotonic()
 
         def progress(result: Result, done: int, total: int) -> None:
+            hint = hints.get((result.student, result.assignment))
+            if hint and result.status == "missing":
+                result.reason += f"; {hint}"
+            record.add(result)
+            saved.append(result)
             elapsed = time.monotonic() - started
             left = elapsed / done * (total - done)
             log(f"grade [{done}/{total}] {result.student} {result.assignment}: "
@@ -114,13 +245,39 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
                 f"{' FLAGGED' if result.flagged else ''}  "
                 f"(elapsed {_duration(elapsed)}, about {_duration(left)} left)")
 
-        results = run_jobs(groot, chosen, jobs, n, feedback=feedback, log=log,
-                           on_result=progress)
-        csv_path = groot.root / "grades.csv"
-        write_csv(results, csv_path)
+        try:
+            results = run_jobs(groot, chosen, jobs, n, feedback=feedback, log=log,
+                               on_result=progress)
+        except KeyboardInterrupt:
+            _report_interrupt(groot, jobs, saved, log)
+            raise
+        csv_path = write_grades(groot)
         print_summary(results, time.monotonic() - started, log)
         if not sandbox:
             log("grade: WARNING: graded WITHOUT the sandbox (--no-sandbox): the submissions' "
                 "code could read and change the grader's files; grades.csv says sandboxed=no")
-        log(f"grade: wrote {csv_path}; feedback in {groot.root / 'feedback'}")
+        log(f"grade: wrote {csv_path} (every student and assignment in the gradebook); "
+            f"feedback in {groot.root / 'feedback'}")
         return results
+
+
+def _report_interrupt(groot: GradingRoot, jobs: list[Job], saved: list[Result],
+                      log: Callable[[str], None]) -> None:
+    """After Ctrl-C: grades.csv for what was saved, and what was not graded."""
+    done = {(r.student, r.assignment) for r in saved}
+    left = [j for j in jobs if (j.student, j.module.folder) not in done]
+    log(f"grade: interrupted: {len(saved)} of {len(jobs)} submission(s) graded and saved "
+        "in the gradebook")
+    unfinished = [Result(j.student, j.module.folder, 0, max_points(j.module.source_notebook),
+                         "not graded", "grading was interrupted before this submission")
+                  for j in left]
+    try:
+        path = write_grades(groot, unfinished)
+        log(f"grade: wrote {path} from the gradebook")
+    except Exception as exc:  # the gradebook may be what was being interrupted
+        log(f"grade: could not write grades.csv ({type(exc).__name__}: {exc})")
+    if left:
+        names = ", ".join(f"{j.student} {j.module.folder}" for j in left[:10])
+        more = f" and {len(left) - 10} more" if len(left) > 10 else ""
+        log(f"grade: not graded ({len(left)}): {names}{more}; run the same command again "
+            "to grade them (graded ones are graded again)")

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
-from contextlib import closing
+import threading
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from coursekit import nbg
 from coursekit.course import CourseError, Module
+from coursekit.grading import deadlines
 from coursekit.grading.root import GradingRoot
 
-
-def submission_detail(db_url: str, assignment: str, student: str) -> dict[str, Any] | None:
+def submission_detail(db_url: str, assignment: str, student: str,
+                      course_id: str | None = None) -> dict[str, Any] | None:
     """Everything autograde stored for one submission, as JSON-able data (None if none)."""
     from nbgrader.api import MissingEntry
 
-    with nbg.gradebook(db_url) as gb:
+    with nbg.gradebook(db_url, course_id) as gb:
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
@@ -37,27 +41,75 @@ def submission_detail(db_url: str, assignment: str, student: str) -> dict[str, A
             } for nb in sub.notebooks],
         }
 
+@contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C back while a submission is rewritten (raised once it is written), so an
+    interrupt never leaves a submission half-replaced. Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
-def merge_submission(db_url: str, assignment: str, student: str,
-                     detail: dict[str, Any] | None) -> None:
-    """Write one submission's grades (from a worker) into the course gradebook."""
+
+def _kept_by_hand(gb: Any, assignment: str, student: str) -> dict[str, Any] | None:
+    """What an instructor entered for a submission (manual scores, extra credit, comments,
+    flags, an extension), to put back after a regrade; None if there is no submission."""
     from nbgrader.api import MissingEntry
 
-    with nbg.gradebook(db_url) as gb:
+    try:
+        sub = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return None
+    return {
+        "extension": sub.extension,
+        "notebooks": {nb.name: {
+            "flagged": bool(nb.flagged),
+            "grades": {g.name: (g.manual_score, g.extra_credit) for g in nb.grades
+                       if g.manual_score is not None or g.extra_credit is not None},
+            "comments": {c.name: c.manual_comment for c in nb.comments
+                         if c.manual_comment is not None},
+        } for nb in sub.notebooks},
+    }
+
+
+def merge_submission(db_url: str, assignment: str, student: str,
+                     detail: dict[str, Any] | None, course_id: str | None = None,
+                     late: deadlines.Policy | None = None) -> None:
+    """Write one submission's grades (from a worker) into the course gradebook.
+
+    The submission is replaced, but what was entered by hand in the formgrader survives a
+    regrade, as it does with nbgrader's own autograde: manual scores and extra credit (the
+    cell is then marked as needing manual grading again, so the grade is looked at once
+    more), manual comments, a notebook's flag and an extension. With a kept extension or
+    manual score, the late penalty is worked out again with the ``late`` policy, as nbgrader
+    would have with them in place. A submission that can no longer be graded (``detail``
+    None) is removed.
+    """
+    with _deferred_interrupt(), nbg.gradebook(db_url, course_id) as gb:
         gb.update_or_create_student(student)
-        try:
-            gb.find_submission(assignment, student)
+        kept = _kept_by_hand(gb, assignment, student)
+        if kept is not None:
             gb.remove_submission(assignment, student)
-        except MissingEntry:
-            pass
         if detail is None:
             return
         stamp = detail.get("timestamp")
-        gb.add_submission(assignment, student,
-                          timestamp=datetime.fromisoformat(stamp) if stamp else None)
+        sub = gb.add_submission(assignment, student,
+                                timestamp=datetime.fromisoformat(stamp) if stamp else None)
+        if kept is not None and kept["extension"] is not None:
+            sub.extension = kept["extension"]
         for nbd in detail["notebooks"]:
             subnb = gb.find_submission_notebook(nbd["name"], assignment, student)
-            subnb.flagged = nbd["flagged"]
+            old = (kept or {}).get("notebooks", {}).get(nbd["name"],
+                                                        {"flagged": False, "grades": {},
+                                                         "comments": {}})
+            subnb.flagged = nbd["flagged"] or old["flagged"]
             subnb.late_submission_penalty = nbd["late_submission_penalty"]
             for g in nbd["grades"]:
                 grade = gb.find_grade(g["name"], nbd["name"], assignment, student)
@@ -65,12 +117,29 @@ def merge_submission(db_url: str, assignment: str, student: str,
                 grade.manual_score = g["manual_score"]
                 grade.extra_credit = g["extra_credit"]
                 grade.needs_manual_grade = g["needs_manual_grade"]
+                if g["name"] in old["grades"]:
+                    manual, extra = old["grades"][g["name"]]
+                    grade.manual_score = manual
+                    grade.extra_credit = extra
+                    grade.needs_manual_grade = manual is not None or grade.needs_manual_grade
             for c in nbd["comments"]:
                 comment = gb.find_comment(c["name"], nbd["name"], assignment, student)
                 comment.auto_comment = c["auto_comment"]
-                comment.manual_comment = c["manual_comment"]
+                comment.manual_comment = old["comments"].get(c["name"], c["manual_comment"])
         gb.db.commit()
-
+        if late is not None and kept is not None and (
+                kept["extension"] is not None
+                or any(nb["grades"] for nb in kept["notebooks"].values())):
+            # the worker's gradebook knew neither the extension nor the manual scores
+            seconds = sub.total_seconds_late
+            for subnb in sub.notebooks:
+                if seconds <= 0:
+                    subnb.late_submission_penalty = None
+                    continue
+                score = float(subnb.score)
+                subnb.late_submission_penalty = min(max(late.penalty(score, seconds), 0.0),
+                                                    score)
+            gb.db.commit()
 
 def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path:
     """A SQLite gradebook holding the assignments (copied for every worker).
@@ -96,8 +165,11 @@ def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path
         if not result.get("success"):
             raise CourseError(f"grading root {groot.root}: generate_assignment {module.folder} "
                               "(worker template gradebook) failed:\n" + nbg.failure_text(result))
+    # late penalties are worked out in the worker: it needs the due dates too
+    dates = deadlines.due_dates(groot.course)
+    deadlines.set_due_dates(url, groot.course_id, {m.folder: dates.get(m.folder)
+                                                   for m in modules})
     return path
-
 
 def _sqlite_file(db_url: str) -> Path | None:
     """The file of a ``sqlite:///path`` URL, or None for any other database."""

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.course import CourseError, Module
+from coursekit.grading import deadlines
 from coursekit.grading.gradebook import make_template, merge_submission
 from coursekit.grading.results import Job, Result, max_points
 from coursekit.grading.root import BLAS_THREADS, GradingRoot
@@ -122,7 +123,7 @@ class _Worker:
                                                   "path": str(task.job.path)}) + "\n")
                 self.proc.stdin.flush()
                 line = self.proc.stdout.readline()
-            except (BrokenPipeError, OSError):
+            except (BrokenPipeError, OSError, ValueError):  # ValueError: closed by close()
                 line = ""
             finally:
                 timer.cancel()
@@ -130,6 +131,8 @@ class _Worker:
             if line:
                 self.pool.done.put((task.job, json.loads(line)))
                 continue
+            if self.pool.closing or self.proc is None:
+                break
             code = self.proc.wait()
             self.proc = None
             task.attempts += 1
@@ -146,7 +149,8 @@ class _Worker:
                 reason = (f"the grading worker died {task.attempts} times while grading this "
                           f"submission (last exit code {code})")
                 self.pool.done.put((task.job, {"failed": reason}))
-        self.stop()
+        if not self.pool.closing:  # else close() stops the process
+            self.stop()
 
 
 class Pool:
@@ -173,6 +177,9 @@ class Pool:
         self.running: dict[int, Job] = {}
         self.pids: list[int] = []
         self._workers: list[_Worker] = []
+        self.closing = False
+        self.course_id = groot.course_id
+        self.late = deadlines.policy(groot.course)
 
     def __enter__(self) -> Pool:
         return self
@@ -189,7 +196,10 @@ class Pool:
                 w.start()
 
     def close(self) -> None:
-        """Stop every worker process."""
+        """Stop every worker process (the jobs not started are dropped)."""
+        self.closing = True
+        with self.lock:
+            self.queue.clear()
         for w in self._workers:
             w.stop()
 
@@ -238,9 +248,10 @@ class Pool:
     def _merge(self, job: Job, answer: dict[str, Any]) -> Result:
         assignment = job.module.folder
         if "failed" in answer:
-            merge_submission(self.groot.db_url, assignment, job.student, None)
+            merge_submission(self.groot.db_url, assignment, job.student, None, self.course_id)
             return Result(job.student, assignment, 0, max_points(job.module.source_notebook),
                           "error", answer["failed"], sandboxed=self.groot.sandbox)
         result = Result(**answer["result"])
-        merge_submission(self.groot.db_url, assignment, job.student, answer["detail"])
+        merge_submission(self.groot.db_url, assignment, job.student, answer["detail"],
+                         self.course_id, self.late)
         return result

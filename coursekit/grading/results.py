@@ -1,4 +1,11 @@
-"""What grading produces: jobs, results, ``grades.csv`` and the console tables."""
+"""What grading produces: jobs, results, ``grades.csv`` and the console tables.
+
+``grades.csv`` is written from the gradebook, so it always holds every student and every
+assignment the gradebook knows, whichever subset a run graded, and it shows grades entered
+by hand in nbgrader's formgrader. What the gradebook does not hold (why a submission could
+not be graded, what was flagged for review) comes from the grading root's run record,
+``results.jsonl``: one line per graded submission, appended as each one is saved.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,20 @@ import csv
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, UTC
 from pathlib import Path
 
+from coursekit import nbg
 from coursekit.course import Module
 
 STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 CSV_FIELDS = ["student", "assignment", "score", "max_score", "status", "reason", "flagged",
-              "sandboxed"]
+              "sandboxed", "submitted", "late", "penalty"]
+RECORD_FILE = "results.jsonl"
+MAX_REASON = 500  # characters of a reason kept in grades.csv
 
 
 @dataclass
@@ -25,7 +36,7 @@ class Job:
     student: str
     module: Module
     path: Path
-
+    hint: str = ""  # for a missing notebook: a file nearby that may be the one meant
 
 @dataclass
 class Result:
@@ -41,19 +52,136 @@ class Result:
     failed: list[str] = field(default_factory=list)
     flagged: str = ""  # for the instructor's review: why, "; "-separated
     sandboxed: bool = True  # its kernel ran sealed off (False: graded with --no-sandbox)
+    submitted: str = ""  # submission time, ISO 8601 UTC (from the gradebook)
+    late: str = ""  # how late, e.g. "1d 2h" (empty: on time or no due date)
+    penalty: str = ""  # late penalty in points, taken off the score
 
     def row(self) -> dict[str, str]:
-        """The CSV row."""
-        data = asdict(self)
+        """The CSV row (one line per cell: reasons are folded onto one line)."""
+        data = {k: str(v) for k, v in asdict(self).items() if k in CSV_FIELDS}
         data["score"] = _num(self.score)
         data["max_score"] = _num(self.max_score)
+        data["reason"] = one_line(self.reason)
+        data["flagged"] = one_line(self.flagged)
         data["sandboxed"] = "yes" if self.sandboxed else "no"
-        return {k: str(data[k]) for k in CSV_FIELDS}
-
+        return {k: data.get(k, "") for k in CSV_FIELDS}
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
 
+def one_line(text: str, limit: int = MAX_REASON) -> str:
+    """``text`` on one line (runs of whitespace, newlines included, become one space)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+def late_text(seconds: float) -> str:
+    """How late, for people: ``""`` if on time, else e.g. ``2d 3h 5m``."""
+    if not seconds or seconds <= 0:
+        return ""
+    minutes = int(-(-seconds // 60))  # a late second counts as a late minute
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{mins}m"] * bool(mins)
+    return " ".join(parts)
+
+def utc_text(stamp: datetime | None) -> str:
+    """A gradebook timestamp (naive UTC, as nbgrader stores it) as ISO 8601 with ``Z``."""
+    if stamp is None:
+        return ""
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    return stamp.isoformat(timespec="seconds") + "Z"
+
+
+class RunRecord:
+    """The grading root's record of how each submission was last graded (``results.jsonl``).
+
+    One JSON line per result, appended and flushed as the result is saved in the gradebook,
+    so an interrupted run leaves a record of everything it saved.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / RECORD_FILE
+
+    def add(self, result: Result) -> None:
+        """Append ``result``."""
+        data = {k: v for k, v in asdict(result).items() if k != "failed"}
+        data["graded_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(data) + "\n")
+            fh.flush()
+
+    def latest(self) -> dict[tuple[str, str], Result]:
+        """The last result recorded for each (student, assignment)."""
+        found: dict[tuple[str, str], Result] = {}
+        if not self.path.is_file():
+            return found
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                data = json.loads(line)
+                data.pop("graded_at", None)
+                result = Result(**data)
+            except (json.JSONDecodeError, TypeError):
+                continue  # a line cut short by a crash
+            found[(result.student, result.assignment)] = result
+        return found
+
+
+def gradebook_results(db_url: str, course_id: str | None,
+                      record: dict[tuple[str, str], Result]) -> list[Result]:
+    """A result for every student and assignment in the gradebook, plus recorded results the
+    gradebook has no row for (a submission that could not be graded for an invalid id).
+
+    Scores come from the gradebook (manual grades included, late penalty taken off); status,
+    reason and flags from ``record`` where it has them.
+    """
+    out: list[Result] = []
+    seen: set[tuple[str, str]] = set()
+    with nbg.gradebook(db_url, course_id) as gb:
+        students = sorted(s.id for s in gb.students)
+        for assignment in sorted(gb.assignments, key=lambda a: a.name):
+            subs = {s.student_id: s for s in gb.assignment_submissions(assignment.name)}
+            for student in students:
+                key = (student, assignment.name)
+                seen.add(key)
+                rec = record.get(key)
+                sub = subs.get(student)
+                if sub is None:
+                    if rec is not None and rec.status != "graded":
+                        out.append(_copy(rec, score=0, max_score=float(assignment.max_score)))
+                    else:
+                        out.append(Result(student, assignment.name, 0,
+                                          float(assignment.max_score), "missing",
+                                          "no submission in the gradebook"))
+                    continue
+                raw = float(sub.score)
+                penalty = float(sub.late_submission_penalty or 0)
+                result = Result(student, assignment.name, max(0.0, raw - penalty),
+                                float(sub.max_score), rec.status if rec else "graded",
+                                rec.reason if rec else "graded outside `course grade`",
+                                feedback=rec.feedback if rec else "",
+                                flagged=rec.flagged if rec else "",
+                                sandboxed=rec.sandboxed if rec else False)
+                manual = sum(1 for nb in sub.notebooks for g in nb.grades
+                             if g.manual_score is not None)
+                if manual:
+                    result.reason += f"; {manual} cell(s) graded by hand"
+                if sub.needs_manual_grade:
+                    result.reason += "; needs manual grading (formgrader)"
+                result.submitted = utc_text(sub.timestamp)
+                result.late = late_text(sub.total_seconds_late)
+                result.penalty = _num(penalty) if penalty else ""
+                out.append(result)
+    for key, rec in record.items():
+        if key not in seen:
+            out.append(rec)
+    return out
+
+
+def _copy(result: Result, **changes: object) -> Result:
+    data = asdict(result)
+    data.update(changes)
+    return Result(**data)
 
 def max_points(source_notebook: Path) -> float:
     """Total points of the graded cells of a source notebook."""
@@ -65,16 +193,17 @@ def max_points(source_notebook: Path) -> float:
             total += float(meta.get("points", 0))
     return total
 
-
-def write_csv(results: list[Result], path: Path) -> None:
-    """Write ``grades.csv``: student, assignment, score, max_score, status, reason."""
+def write_csv(results: Iterable[Result], path: Path) -> None:
+    """Write ``grades.csv`` (:data:`CSV_FIELDS`), sorted by student and assignment; the file
+    is replaced in one step, so a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, lineterminator="\n")
         writer.writeheader()
         for r in sorted(results, key=lambda r: (r.student, r.assignment)):
             writer.writerow(r.row())
-
+    os.replace(tmp, path)
 
 def print_table(results: list[Result], log: Callable[[str], None] = print) -> None:
     """Print the grades as a plain-text table."""
@@ -90,7 +219,6 @@ def print_table(results: list[Result], log: Callable[[str], None] = print) -> No
         if i == 0:
             log("  ".join("-" * w for w in widths) + "  " + "-" * 6)
 
-
 def default_workers() -> int:
     """The number of cores this process may use."""
     try:
@@ -98,11 +226,9 @@ def default_workers() -> int:
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
 
-
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
 
 def print_summary(results: list[Result], seconds: float,
                   log: Callable[[str], None] = print) -> None:

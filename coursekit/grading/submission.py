@@ -130,6 +130,9 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
     dest = groot.submitted(job)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(job.path, dest)
+    stamp = job.path.parent / "timestamp.txt"  # the submission time, as nbgrader keeps it
+    if stamp.is_file():
+        shutil.copyfile(stamp, dest.parent / "timestamp.txt")
     cfg = groot.config
     report = groot.report(job)
     report.parent.mkdir(parents=True, exist_ok=True)

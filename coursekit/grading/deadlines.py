@@ -1,0 +1,204 @@
+"""Due dates and late work, from the course settings (``course.toml``).
+
+::
+
+    [due]
+    timezone = "Europe/Berlin"           # for due dates written without an offset (default UTC)
+    01_tensor = 2026-02-06T23:59:00      # a module's folder, name or number; a TOML date-time
+    activations = 2026-02-13T23:59:00+01:00
+    "03" = 2026-02-20                    # a date alone: due at the end of that day
+
+    [late]
+    grace_minutes = 15                   # this late still counts as on time
+    penalty_per_day = 10                 # percent of the notebook's score, per started day late
+    max_penalty = 100                    # percent; at most this much is taken off
+    # or: policy = "zero" (any late work scores 0), policy = "none" (lateness only shown)
+
+``course grade`` writes each module's due date into the gradebook (nbgrader's
+``Assignment.duedate``); nbgrader's autograde takes the submission time from the
+``timestamp.txt`` next to the notebook (as ``nbgrader collect`` and ``course collect`` write
+it) and its ``AssignLatePenalties`` preprocessor asks :class:`LatePolicy` (nbgrader's
+``LateSubmissionPlugin`` hook, set in ``grader_config.py``) for the penalty, which nbgrader
+keeps per notebook and takes off the score (``grades.csv``, ``nbgrader export``).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone, UTC
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from nbgrader.plugins import LateSubmissionPlugin
+from traitlets import Unicode
+
+from coursekit import nbg
+from coursekit.course import Course, CourseError, Module
+from coursekit.settings import SETTINGS_FILE, table
+
+POLICIES = ("per_day", "zero", "none")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The late-work policy of the ``[late]`` table."""
+
+    policy: str = "none"
+    penalty_per_day: float = 0.0  # percent of the score
+    grace_minutes: float = 0.0
+    max_penalty: float = 100.0  # percent of the score
+
+    def penalty(self, score: float, seconds_late: float) -> float:
+        """Points taken off a notebook that scored ``score`` and came ``seconds_late`` late."""
+        late = seconds_late - self.grace_minutes * 60
+        if late <= 0 or score <= 0 or self.policy == "none":
+            return 0.0
+        if self.policy == "zero":
+            return float(score)
+        days = math.ceil(late / 86400)
+        percent = min(self.max_penalty, self.penalty_per_day * days)
+        return float(score) * percent / 100
+
+
+def _number(value: Any, key: str, low: float, high: float | None = None) -> float:
+    where = f"{SETTINGS_FILE} [late] {key}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CourseError(f"{where} = {value!r}: expected a number")
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low:g} to {high:g}" if high is not None else f"{low:g} or more"
+        raise CourseError(f"{where} = {value!r}: expected {bounds}")
+    return float(value)
+
+
+def policy_from(late: dict[str, Any]) -> Policy:
+    """The :class:`Policy` of a ``[late]`` table; a :class:`CourseError` naming a bad key."""
+    known = {"policy", "penalty_per_day", "grace_minutes", "max_penalty"}
+    for key in late:
+        if key not in known:
+            raise CourseError(f"{SETTINGS_FILE} [late] {key}: unknown setting; expected "
+                              f"{', '.join(sorted(known))}")
+    kind = late.get("policy", "per_day" if "penalty_per_day" in late else "none")
+    if kind not in POLICIES:
+        raise CourseError(f"{SETTINGS_FILE} [late] policy = {kind!r}: expected one of "
+                          f"{', '.join(POLICIES)}")
+    per_day = _number(late.get("penalty_per_day", 0), "penalty_per_day", 0, 100)
+    if kind == "per_day" and per_day == 0:
+        raise CourseError(f"{SETTINGS_FILE} [late] policy = \"per_day\" needs "
+                          "penalty_per_day (percent per day late, above 0)")
+    return Policy(kind, per_day, _number(late.get("grace_minutes", 0), "grace_minutes", 0),
+                  _number(late.get("max_penalty", 100), "max_penalty", 0, 100))
+
+
+def policy(course: Course) -> Policy:
+    """The course's late-work policy (no penalty when ``[late]`` is absent)."""
+    return policy_from(table(course, "late"))
+
+
+def _zone(name: Any) -> timezone | ZoneInfo:
+    if name in (None, "UTC", "utc"):
+        return UTC
+    if not isinstance(name, str):
+        raise CourseError(f"{SETTINGS_FILE} [due] timezone = {name!r}: expected a time zone "
+                          "name such as \"Europe/Berlin\"")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CourseError(f"{SETTINGS_FILE} [due] timezone = {name!r}: unknown time zone; "
+                          "expected a name such as \"Europe/Berlin\" or \"UTC\"") from None
+
+
+def to_utc(value: Any, key: str, zone: timezone | ZoneInfo) -> datetime:
+    """A ``[due]`` value as a naive UTC datetime (how nbgrader stores due dates)."""
+    where = f"{SETTINGS_FILE} [due] {key}"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise CourseError(f"{where} = {value!r}: not a date; expected e.g. "
+                              "2026-02-06T23:59:00 or 2026-02-06T23:59:00+01:00") from None
+    if isinstance(value, datetime):
+        stamp = value if value.tzinfo else value.replace(tzinfo=zone)
+    elif isinstance(value, date):
+        stamp = datetime.combine(value, time(23, 59, 59), tzinfo=zone)
+    else:
+        raise CourseError(f"{where} = {value!r}: expected a date-time such as "
+                          "2026-02-06T23:59:00")
+    return stamp.astimezone(UTC).replace(tzinfo=None)
+
+
+def due_timezone(course: Course) -> str | None:
+    """The ``[due]`` table's time zone name (None: UTC)."""
+    name = table(course, "due").get("timezone")
+    _zone(name)
+    return name
+
+
+def due_dates(course: Course) -> dict[str, datetime]:
+    """Module folder -> due date (naive UTC) from the ``[due]`` table."""
+    due = dict(table(course, "due"))
+    zone = _zone(due.pop("timezone", None))
+    out: dict[str, datetime] = {}
+    for key, value in due.items():
+        try:
+            (module,) = course.select([str(key)])
+        except (CourseError, ValueError):
+            known = ", ".join(m.folder for m in course.modules())
+            raise CourseError(f"{SETTINGS_FILE} [due] {key}: no such module; expected a "
+                              f"module folder, name or number ({known})") from None
+        out[module.folder] = to_utc(value, str(key), zone)
+    return out
+
+
+def set_due_dates(db_url: str, course_id: str | None, dates: dict[str, datetime | None]) -> None:
+    """Write due dates into the gradebook's assignments (None clears one)."""
+    from nbgrader.api import MissingEntry
+
+    with nbg.gradebook(db_url, course_id) as gb:
+        for name, due in dates.items():
+            try:
+                assignment = gb.find_assignment(name)
+            except MissingEntry:
+                continue
+            if assignment.duedate != due:
+                assignment.duedate = due
+        gb.db.commit()
+
+
+def apply(groot: Any, modules: list[Module], log: Callable[[str], None] = print) -> None:
+    """Set the due dates of ``modules`` in the grading root's gradebook (clearing those that
+    have none) after checking the ``[late]`` policy."""
+    course = groot.course
+    policy(course)  # a bad [late] table stops grading before the first notebook
+    dates = due_dates(course)
+    chosen = {m.folder: dates.get(m.folder) for m in modules}
+    set_due_dates(groot.db_url, groot.course_id, chosen)
+    shown = [f"{k} {v:%Y-%m-%d %H:%M} UTC" for k, v in chosen.items() if v is not None]
+    if shown:
+        log(f"grade: due dates: {', '.join(shown)}")
+
+
+class LatePolicy(LateSubmissionPlugin):
+    """nbgrader's late-penalty hook with the course's ``[late]`` policy.
+
+    ``grader_config.py`` sets ``c.AssignLatePenalties.plugin_class`` to this class and
+    ``c.LatePolicy.settings_file`` to the course's ``course.toml``.
+    """
+
+    settings_file = Unicode(
+        "", help="The course settings file whose [late] table holds the policy"
+    ).tag(config=True)
+
+    def late_submission_penalty(self, student_id: str, score: float,
+                                total_seconds_late: float) -> float | None:
+        path = Path(self.settings_file)
+        late: dict[str, Any] = {}
+        if self.settings_file and path.is_file():
+            late = tomllib.loads(path.read_text(encoding="utf-8")).get("late", {})
+        penalty = policy_from(late).penalty(score, total_seconds_late)
+        self.log.info("late by %.0f s: penalty %.2f of %.2f points", total_seconds_late,
+                      penalty, score)
+        return penalty
