@@ -46,11 +46,12 @@ except OSError as exc:
     facts["loopback"] = type(exc).__name__
 facts["visible"] = {p: sorted(os.listdir(p)) if os.path.isdir(p) else os.path.exists(p)
                     for p in PATHS}
+facts["in_tmp_env"] = open(TMP_ENV_FILE).read()
 import tinytorch.core, pkgutil
 facts["package"] = sorted(m.name for m in pkgutil.iter_modules(tinytorch.core.__path__))
 facts["writable"] = {}
 for p in ["/usr/probe", "/etc/probe", "/opt/grader/probe", "/probe", "/run/grader-stage/probe",
-          os.path.join(sys.prefix, "probe")]:
+          os.path.join(sys.prefix, "probe"), TMP_ENV_FILE + ".probe"]:
     try:
         open(p, "w").close()
         facts["writable"][p] = True
@@ -83,8 +84,9 @@ def course() -> Iterator[Course]:
     kernels.stop()
 
 
-def run_probe(folder: Path, port: int, paths: list[str]) -> dict:
-    code = PROBE.replace("PORT", str(port)).replace("PATHS", repr(paths))
+def run_probe(folder: Path, port: int, paths: list[str], tmp_env_file: Path) -> dict:
+    code = (PROBE.replace("PORT", str(port)).replace("PATHS", repr(paths))
+            .replace("TMP_ENV_FILE", repr(str(tmp_env_file))))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     km = LimitedKernelManager(kernel_name="python3")
     km.launcher_options = {"memory_mb": 1024, "guard": True}
@@ -95,9 +97,16 @@ def run_probe(folder: Path, port: int, paths: list[str]) -> dict:
     return json.loads(texts[-1])
 
 
-def test_a_sandboxed_kernel_sees_and_reaches_only_its_own(course: Course,
-                                                           tmp_path: Path) -> None:
+def test_a_sandboxed_kernel_sees_and_reaches_only_its_own(
+        course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     module = next(m for m in course.modules() if m.folder == "03_layers")
+    # a Python environment may live in /tmp (a fresh clone there, as CI makes): the
+    # kernel's own /tmp must not hide it
+    env_dir = tmp_path / "python-env"
+    env_dir.mkdir()
+    (env_dir / "site.txt").write_text("part of the Python environment")
+    dirs = sb._python_dirs()
+    monkeypatch.setattr(sb, "_python_dirs", lambda: [*dirs, str(env_dir)])
     folder = tmp_path / "autograded" / "someone" / module.folder
     folder.mkdir(parents=True)
     (folder / "data.txt").write_text("the submission's own file")
@@ -113,8 +122,8 @@ def test_a_sandboxed_kernel_sees_and_reaches_only_its_own(course: Course,
     try:
         server = kernels.serve(course, module, sandboxed=True)
         assert server is not None and server.sandboxed
-        first = run_probe(folder, port, paths)
-        second = run_probe(folder, port, paths)
+        first = run_probe(folder, port, paths, env_dir / "site.txt")
+        second = run_probe(folder, port, paths, env_dir / "site.txt")
     finally:
         del os.environ["NBGRADER_DB_PASSWORD"], os.environ["JPY_API_TOKEN"]
         listener.close()
@@ -123,6 +132,7 @@ def test_a_sandboxed_kernel_sees_and_reaches_only_its_own(course: Course,
     allowed_top = {"bin", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "opt",
                    "proc", "run", "sbin", "tmp", "usr"}
     allowed_top |= {Path(p).parts[1] for p in sb._python_dirs()}  # e.g. root/.pyenv, work/.venv
+    assert first["in_tmp_env"] == second["in_tmp_env"] == "part of the Python environment"
     assert set(first["root"]) <= allowed_top, first["root"]
     # of the course, the grading folders and the home folders: only the path down to the
     # Python environment (say /work/course/.venv when the virtual environment lives there)
@@ -150,7 +160,9 @@ def test_a_sandboxed_kernel_sees_and_reaches_only_its_own(course: Course,
     # the fork server's memory and environment are out of reach
     assert first["server_environ"] == ["refused"], first["server_environ"]
     # the next kernel starts clean: nothing of the first one's /tmp, HOME or folder
-    assert first["tmp"] == [] and second["tmp"] == []
+    under_tmp = {Path(p).relative_to("/tmp").parts[0] for p in sb._python_dirs()
+                 if Path(p).is_relative_to("/tmp")}  # the way down to the environment
+    assert set(first["tmp"]) == set(second["tmp"]) == under_tmp
     assert set(second["home_files"]) == {module.folder, ".ipython"}  # IPython's own profile
     assert second["cwd_files"] == ["data.txt"]
 
@@ -166,7 +178,9 @@ def test_without_the_sandbox_the_kernel_sees_the_disk(course: Course, tmp_path: 
     listener.listen()
     try:
         kernels.serve(course, module, sandboxed=False)
-        facts = run_probe(folder, listener.getsockname()[1], [str(REPO / "modules")])
+        marker = tmp_path / "marker.txt"
+        marker.write_text("x")
+        facts = run_probe(folder, listener.getsockname()[1], [str(REPO / "modules")], marker)
     finally:
         listener.close()
     assert facts["visible"][str(REPO / "modules")] and facts["loopback"] == "connected"

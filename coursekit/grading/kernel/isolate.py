@@ -8,9 +8,10 @@ gives it namespaces of its own, with the same system calls bubblewrap uses (``un
 
 * a user namespace mapping only the sandbox's user (the kernel holds capabilities there just
   long enough to set up its mounts, then :func:`drop_privileges` drops them all);
-* a mount namespace with a fresh ``/tmp`` and ``HOME`` (memory-backed, size-limited) and a
-  scratch copy of its submission's folder, copied from the stage folder, which is then
-  covered so the kernel cannot see it;
+* a mount namespace with a fresh ``/tmp`` and ``HOME`` (memory-backed, size-limited; what
+  the sandbox mounted below them, such as a Python environment in /tmp, is mounted again)
+  and a scratch copy of its submission's folder, copied from the stage folder, which is
+  then covered so the kernel cannot see it;
 * PID, IPC, UTS and network namespaces: the kernel is process 1 of its own PID namespace
   (everything it starts dies with it), its System V IPC objects vanish with it, and it has
   no network interface up at all (not even the sandbox's loopback).
@@ -34,6 +35,7 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
@@ -57,6 +59,39 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
                        data.encode() if data else None), f"mount {target}")
 
 
+def _mounts_under(folder: str) -> list[str]:
+    """Mount points below ``folder`` in this mount namespace, outermost only."""
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        for line in fh:
+            point = line.split()[4]
+            for code in ("\\040", "\\011", "\\012", "\\134"):  # mountinfo escapes
+                point = point.replace(code, chr(int(code[1:], 8)))
+            if point.startswith(folder.rstrip("/") + "/"):
+                found.append(point)
+    found.sort()
+    return [p for i, p in enumerate(found)
+            if not any(p.startswith(q + "/") for q in found[:i])]
+
+
+def _cover(folder: str, options: str) -> None:
+    """A new tmpfs on ``folder``; what the sandbox mounted below it (the Python
+    environment, when it lives in /tmp) is mounted there again, as it was."""
+    keep = [(p, os.open(p, os.O_PATH), os.path.isdir(p)) for p in _mounts_under(folder)]
+    try:
+        _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, options)
+        for point, fd, is_dir in keep:
+            if is_dir:
+                os.makedirs(point, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(point), exist_ok=True)
+                open(point, "a").close()
+            _mount(f"/proc/self/fd/{fd}", point, None, MS_BIND | MS_REC, None)
+    finally:
+        for _, fd, _ in keep:
+            os.close(fd)
+
+
 def enter(home: str, scratch: str, stage: str, tmp_mb: int, home_mb: int) -> None:
     """Take the kernel's own namespaces and set up its private folders.
 
@@ -75,8 +110,8 @@ def enter(home: str, scratch: str, stage: str, tmp_mb: int, home_mb: int) -> Non
     with open("/proc/self/gid_map", "w", encoding="ascii") as fh:
         fh.write(f"{gid} {gid} 1")
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
-    _mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, f"size={home_mb}m,mode=0755")
+    _cover("/tmp", f"size={tmp_mb}m,mode=1777")
+    _cover(home, f"size={home_mb}m,mode=0755")
     shutil.copytree(stage, scratch, symlinks=True)
     _mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0555")
     _libc.sethostname(b"grader", 6)
