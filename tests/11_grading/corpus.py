@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,10 +228,9 @@ class Targets:
     port: int  # a server listening on 127.0.0.1 of the grading machine
     secret: str  # the value of secret variables in the grader's environment
     victim: str = "honest_full"  # the student whose grade an attacker changes
-
-
-#: Names of the files an attack writes outside its folder (none may exist afterwards).
-PLANTED = "planted-by-attack.txt"
+    #: the name of the files an attack writes outside its folder (none may exist
+    #: afterwards); one of its own per run, so runs side by side do not see each other's
+    planted: str = field(default_factory=lambda: f"planted-by-attack-{uuid.uuid4().hex}.txt")
 
 #: Code every attack runs first: what it steals is printed and written into its own
 #: folder, from where nbgrader (without the sandbox) would copy it into the feedback.
@@ -327,7 +327,7 @@ except OSError as _e:
 for _d in ({str(t.grading_root)!r}, {str(t.course_root)!r}, {str(t.submissions)!r}, "/tmp",
            _o.path.expanduser("~"), _o.path.dirname(_o.getcwd())):
     try:
-        open(_o.path.join(_d, {PLANTED!r}), "w").write("planted")
+        open(_o.path.join(_d, {t.planted!r}), "w").write("planted")
         _loot("planted", _d)
     except OSError:
         pass

@@ -175,9 +175,9 @@ def test_attacks_leave_no_trace(graded: dict, course: Course) -> None:
     attackers = [s for s in graded["cases"] if s.startswith("attack_")]
     assert len(attackers) == 7
     assert graded["listener"].received == []
-    planted = [p for root in (t.course_root, t.grading_root, t.submissions, Path("/tmp"),
-                              Path.home())
-               for p in root.rglob(corpus.PLANTED)]
+    planted = [p for root in (t.course_root, t.grading_root, t.submissions)
+               for p in root.rglob(t.planted)]
+    planted += [p for p in (Path("/tmp") / t.planted, Path.home() / t.planted) if p.exists()]
     assert planted == []
     assert file_digests(graded["subs"]) == graded["before"]  # the victim's file untouched
     assert graded["rows"][t.victim]["score"] == "11"
@@ -232,15 +232,14 @@ def test_attacks_are_real_without_the_sandbox(course: Course, tmp_path: Path,
                   overrides=corpus.LIMITS, log=lambda s: None, sandbox=False)
     finally:
         listener.close()
-        for stray in (Path("/tmp") / corpus.PLANTED,):
-            stray.unlink(missing_ok=True)
+        (Path("/tmp") / targets.planted).unlink(missing_ok=True)
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
     assert all(r["sandboxed"] == "no" for r in rows.values())
     assert float(rows["attack_forge"]["score"]) > 11  # manual scores of 100 per cell
     assert rows["attack_theft"]["score"] == "11"
     assert file_digests(subs / "victim") != victim_before
     assert listener.received == [b"attack_network"]
-    assert (out / corpus.PLANTED).is_file() and (home / corpus.PLANTED).is_file()
+    assert (out / targets.planted).is_file() and (home / targets.planted).is_file()
     feedback = {p.name: p.read_text(errors="replace")
                 for p in (out / "feedback").rglob("loot-*")}
     assert "loot-environ.txt" in feedback and SECRET in feedback["loot-environ.txt"]
