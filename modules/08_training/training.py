@@ -884,6 +884,32 @@ def small_run(seed: int = 0):
     return trainer, loader
 
 
+def busy(trainer, rng, updates=2, evaluated=False, inputs=None):
+    """Change a trainer's state as one epoch would, without the functions of section 3: a few
+    optimizer updates with random gradients (and Dropout draws when `inputs` are given), the
+    counters and one history entry per measurement. Returns the trainer."""
+    for _ in range(updates):
+        if inputs is not None:
+            trainer.model.train()
+            trainer.model(inputs)                       # Dropout draws from its generator
+        for p in trainer.model.parameters():
+            p.grad = rng.standard_normal(p.data.shape).astype(p.data.dtype)
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad()
+        trainer.step += 1
+        trainer.history["grad_norms"].append(float(rng.random()))
+    trainer.history["learning_rates"].append(float(trainer.optimizer.lr))
+    trainer.history["train_loss"].append(float(rng.random()))
+    if evaluated:
+        trainer.history["eval_loss"].append(float(rng.random()))
+        trainer.history["eval_accuracy"].append(float(rng.random()))
+    trainer.epoch += 1
+    return trainer
+
+
+RUN_INPUTS = Tensor(np.random.default_rng(101).standard_normal((5, 4)).astype(np.float32))   # small_run's input size
+
+
 def arrays_of(tree, prefix=""):
     """Every array in a state tree, by path (for comparing two states)."""
     out = {}
@@ -1154,9 +1180,10 @@ assert "skipped" in printed.getvalue(), "a skipped update prints a line with the
 #    micro-batches, never by looking at the loss (a loss can be 0, or negative for some
 #    objectives).
 # 6. **The epoch's loss** is the mean training loss weighted by samples: add up
-#    `float(loss) * n` (the batch's mean loss as the loss function returned it) and `n`,
-#    divide at the end. Append it to `history["train_loss"]`. An epoch without batches
-#    has loss `nan` (nothing was measured, no division by zero) and still counts.
+#    `loss.item() * n` (the batch's mean loss as the loss function returned it) and `n`,
+#    divide at the end. Append it to `history["train_loss"]` (one entry per epoch). An
+#    epoch without batches has loss `nan` (nothing was measured, no division by zero),
+#    recorded like any other, and still counts.
 # 7. `trainer.epoch += 1`, and return the epoch's loss (a Python float).
 #
 # To see progress in long runs, call `trainer._show_progress(batches, total_batches,
@@ -1414,13 +1441,13 @@ print("clean start: OK")
 ### BEGIN HIDDEN TESTS
 model = linear_model(3, 2, seed=3)
 W0, b0 = f64(model.weight.data).copy(), f64(model.bias.data).copy()
-model.weight.grad = np.full((3, 2), -3.0, dtype=np.float32)
-trainer = Trainer(model, SGD(model.parameters(), lr=0.2), MSELoss())
-trainer.train_epoch(batches_of(X, T, [1, 3]), accumulation_steps=2)
+model.weight.grad = np.full((3, 2), -3.0, dtype=np.float32)      # only the weight has one
+trainer = Trainer(model, SGD(model.parameters(), lr=0.2, momentum=0.5), MSELoss())
+trainer.train_epoch(batches_of(X, T, [4]))
 gW, gb = mse_grads(W0, b0, X, T)
 assert np.allclose(f64(model.weight.data), W0 - 0.2 * gW, atol=1e-6) and np.allclose(
     f64(model.bias.data), b0 - 0.2 * gb, atol=1e-6), (
-    "with accumulation too, gradients left over before the epoch must not reach the first update"
+    "gradients left over before the epoch must not reach the first update (here with momentum SGD)"
 )
 ### END HIDDEN TESTS
 
@@ -1568,18 +1595,15 @@ assert type(got) is float and math.isnan(got) and trainer.epoch == 2, (
 )
 print("sample-weighted epoch loss: OK")
 ### BEGIN HIDDEN TESTS
-# with accumulation, and with a learning rate: losses are those of the forward passes as they happened
-model = linear_model(3, 2, seed=3)
-W, b = f64(model.weight.data).copy(), f64(model.bias.data).copy()
-trainer = Trainer(model, SGD(model.parameters(), lr=0.2), MSELoss())
+# with accumulation (lr = 0, weights fixed): the loss as the loss function returned it, weighted
+# by samples, not the loss times n
+model = linear_model(3, 2, seed=4)
+Y = f64(X) @ f64(model.weight.data) + f64(model.bias.data)
+want = float(np.mean((Y - f64(T)) ** 2))
+trainer = Trainer(model, SGD(model.parameters(), lr=0.0), MSELoss())
 got = trainer.train_epoch(batches_of(X, T, [5, 1, 2]), accumulation_steps=2)
-first = np.sum((f64(X[:6]) @ W + b - f64(T[:6])) ** 2) / 2       # sum over samples of per-sample mean
-gW, gb = mse_grads(W, b, X[:6], T[:6])
-W, b = W - 0.2 * gW, b - 0.2 * gb
-second = np.sum((f64(X[6:]) @ W + b - f64(T[6:])) ** 2) / 2
-want = float((first + second) / 8)
 assert type(got) is float and abs(got - want) < 1e-6 * max(1.0, want), (
-    "epoch loss with accumulation: the mean of the losses as the forward passes computed them, "
+    "epoch loss with accumulation: the mean of the losses as the loss function returned them, "
     "weighted by samples (not the losses times n, and not the plain mean of batch losses)"
 )
 assert trainer.history["train_loss"] == [got], "the epoch loss is recorded in history['train_loss']"
@@ -1605,11 +1629,12 @@ assert math.isnan(trainer.history["train_loss"][0]), "the nan loss of an empty e
 #    for a backward pass, so no memory is kept for one. Parameters, gradients and random
 #    generators are not touched.
 # 3. Loss and accuracy are weighted by samples, so a short last batch counts for what it
-#    is: add up `float(loss) * n`, the number of correct predictions and `n`. There is no
+#    is: add up `loss.item() * n`, the number of correct predictions and `n`. There is no
 #    `len(dataloader)` anywhere: a loader may be a generator.
 # 4. Append the loss to `history["eval_loss"]` and the accuracy to
-#    `history["eval_accuracy"]`, and return both as Python floats. An empty loader gives
-#    `(nan, nan)`: there is nothing to measure, and no division by zero.
+#    `history["eval_accuracy"]` (every evaluation adds one entry to each), and return both
+#    as Python floats. An empty loader gives `(nan, nan)`, recorded like any other: there
+#    is nothing to measure, and no division by zero.
 #
 # `count_correct(outputs, targets)` decides what accuracy means, for one batch:
 #
@@ -2084,11 +2109,10 @@ def _state_dict(trainer: Trainer) -> dict[str, Any]:
 
 
 # %%
-rng = np.random.default_rng(0)
-X_save, T_save = rng.standard_normal((6, 3)).astype(np.float32), rng.standard_normal((6, 2)).astype(np.float32)
+# a trainer after one epoch of 2 updates (made by the test helper `busy`, which does what an
+# epoch does to the state without running one)
 save_model = linear_model(3, 2, seed=1)
-save_trainer = Trainer(save_model, SGD(save_model.parameters(), lr=0.1), MSELoss())
-save_trainer.train_epoch(batches_of(X_save, T_save, [3, 3]))
+save_trainer = busy(Trainer(save_model, SGD(save_model.parameters(), lr=0.1), MSELoss()), np.random.default_rng(0))
 state = save_trainer.state_dict()
 print({key: state[key] for key in ("epoch", "step", "skipped_steps", "grad_clip_norm", "parameter_shapes", "scheduler")})
 print("history:", {key: value for key, value in state["history"].items()})
@@ -2105,9 +2129,7 @@ assert state["parameter_shapes"] == {"weight": [3, 2], "bias": [2]}, (
 )
 print("state_dict, counters and settings: OK")
 ### BEGIN HIDDEN TESTS
-trainer, loader = small_run()
-with redirect_stdout(io.StringIO()):
-    trainer.train_epoch(loader, accumulation_steps=3)
+trainer = busy(small_run()[0], np.random.default_rng(3), updates=3, inputs=RUN_INPUTS)
 trainer.skipped_steps = 4                              # as if four windows had been skipped
 state = trainer.state_dict()
 assert (state["epoch"], state["step"], state["skipped_steps"]) == (1, 3, 4), (
@@ -2138,9 +2160,7 @@ assert history["grad_norms"].shape == (2,) and history["eval_loss"].shape == (0,
 )
 print("state_dict, parts: OK")
 ### BEGIN HIDDEN TESTS
-trainer, loader = small_run(seed=5)
-trainer.train_epoch(loader, accumulation_steps=2)
-trainer.evaluate(loader)
+trainer = busy(small_run(seed=5)[0], np.random.default_rng(4), updates=4, evaluated=True, inputs=RUN_INPUTS)
 state = trainer.state_dict()
 for key in Trainer.HISTORY_KEYS:
     value = state["history"][key]
@@ -2282,11 +2302,21 @@ def edited(state, **changes):
     return copy
 
 
+def saved_state(trainer):
+    """The state of `trainer` as the table of section 3.4 describes it, assembled here from the
+    parts, so that the tests of sections 3.5 and 3.6 do not depend on your `_state_dict`."""
+    state = {key: getattr(trainer, key) for key in ("epoch", "step", "skipped_steps", "grad_clip_norm")}
+    state["parameter_shapes"] = {name: list(p.data.shape) for name, p in trainer.model.named_parameters()}
+    state["model"] = trainer.model.state_dict()
+    state["optimizer"] = trainer.optimizer.state_dict()
+    state["scheduler"] = trainer.scheduler.state_dict() if trainer.scheduler is not None else None
+    state["history"] = {key: np.array(trainer.history[key], dtype=np.float64) for key in Trainer.HISTORY_KEYS}
+    return state
+
+
 DELETE = object()
-check_trainer, check_loader = small_run()
-check_trainer.train_epoch(check_loader, accumulation_steps=2)
-check_trainer.evaluate(check_loader)
-good_state = check_trainer.state_dict()
+check_trainer = busy(small_run()[0], np.random.default_rng(5), updates=3, evaluated=True, inputs=RUN_INPUTS)
+good_state = saved_state(check_trainer)
 
 # %% nbgrader={"grade": true, "grade_id": "training_test_check_entries", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert check_message(check_trainer, good_state) is None, "a state saved by the same kind of trainer passes the check"
@@ -2432,8 +2462,10 @@ load_folder = tempfile.mkdtemp()        # scratch folder of the loading tests, r
 
 
 def snapshot(trainer):
-    """Every array, counter, setting and history entry of a trainer, for comparisons."""
-    return (arrays_of(trainer.state_dict()),
+    """Every array, setting, counter and history entry of a trainer, read from its parts."""
+    parts = {"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
+             "scheduler": None if trainer.scheduler is None else trainer.scheduler.state_dict()}
+    return (arrays_of(parts), json.dumps(parts, default=lambda array: None),
             (trainer.epoch, trainer.step, trainer.skipped_steps, trainer.grad_clip_norm),
             json.dumps(trainer.history))
 
@@ -2453,19 +2485,18 @@ def rewrite(source, new_path, edit):
         np.savez(f, **members)
 
 # %% nbgrader={"grade": true, "grade_id": "training_test_load", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# the file is written from the parts (saved_state, section 3.5), so this tests loading alone
 path = os.path.join(load_folder, "run.ckpt")
-trainer, loader = small_run()
-trainer.train_epoch(loader, accumulation_steps=2)
-trainer.evaluate(loader)
-trainer.save_checkpoint(path)
+trainer = busy(small_run()[0], np.random.default_rng(1), updates=3, evaluated=True, inputs=RUN_INPUTS)
+write_checkpoint(path, saved_state(trainer))
 saved = snapshot(trainer)
-trainer.train_epoch(loader)                      # change everything
+busy(trainer, np.random.default_rng(2), inputs=RUN_INPUTS)        # change everything
 trainer.load_checkpoint(path)
 assert same(snapshot(trainer), saved), "after load_checkpoint every array, counter and history entry is as saved"
 print("checkpoint round trip: OK")
 ### BEGIN HIDDEN TESTS
 # the saved configuration wins: a fresh trainer built with other settings takes the file's
-other, other_loader = small_run(seed=9)
+other = small_run(seed=9)[0]
 other.optimizer.momentum = 0.5
 other.grad_clip_norm = 3.0
 other.scheduler.max_lr = 0.9
@@ -2476,11 +2507,11 @@ assert same(snapshot(other), saved), "a fresh trainer holds exactly the saved st
 assert type(other.epoch) is int and all(type(v) is float for v in other.history["grad_norms"]), (
     "after loading, the counters are ints and the history holds Python floats"
 )
-# and it trains on exactly like the original would
-twin, _ = small_run()
+# and it goes on exactly like another trainer loaded from the same file
+twin = small_run()[0]
 twin.load_checkpoint(path)
 for t in (other, twin):
-    t.train_epoch(other_loader)
+    busy(t, np.random.default_rng(6), updates=3, inputs=RUN_INPUTS)
 assert all(np.array_equal(a.data, b.data) for a, b in zip(other.model.parameters(), twin.model.parameters(), strict=True)), (
     "two trainers loaded from the same file must train on identically"
 )
@@ -2488,8 +2519,7 @@ assert all(np.array_equal(a.data, b.data) for a, b in zip(other.model.parameters
 
 # %% nbgrader={"grade": true, "grade_id": "training_test_load_refused", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 path = os.path.join(load_folder, "run.ckpt")
-victim, victim_loader = small_run(seed=7)
-victim.train_epoch(victim_loader)
+victim = busy(small_run(seed=7)[0], np.random.default_rng(3), inputs=RUN_INPUTS)
 before = snapshot(victim)
 truncated = os.path.join(load_folder, "truncated.ckpt")
 with open(path, "rb") as f, open(truncated, "wb") as g:
@@ -2500,19 +2530,20 @@ try:
 except CheckpointError as error:
     assert str(truncated) in str(error), f"the error must name the file: {error}"
 assert same(snapshot(victim), before), "a failed load must leave the trainer exactly as it was"
-no_scheduler = os.path.join(load_folder, "no_scheduler.ckpt")
-rewrite(path, no_scheduler, lambda h: h["state"].update(scheduler=None))
+no_optimizer = os.path.join(load_folder, "no_optimizer.ckpt")
+rewrite(path, no_optimizer, lambda h: h["state"].pop("optimizer"))
 try:
-    victim.load_checkpoint(no_scheduler)
-    raise AssertionError("a file without a schedule into a trainer with one must raise CheckpointError")
+    victim.load_checkpoint(no_optimizer)
+    raise AssertionError("a file without the optimizer's state must raise CheckpointError")
 except CheckpointError as error:
-    assert str(no_scheduler) in str(error) and "scheduler" in str(error), f"name the file and the entry: {error}"
+    assert str(no_optimizer) in str(error) and "optimizer" in str(error), f"name the file and the entry: {error}"
 assert same(snapshot(victim), before), "a failed load must leave the trainer exactly as it was"
 print("refused checkpoints: OK")
 ### BEGIN HIDDEN TESTS
 for name, edit, word in [
     ("bad_epoch.ckpt", lambda h: h["state"].update(epoch=-3), "epoch"),
     ("no_history.ckpt", lambda h: h["state"].pop("history"), "history"),
+    ("no_scheduler.ckpt", lambda h: h["state"].update(scheduler=None), "scheduler"),
     ("newer.ckpt", lambda h: h.update(version=CHECKPOINT_VERSION + 1), "version"),
 ]:
     bad = os.path.join(load_folder, name)
@@ -2537,8 +2568,7 @@ assert same(snapshot(victim), before), "a failed load must leave the trainer exa
 path = os.path.join(load_folder, "run.ckpt")
 bad_momentum = os.path.join(load_folder, "bad_momentum.ckpt")
 rewrite(path, bad_momentum, lambda h: h["state"]["optimizer"]["hyperparameters"].update(momentum=-1.0))
-victim, victim_loader = small_run(seed=7)
-victim.train_epoch(victim_loader)
+victim = busy(small_run(seed=7)[0], np.random.default_rng(3), inputs=RUN_INPUTS)
 before = snapshot(victim)
 try:
     victim.load_checkpoint(bad_momentum)
@@ -2555,8 +2585,7 @@ print("all or nothing: OK")
 # the schedule refuses min_lr > max_lr after the model and the optimizer were loaded
 bad_schedule = os.path.join(load_folder, "bad_schedule.ckpt")
 rewrite(path, bad_schedule, lambda h: h["state"]["scheduler"].update(min_lr=0.5))
-victim, victim_loader = small_run(seed=8)
-victim.train_epoch(victim_loader, accumulation_steps=2)
+victim = busy(small_run(seed=8)[0], np.random.default_rng(4), updates=3, inputs=RUN_INPUTS)
 before = snapshot(victim)
 try:
     victim.load_checkpoint(bad_schedule)
