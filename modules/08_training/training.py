@@ -938,8 +938,9 @@ def arrays_of(tree, prefix=""):
 #    `_distinct` lists each array once, as in clipping).
 # 2. **Measure, clip, record.** With `trainer.grad_clip_norm` set,
 #    `clip_grad_norm(params, trainer.grad_clip_norm)` clips and returns the norm before
-#    clipping; without it, `_total_norm(grads)` (the L2 norm) only measures. Either way
-#    append that norm to `trainer.history["grad_norms"]`.
+#    clipping; without it, `_total_norm(grads)` (the L2 norm; `grads` are the gradients
+#    of `params` that are not None) only measures. Either way append that norm to
+#    `trainer.history["grad_norms"]`.
 # 3. **Step, or skip.** A finite norm: `trainer.optimizer.step()` and `trainer.step += 1`.
 #    A norm that is `inf` or `nan` would put `nan` into every parameter for good, so the
 #    update is **skipped**: the optimizer is not called (its momentum or Adam buffers stay
@@ -1172,8 +1173,9 @@ assert "skipped" in printed.getvalue(), "a skipped update prints a line with the
 #    Gradients left over from outside the trainer (a backward pass run by hand, an epoch
 #    that stopped half-way with an error) would otherwise be added into the first update.
 # 5. **Windows.** For each batch, `inputs, targets = _unpack(batch)` and
-#    `n = _batch_size(inputs)` (both given), then forward, loss and backward; the
-#    gradients add up in `.grad`. Every `accumulation_steps` micro-batches, **counted**,
+#    `n = _batch_size(inputs)` (both given), then forward, loss and backward
+#    (`loss = trainer.loss_fn(trainer.model(inputs), targets)`, then `backward()` as the
+#    next paragraph says); the gradients add up in `.grad`. Every `accumulation_steps` micro-batches, **counted**,
 #    close the window with `_close_window(trainer, params, divisor)`, where `params` is
 #    `list(trainer.model.parameters())`. The last window of an epoch may hold fewer
 #    micro-batches; close it after the loop, if it holds any. Decide by counting
@@ -1190,7 +1192,7 @@ assert "skipped" in printed.getvalue(), "a skipped update prints a line with the
 # loss_sum, samples, final=False)` after each batch and once more with `final=True` at
 # the end (given; it prints only when the trainer was made with `progress=True`).
 #
-# ### Gradient accumulation, exactly
+# #### Gradient accumulation, exactly
 #
 # A loss function returns the **mean** over its batch. One big batch of `N` samples has
 # gradient `(1/N) * sum over samples`. With micro-batches of sizes `n_1, ..., n_k`
