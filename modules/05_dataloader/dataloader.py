@@ -98,7 +98,12 @@ def _as_array(value: Any, where: str) -> np.ndarray:
 # length, so you can see which array is off.
 #
 # Conversion happens **once**, here: float64 data is turned into float32 when the
-# data set is built, not again for every batch.
+# data set is built, not again for every batch. An array that already has the right
+# dtype (float32 data, integer labels) is stored as it is, without a copy: a data set
+# of a large array costs no second copy of it. The given `_as_array` does exactly this.
+#
+# Two mistakes are refused with a `ValueError`: no arrays at all, and arrays of
+# different lengths (the message lists every array's length).
 #
 # `__getitem__` simply indexes every array with the same index and returns the
 # tuple. Because NumPy indexing accepts an integer, a slice or an array of indices,
@@ -158,48 +163,71 @@ class TensorDataset:
         shapes = ", ".join(f"{a.shape} {a.dtype}" for a in self.arrays)
         return f"TensorDataset({shapes})"
 
-# %% nbgrader={"grade": true, "grade_id": "dataloader_test_tensordataset", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_tensordataset", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 X = np.arange(12, dtype=np.float64).reshape(6, 2)
 y = np.array([0, 1, 2, 0, 1, 2])
 ds = TensorDataset(X, y)
 assert len(ds) == 6, f"len(TensorDataset) should be the number of rows, 6; got {len(ds)}"
 xi, yi = ds[2]
 assert np.asarray(xi, dtype=np.float64).tolist() == [4.0, 5.0] and int(yi) == 2, f"ds[2] should be ([4., 5.], 2), got ({xi}, {yi})"
+xb, yb = ds[1:3]
+assert np.asarray(xb, dtype=np.float64).tolist() == [[2.0, 3.0], [4.0, 5.0]] and yb.tolist() == [1, 2], (
+    f"ds[1:3] should be rows 1 and 2 of every array, got ({xb}, {yb})"
+)
+### BEGIN HIDDEN TESTS
+# an index array gives a batch at once: rows 4, 0 of X are [8, 9] and [0, 1] (X = arange(12) in rows of 2)
+xb, yb = ds[np.array([4, 0])]
+assert np.asarray(xb, dtype=np.float64).tolist() == [[8.0, 9.0], [0.0, 1.0]] and yb.tolist() == [1, 0], (
+    f"an index array should give those rows of every array, got ({xb}, {yb})"
+)
+# three arrays: an example is a 3-tuple
+three = TensorDataset(np.zeros((3, 2)), np.arange(3), np.arange(3) * 10)
+assert len(three) == 3 and len(three[1]) == 3 and int(three[1][2]) == 10, (
+    f"with three arrays, example 1 should be a 3-tuple ending in 10, got {three[1]}"
+)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_tensordataset_dtypes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+X = np.arange(12, dtype=np.float64).reshape(6, 2)
+y = np.array([0, 1, 2, 0, 1, 2])
+ds = TensorDataset(X, y)
 assert ds.arrays[0].dtype == np.float32, f"float64 data should be stored as float32 (Tensor's rule), got {ds.arrays[0].dtype}"
 assert ds.arrays[1].dtype == y.dtype, f"integer labels keep their dtype {y.dtype}, got {ds.arrays[1].dtype}"
+assert ds.arrays[1] is y, "an array that already has the right dtype is stored as it is, without a copy"
+### BEGIN HIDDEN TESTS
+# a Tensor keeps its dtype, a list of floats becomes float32, bool stays bool
+t64 = Tensor(np.ones((3, 2)), dtype=np.float64)
+ds2 = TensorDataset(t64, [1.0, 2.0, 3.0], np.array([True, False, True]))
+assert [a.dtype for a in ds2.arrays] == [np.float64, np.float32, np.bool_], (
+    f"dtypes of a float64 Tensor, a list of floats and a bool array: expected float64, float32, bool, "
+    f"got {[a.dtype for a in ds2.arrays]}"
+)
+# float32 data is not copied
+X32 = np.zeros((5, 3), dtype=np.float32)
+assert TensorDataset(X32).arrays[0] is X32, "float32 data should be stored as it is, without a copy"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_tensordataset_errors", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 try:
-    TensorDataset(X, y[:5])
+    TensorDataset(np.zeros((6, 2)), np.zeros(5))
 except ValueError as error:
     assert "6" in str(error) and "5" in str(error), f"the error should show both lengths, 6 and 5: {error}"
 else:
     raise AssertionError("arrays with 6 and 5 rows must raise ValueError")
 ### BEGIN HIDDEN TESTS
-# A batch at once: rows 4, 0 of X are [8, 9] and [0, 1] (X = arange(12) in rows of 2).
-xb, yb = ds[np.array([4, 0])]
-assert np.asarray(xb, dtype=np.float64).tolist() == [[8.0, 9.0], [0.0, 1.0]], f"ds[[4, 0]] gave {xb}"
-assert yb.tolist() == [1, 0], f"labels of rows 4 and 0 are [1, 0], got {yb}"
-# No arrays at all.
 try:
     TensorDataset()
-except ValueError as error:
-    assert "at least one" in str(error), f"the error should say that at least one array is needed: {error}"
+except ValueError:
+    pass
 else:
     raise AssertionError("TensorDataset() with no arrays must raise ValueError")
-# Three arrays: every length is named.
+# three arrays: every length is named
 try:
     TensorDataset(np.zeros(3), np.zeros(3), np.zeros(7))
 except ValueError as error:
-    assert "7" in str(error) and "3" in str(error), f"the error should list the lengths 3, 3, 7: {error}"
+    assert "7" in str(error) and "3" in str(error), f"the error should list every length (here 3, 3 and 7): {error}"
 else:
-    raise AssertionError("lengths 3, 3, 7 must raise ValueError")
-# A Tensor keeps its dtype, a list of floats becomes float32, bool stays bool.
-t64 = Tensor(np.ones((3, 2)), dtype=np.float64)
-ds2 = TensorDataset(t64, [1.0, 2.0, 3.0], np.array([True, False, True]))
-assert [a.dtype for a in ds2.arrays] == [np.float64, np.float32, np.bool_], f"got dtypes {[a.dtype for a in ds2.arrays]}"
-assert len(ds2) == 3, f"expected 3 rows, got {len(ds2)}"
-# Already float32 data is not copied.
-X32 = np.zeros((5, 3), dtype=np.float32)
-assert TensorDataset(X32).arrays[0] is X32, "float32 data should be stored as it is, without a copy"
+    raise AssertionError("arrays of different lengths must raise ValueError")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -252,11 +280,14 @@ assert TensorDataset(X32).arrays[0] is X32, "float32 data should be stored as it
 #
 # ### Fast batches
 #
-# For a `TensorDataset` the loader cuts each batch out of each array with **one**
-# NumPy operation: a slice `array[start:stop]` when not shuffled (a view, nothing is
-# copied), or fancy indexing `array[order[start:stop]]` when shuffled (one copy of the
-# batch). Other data sets get the generic path: fetch the examples one by one
-# with `dataset[i]` and stack each field with `np.stack` (given, `_collate`).
+# For a `TensorDataset` (`isinstance(dataset, TensorDataset)`, subclasses included) the
+# loader cuts each batch out of each of its `arrays` with **one** NumPy operation: a
+# slice `array[start:stop]` when not shuffled (a view: the batch shares memory with the
+# data set, nothing is copied), or fancy indexing `array[order[start:stop]]` when
+# shuffled (one copy of the batch). It never calls `dataset[i]` for a `TensorDataset`.
+# Other data sets get the generic path: fetch the examples one by one with
+# `dataset[i]` and stack each field with `np.stack` (given, `_collate`); they use the
+# same order of epoch `e`.
 #
 # Each batch is a tuple of `Tensor`s, one per array: `(inputs, targets)` for two
 # arrays. Dtypes are those of the data set: float32 inputs, integer labels.
@@ -269,6 +300,19 @@ assert TensorDataset(X32).arrays[0] is X32, "float32 data should be stored as it
 # with the given helpers `_check_int(name, value, minimum)` and `_check_bool(name, value)`:
 # their errors name the argument and the value. Then draw the seed if it is None and
 # start at epoch 0.
+#
+# ### A state dict
+#
+# `state_dict()` returns the five settings that decide the batches, as plain JSON values:
+#
+# ```python
+# {"seed": 7, "epoch": 2, "batch_size": 6, "shuffle": True, "drop_last": False}
+# ```
+#
+# `load_state_dict(state)` restores all five. It checks first and changes nothing when
+# the state does not fit: a missing or an unexpected key is a `ValueError` that names
+# the key; each value goes through the same check as in the constructor
+# (`_check_int`, `_check_bool`), whose error names the key and the value.
 
 # %% nbgrader={"grade": false, "grade_id": "dataloader_dataloader", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -476,40 +520,69 @@ for inputs, targets in loader:
     print("inputs", inputs.shape, inputs.dtype, "targets", targets.data, targets.dtype)
 print("epoch is now", loader.epoch, "; order of epoch 0:", loader.epoch_order(0))
 
-# %% nbgrader={"grade": true, "grade_id": "dataloader_test_batches", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_batches", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 X = np.arange(20, dtype=np.float32).reshape(10, 2)
 y = np.arange(10)
 loader = DataLoader(TensorDataset(X, y), batch_size=4)
 batches = list(loader)
 assert len(loader) == 3 and len(batches) == 3, f"10 examples in batches of 4: 3 batches (4, 4, 2), got len {len(loader)}, {len(batches)} yielded"
-assert all(isinstance(b, tuple) and len(b) == 2 for b in batches), "each batch is a tuple (inputs, targets)"
-inputs, targets = batches[0]
-assert isinstance(inputs, Tensor) and isinstance(targets, Tensor), "batches hold Tensors"
+assert all(isinstance(b, tuple) and len(b) == 2 and all(isinstance(t, Tensor) for t in b) for b in batches), (
+    "each batch is a tuple of Tensors (inputs, targets)"
+)
 assert [b[0].shape for b in batches] == [(4, 2), (4, 2), (2, 2)], f"input shapes should be (4, 2), (4, 2), (2, 2), got {[b[0].shape for b in batches]}"
-assert targets.data.tolist() == [0, 1, 2, 3], f"unshuffled, the first batch holds examples 0-3, got targets {targets.data.tolist()}"
-assert inputs.dtype == np.float32 and targets.dtype == y.dtype, f"dtypes float32 / {y.dtype} expected, got {inputs.dtype} / {targets.dtype}"
-assert len(DataLoader(TensorDataset(X, y), batch_size=4, drop_last=True)) == 2, "with drop_last, 10 // 4 = 2 batches"
+assert batches[0][1].data.tolist() == [0, 1, 2, 3], f"unshuffled, the first batch holds examples 0-3, got targets {batches[0][1].data.tolist()}"
+assert batches[0][0].dtype == np.float32 and batches[0][1].dtype == y.dtype, (
+    f"dtypes float32 / {y.dtype} expected, got {batches[0][0].dtype} / {batches[0][1].dtype}"
+)
 ### BEGIN HIDDEN TESTS
-# drop_last really drops: 2 batches of 4, examples 0-7 (by hand).
-kept = [b[1].data.tolist() for b in DataLoader(TensorDataset(X, y), batch_size=4, drop_last=True)]
-assert kept == [[0, 1, 2, 3], [4, 5, 6, 7]], f"drop_last should give [[0..3], [4..7]], got {kept}"
-# Lengths by closed form for many sizes: ceil(n / b) and floor(n / b).
+# the last batch holds rows 8 and 9 of X: [16, 17], [18, 19]
+assert np.asarray(batches[2][0].data, dtype=np.float64).tolist() == [[16.0, 17.0], [18.0, 19.0]], (
+    f"the last, shorter batch should hold the last examples, got {batches[2][0].data.tolist()}"
+)
+# lengths in closed form for many sizes: ceil(n / b) batches
 for n in (1, 5, 7, 64, 65):
     for b in (1, 3, 7, 64):
         loader_n = DataLoader(TensorDataset(np.zeros(n)), batch_size=b)
-        assert len(loader_n) == -(-n // b) == len(list(loader_n)), f"n={n}, b={b}: expected {-(-n // b)} batches, got {len(loader_n)}"
-        if n >= b:
-            loader_d = DataLoader(TensorDataset(np.zeros(n)), batch_size=b, drop_last=True)
-            assert len(loader_d) == n // b == len(list(loader_d)), f"n={n}, b={b}, drop_last: expected {n // b}"
-# Values of the inputs: rows 8 and 9 of X are [16, 17], [18, 19].
-assert np.asarray(batches[2][0].data, dtype=np.float64).tolist() == [[16.0, 17.0], [18.0, 19.0]], "the last batch holds rows 8 and 9"
-# A single array gives 1-tuples.
+        assert len(loader_n) == -(-n // b) == len(list(loader_n)), (
+            f"n={n}, b={b}: expected ceil(n / b) = {-(-n // b)} batches, got len {len(loader_n)}"
+        )
+# one array gives 1-tuples; a batch larger than the data set gives one batch with everything
 single = next(iter(DataLoader(TensorDataset(X), batch_size=3)))
 assert isinstance(single, tuple) and len(single) == 1 and single[0].shape == (3, 2), "one array in, batches are (inputs,)"
-# A batch larger than the data set gives one batch with everything.
 whole = list(DataLoader(TensorDataset(X, y), batch_size=100))
 assert len(whole) == 1 and whole[0][0].shape == (10, 2), "batch_size=100 on 10 examples: one batch of 10"
-# A TensorDataset is batched by indexing its arrays, never example by example.
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_drop_last", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+X = np.arange(20, dtype=np.float32).reshape(10, 2)
+y = np.arange(10)
+loader = DataLoader(TensorDataset(X, y), batch_size=4, drop_last=True)
+kept = [b[1].data.tolist() for b in loader]
+assert len(loader) == 2 and kept == [[0, 1, 2, 3], [4, 5, 6, 7]], (
+    f"with drop_last, 10 examples in batches of 4 give 10 // 4 = 2 batches, [[0..3], [4..7]]; "
+    f"got len {len(loader)} and {kept}"
+)
+### BEGIN HIDDEN TESTS
+for n in (5, 7, 64, 65):
+    for b in (1, 3, 5):
+        loader_d = DataLoader(TensorDataset(np.arange(n)), batch_size=b, drop_last=True)
+        got = [t.data.tolist() for (t,) in loader_d]
+        assert len(loader_d) == n // b == len(got) and all(len(batch) == b for batch in got), (
+            f"n={n}, b={b}, drop_last: expected n // b = {n // b} full batches, got len {len(loader_d)} "
+            f"and sizes {[len(batch) for batch in got]}"
+        )
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_fast_batches", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+X = np.arange(20, dtype=np.float32).reshape(10, 2)
+y = np.arange(10)
+inputs, targets = next(iter(DataLoader(TensorDataset(X, y), batch_size=4)))
+assert np.shares_memory(inputs.data, X) and np.shares_memory(targets.data, y), (
+    "unshuffled batches of a TensorDataset are slices of its arrays: views that share memory with them"
+)
+### BEGIN HIDDEN TESTS
+# a TensorDataset (here a subclass that counts its calls) is batched by indexing its arrays,
+# never example by example
 calls = []
 
 
@@ -520,57 +593,95 @@ class CountingDataset(TensorDataset):
 
 
 for shuffle in (False, True):
-    list(DataLoader(CountingDataset(X, y), batch_size=4, shuffle=shuffle, seed=0))
-assert calls == [], f"a TensorDataset should be batched with one index per array, not dataset[i] per example ({len(calls)} calls)"
+    got = np.concatenate([t.data for _, t in DataLoader(CountingDataset(X, y), batch_size=4, shuffle=shuffle, seed=0)])
+assert calls == [], (
+    f"a TensorDataset should be batched with one index per array, not dataset[i] per example ({len(calls)} calls)"
+)
+assert sorted(got.tolist()) == list(range(10)), "the shuffled epoch still visits every example once"
+last = list(DataLoader(TensorDataset(X, y), batch_size=3))[-1][0]
+assert np.shares_memory(last.data, X), "every unshuffled batch, also the last, is a view of the data set's arrays"
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "dataloader_test_shuffle", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_shuffle", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+X = np.arange(50, dtype=np.float32).reshape(50, 1)
+y = np.arange(50)
+loader = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True, seed=123)
+epoch0 = np.concatenate([t.data for _, t in loader])
+epoch1 = np.concatenate([t.data for _, t in loader])
+assert sorted(epoch0.tolist()) == list(range(50)), "each epoch must visit every example exactly once"
+assert not np.array_equal(epoch0, epoch1), "two epochs should have different orders"
+# the documented recipe, recomputed with NumPy on the side:
+expected0 = np.random.default_rng([123, 0]).permutation(50)
+assert epoch0.tolist() == expected0.tolist(), "the order of epoch e must be np.random.default_rng([seed, e]).permutation(N)"
+### BEGIN HIDDEN TESTS
+# another seed, batch size and epoch: the recipe of epoch 1 of seed 5
+loader = DataLoader(TensorDataset(X, y), batch_size=7, shuffle=True, seed=5)
+list(loader)
+got = np.concatenate([t.data for _, t in loader])
+assert got.tolist() == np.random.default_rng([5, 1]).permutation(50).tolist(), (
+    "the order of epoch e must be np.random.default_rng([seed, e]).permutation(N) (checked for another seed and epoch)"
+)
+# inputs and targets stay together: here input value == label
+for inputs, targets in DataLoader(TensorDataset(X, y), batch_size=7, shuffle=True, seed=5):
+    assert np.array_equal(inputs.data[:, 0].astype(np.int64), targets.data), "shuffling must keep each input with its label"
+# independent of NumPy's global generator: drawing from it changes nothing
+np.random.random(10)
+again = DataLoader(TensorDataset(X, y), batch_size=7, shuffle=True, seed=5)
+assert np.concatenate([t.data for _, t in again]).tolist() == np.random.default_rng([5, 0]).permutation(50).tolist(), (
+    "the order must depend only on (seed, epoch), not on NumPy's global generator"
+)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_epochs", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 X = np.arange(50, dtype=np.float32).reshape(50, 1)
 y = np.arange(50)
 loader = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True, seed=123)
 assert loader.epoch == 0, f"a new loader starts at epoch 0, got {loader.epoch}"
-epoch0 = np.concatenate([t.data for _, t in loader])
+list(loader)
 assert loader.epoch == 1, f"one pass advances epoch to 1, got {loader.epoch}"
-epoch1 = np.concatenate([t.data for _, t in loader])
-assert sorted(epoch0.tolist()) == list(range(50)), "each epoch must visit every example exactly once"
-assert not np.array_equal(epoch0, epoch1), "two epochs should have different orders"
-# The documented recipe, recomputed with NumPy on the side:
-expected0 = np.random.default_rng([123, 0]).permutation(50)
-assert epoch0.tolist() == expected0.tolist(), "the order of epoch e must be np.random.default_rng([seed, e]).permutation(N)"
-again = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True, seed=123)
-assert np.array_equal(np.concatenate([t.data for _, t in again]), epoch0), "the same seed gives the same batches"
+loader.set_epoch(6)
+order6 = np.concatenate([t.data for _, t in loader])
+assert order6.tolist() == np.random.default_rng([123, 6]).permutation(50).tolist() and loader.epoch == 7, (
+    "set_epoch(6) makes the next pass use epoch 6's order, and the pass advances epoch to 7"
+)
+assert np.array_equal(loader.epoch_order(6), order6), "epoch_order(6) is the order that epoch 6 visits"
 ### BEGIN HIDDEN TESTS
-# Inputs and targets stay together: here input value == label.
-for inputs, targets in DataLoader(TensorDataset(X, y), batch_size=7, shuffle=True, seed=5):
-    assert np.array_equal(inputs.data[:, 0].astype(np.int64), targets.data), "shuffling must keep each input with its label"
-# The epoch advances when the iterator is created, before any batch is drawn.
+# the epoch advances when the iterator is created, before any batch is drawn
 loader = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True, seed=9)
 iterator = iter(loader)
 assert loader.epoch == 1, f"iter(loader) should advance epoch to 1 right away, got {loader.epoch}"
 first_batch = next(iterator)[1].data
-assert first_batch.tolist() == np.random.default_rng([9, 0]).permutation(50)[:8].tolist(), "the iterator created at epoch 0 uses epoch 0's order"
-# set_epoch jumps: epoch 4 without drawing 0-3.
+assert first_batch.tolist() == np.random.default_rng([9, 0]).permutation(50)[:8].tolist(), (
+    "the iterator created at epoch 0 uses epoch 0's order"
+)
 loader.set_epoch(4)
-order4 = np.concatenate([t.data for _, t in loader])
-assert order4.tolist() == np.random.default_rng([9, 4]).permutation(50).tolist(), "set_epoch(4) should give epoch 4's order"
-assert loader.epoch == 5, f"after iterating epoch 4, epoch should be 5, got {loader.epoch}"
-assert np.array_equal(loader.epoch_order(4), order4), "epoch_order(4) should match what iterating epoch 4 gave"
-# Independent of the global NumPy generator.
-np.random.default_rng(0).random(10)
-loader.set_epoch(4)
-assert np.array_equal(np.concatenate([t.data for _, t in loader]), order4), "the order must depend only on (seed, epoch)"
-# Unshuffled: the same order every epoch; epoch still advances.
+assert np.array_equal(loader.epoch_order(4), np.random.default_rng([9, 4]).permutation(50)), "epoch_order(4)"
+# unshuffled: the same order every epoch; the epoch still advances
 plain = DataLoader(TensorDataset(X, y), batch_size=8)
 list(plain)
-assert plain.epoch == 1 and np.concatenate([t.data for _, t in plain]).tolist() == list(range(50)), "unshuffled loaders keep the data order"
-# seed=None draws a seed, keeps it, and reproduces.
+assert plain.epoch == 1 and np.concatenate([t.data for _, t in plain]).tolist() == list(range(50)), (
+    "unshuffled loaders keep the data order every epoch, and count epochs too"
+)
+assert plain.epoch_order(3).tolist() == list(range(50)), "unshuffled: epoch_order is 0, 1, ..., N-1"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_seed", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+X = np.arange(50, dtype=np.float32).reshape(50, 1)
+y = np.arange(50)
 auto = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True)
 assert isinstance(auto.seed, int) and auto.seed >= 0, f"seed=None should draw and keep an int seed, got {auto.seed!r}"
 copy = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True, seed=auto.seed)
-assert np.array_equal(np.concatenate([t.data for _, t in auto]), np.concatenate([t.data for _, t in copy])), "the kept seed reproduces the order"
+assert np.array_equal(np.concatenate([t.data for _, t in auto]), np.concatenate([t.data for _, t in copy])), (
+    "the kept seed reproduces the order"
+)
+### BEGIN HIDDEN TESTS
+seeds = {DataLoader(TensorDataset(X, y), shuffle=True).seed for _ in range(3)}
+assert len(seeds) == 3 and all(type(s) is int for s in seeds), (
+    f"seed=None draws a new seed for each loader (an int), got {seeds}"
+)
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "dataloader_test_state_dict", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_state_dict", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 X = np.arange(40, dtype=np.float32).reshape(20, 2)
 y = np.arange(20)
 loader = DataLoader(TensorDataset(X, y), batch_size=6, shuffle=True, seed=7)
@@ -584,32 +695,49 @@ resumed.load_state_dict(state)
 assert resumed.epoch == 2 and resumed.seed == 7, "load_state_dict should restore seed and epoch"
 assert [t.data.tolist() for _, t in resumed] == expected_next, "a resumed loader must give the same batches"
 ### BEGIN HIDDEN TESTS
-# Every key is restored, not only seed and epoch.
+# every key is restored, not only seed and epoch
 other = DataLoader(TensorDataset(X, y), batch_size=3, shuffle=False, drop_last=False, seed=1)
 other.load_state_dict({"seed": 4, "epoch": 9, "batch_size": 5, "shuffle": True, "drop_last": True})
-assert (other.seed, other.epoch, other.batch_size, other.shuffle, other.drop_last) == (4, 9, 5, True, True), "all five entries should be restored"
+assert (other.seed, other.epoch, other.batch_size, other.shuffle, other.drop_last) == (4, 9, 5, True, True), (
+    f"all five entries should be restored, got {other.state_dict()}"
+)
 assert len(other) == 4, f"20 examples, batch_size 5: 4 batches, got {len(other)}"
-# A bad state is refused and nothing changes.
-for bad, word in (
-    ({"seed": 4, "epoch": 0, "batch_size": 5, "shuffle": True}, "drop_last"),
-    ({"seed": 4, "epoch": 0, "batch_size": 5, "shuffle": True, "drop_last": False, "lr": 0.1}, "lr"),
-    ({"seed": 4, "epoch": -1, "batch_size": 5, "shuffle": True, "drop_last": False}, "epoch"),
-    ({"seed": 4, "epoch": 0, "batch_size": 0, "shuffle": True, "drop_last": False}, "batch_size"),
-):
-    try:
-        other.load_state_dict(bad)
-    except (ValueError, TypeError) as error:
-        assert word in str(error), f"the error should name {word!r}: {error}"
-    else:
-        raise AssertionError(f"load_state_dict({bad}) should raise")
-    assert (other.seed, other.epoch, other.batch_size) == (4, 9, 5), "a refused state must not change the loader"
-# The state is plain JSON data.
+# the state is plain JSON data
 import json
 
-assert json.loads(json.dumps(loader.state_dict())) == loader.state_dict(), "the state dict should survive JSON"
+assert json.loads(json.dumps(other.state_dict())) == other.state_dict(), "the state dict should survive JSON"
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "dataloader_test_errors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_state_refused", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+X = np.arange(40, dtype=np.float32).reshape(20, 2)
+y = np.arange(20)
+loader = DataLoader(TensorDataset(X, y), batch_size=6, shuffle=True, seed=7)
+try:
+    loader.load_state_dict({"seed": 3, "epoch": 1, "batch_size": 6, "shuffle": True})
+except ValueError as error:
+    assert "drop_last" in str(error), f"the error should name the missing key drop_last: {error}"
+else:
+    raise AssertionError("a state without drop_last must raise ValueError")
+assert (loader.seed, loader.epoch) == (7, 0), "a refused state must not change the loader"
+### BEGIN HIDDEN TESTS
+for bad, words in (
+    ({"seed": 4, "epoch": 0, "batch_size": 5, "shuffle": True, "drop_last": False, "lr": 0.1}, ["lr"]),
+    ({"seed": 4, "epoch": -1, "batch_size": 5, "shuffle": True, "drop_last": False}, ["epoch", "-1"]),
+    ({"seed": 4, "epoch": 0, "batch_size": 0, "shuffle": True, "drop_last": False}, ["batch_size", "0"]),
+    ({"seed": 4, "epoch": 0, "batch_size": 5, "shuffle": "yes", "drop_last": False}, ["shuffle", "yes"]),
+):
+    try:
+        loader.load_state_dict(bad)
+    except (ValueError, TypeError) as error:
+        assert all(word in str(error) for word in words), f"the error should name {words}: {error}"
+    else:
+        raise AssertionError(f"load_state_dict({bad}) should raise")
+    assert (loader.seed, loader.epoch, loader.batch_size, loader.shuffle) == (7, 0, 6, True), (
+        "a refused state must not change the loader"
+    )
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_errors", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 ds = TensorDataset(np.zeros((10, 2)), np.zeros(10, dtype=np.int64))
 for bad in (0, -3):
     try:
@@ -626,33 +754,33 @@ for bad in (True, 2.5, "8"):
     else:
         raise AssertionError(f"batch_size={bad!r} must raise TypeError: it must be an int (bool is refused)")
 ### BEGIN HIDDEN TESTS
-try:
-    DataLoader(TensorDataset(np.zeros((0, 3))))
-except ValueError as error:
-    assert "empty" in str(error), f"the error should say the data set is empty: {error}"
-else:
-    raise AssertionError("an empty data set must raise ValueError")
-try:
-    DataLoader(42)
-except TypeError as error:
-    assert "dataset" in str(error), f"the error should name dataset: {error}"
-else:
-    raise AssertionError("DataLoader(42) must raise TypeError")
-for kwargs, word in (({"shuffle": "yes"}, "shuffle"), ({"drop_last": 1}, "drop_last"), ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed")):
+for kwargs, word in (({"shuffle": "yes"}, "shuffle"), ({"drop_last": 1}, "drop_last"), ({"seed": -1}, "seed"),
+                     ({"seed": 1.5}, "seed")):
     try:
         DataLoader(ds, **kwargs)
     except (TypeError, ValueError) as error:
-        assert word in str(error), f"the error should name {word}: {error}"
+        assert word in str(error) and str(list(kwargs.values())[0]) in str(error), (
+            f"the error should name {word} and its value: {error}"
+        )
     else:
         raise AssertionError(f"DataLoader(ds, **{kwargs}) must raise")
-try:
-    DataLoader(ds, batch_size=16, drop_last=True)
-except ValueError as error:
-    assert "batch_size" in str(error), f"the error should name batch_size: {error}"
-else:
-    raise AssertionError("drop_last with batch_size 16 > 10 examples gives no batch and must raise ValueError")
-# NumPy integers are fine.
 assert len(DataLoader(ds, batch_size=np.int64(4))) == 3, "batch_size may be a NumPy integer"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "dataloader_test_empty", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+try:
+    DataLoader(TensorDataset(np.zeros((0, 2))), batch_size=4)
+except ValueError as error:
+    assert "empty" in str(error), f"the error should say that the data set is empty: {error}"
+else:
+    raise AssertionError("an empty data set must raise ValueError")
+### BEGIN HIDDEN TESTS
+try:
+    DataLoader([], batch_size=1, shuffle=True, seed=0)
+except ValueError as error:
+    assert "empty" in str(error), f"the error should say that the data set is empty: {error}"
+else:
+    raise AssertionError("an empty list as data set must raise ValueError")
 ### END HIDDEN TESTS
 
 # %% [markdown]

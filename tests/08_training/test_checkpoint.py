@@ -263,6 +263,10 @@ def test_wrong_shapes_and_kinds(saved, tmp_path):
     assert_refused(adam, saved, "optimizer", "SGD", "Adam")
     no_schedule, _ = make("momentum", schedule=False)
     assert_refused(no_schedule, saved, "schedule")
+    # and the other way round: a file saved without a schedule, a trainer with one
+    path = rewrite(saved, tmp_path / "nosched.ckpt",
+                   edit_header=lambda h: h["state"].update(scheduler=None))
+    assert_refused(victim(), path, "schedule")
     path = rewrite(saved, tmp_path / "buf.ckpt", edit_members=lambda m: m.update(
         {"optimizer/state/1/momentum_buffer": np.zeros(5, np.float32)}))
     assert_refused(victim(), path, "momentum_buffer")

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import clip_grad_norm
 
@@ -156,3 +157,26 @@ def test_shared_gradient_array_scaled_once():
     norm = clip_grad_norm([a, b], max_norm=1.0)
     assert abs(norm - math.sqrt(200.0)) < 1e-12
     np.testing.assert_allclose(shared, np.float32([6, 8]) / math.sqrt(200.0), rtol=1e-7)
+
+
+def test_a_parameter_listed_twice_counts_twice_and_is_scaled_once():
+    # torch.nn.utils.clip_grad_norm_([w, w], 1.0) with w.grad = [6, 8] (torch 2.13.0, CPU)
+    # returns sqrt(200) = 14.1421 like this, but then multiplies w.grad twice, to
+    # [0.03, 0.04]; here each array is scaled once, so the list's norm becomes max_norm.
+    w = with_grad([6.0, 8.0])
+    norm = clip_grad_norm([w, w], max_norm=1.0)
+    assert abs(norm - math.sqrt(200.0)) < 1e-12
+    np.testing.assert_allclose(w.grad, np.float32([6, 8]) / math.sqrt(200.0), rtol=1e-7)
+    assert abs(math.sqrt(2 * float(np.sum(w.grad.astype(np.float64) ** 2))) - 1.0) < 1e-6
+
+
+def test_tied_weights_count_once_through_model_parameters():
+    # one Linear used twice is one parameter set: model.parameters() lists it once (as torch does)
+    layer = Linear(2, 2, rng=np.random.default_rng(0))
+    model = Sequential(layer, layer)
+    params = model.parameters()
+    assert len(params) == 2
+    layer.weight.grad = np.full((2, 2), 3.0, dtype=np.float32)
+    layer.bias.grad = np.full(2, 4.0, dtype=np.float32)
+    norm = clip_grad_norm(params, max_norm=100.0)
+    assert abs(norm - math.sqrt(4 * 9 + 2 * 16)) < 1e-12

@@ -162,6 +162,31 @@ def test_learning_rate_is_set_before_each_epoch():
     assert all(type(v) is float for v in trainer.history["learning_rates"])
 
 
+def test_learning_rate_is_recorded_every_epoch_without_a_schedule():
+    model = Linear(3, 2, rng=np.random.default_rng(1))
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.05), MSELoss())
+    for _ in range(3):
+        trainer.train_epoch(batches(X, T, [8, 8]))
+    assert trainer.history["learning_rates"] == [0.05, 0.05, 0.05]
+    assert trainer.optimizer.lr == 0.05
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_stale_gradients_are_cleared_before_the_first_window(k):
+    # gradients left from a backward pass outside the trainer must not reach the first update
+    def run(stale):
+        model = Linear(3, 2, rng=np.random.default_rng(4))
+        if stale:
+            model.weight.grad = np.full((3, 2), 50.0, dtype=np.float32)
+            model.bias.grad = np.full(2, -50.0, dtype=np.float32)
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.1, momentum=0.9), MSELoss())
+        trainer.train_epoch(batches(X, T, [4, 4, 8]), accumulation_steps=k)
+        return model
+
+    for a, b in zip(run(True).parameters(), run(False).parameters(), strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
 def test_set_epoch_and_shuffled_order_follow_the_trainer_epoch():
     ds = TensorDataset(X, T)
     loader = DataLoader(ds, batch_size=4, shuffle=True, seed=7)
@@ -341,7 +366,10 @@ def test_evaluate_regression_and_empty():
         ([0.9, 0.2], [1.0, 0.0], 2),
         ([[0.5, -1.0], [2.0, 0.3]], [[0.4, -1.1], [1.9, 0.2]], None),  # regression, 2 outputs
         ([[0.3], [2.5]], [[0.3], [2.5]], None),  # regression, 1 output
-        ([[0.1, 0.9]], np.array([0.0]), None),  # float labels are not class indices
+        # class indices as whole-valued floats count like integers (CrossEntropyLoss accepts them)
+        ([[0.1, 0.9], [0.8, 0.2], [0.4, 0.6]], np.array([1.0, 0.0, 0.0]), 2),
+        ([[0.1, 0.9]], np.array([0.0]), 0),
+        ([[0.6], [0.7]], np.array([1.0, 2.0]), None),  # one output, a target that is not 0/1
     ],
 )
 def test_count_correct(outputs, targets, want):

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -102,7 +102,8 @@ def _check_norm_type(norm_type: Any) -> float:
 
 
 def _distinct(arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """The arrays with repeats of the same object removed (shared gradients count once)."""
+    """The arrays with repeats of the same object removed, in order: each array once, for
+    scaling. (The norm still counts every parameter's gradient, shared or not.)"""
     seen: set[int] = set()
     out = []
     for array in arrays:
@@ -191,6 +192,286 @@ def clip_grad_norm(
         for grad in _distinct(grads):
             np.multiply(grad, factor, out=grad, casting="same_kind")   # float64 product, rounded once
     return total
+
+
+class Trainer:
+    """Trains a model: epochs with schedule, clipping and accumulation; evaluation; checkpoints.
+
+    Args:
+        model: a Module: `model(x)`, `parameters()`, `named_parameters()`, `train()`,
+            `eval()`, `training`, `state_dict()`, `load_state_dict()`.
+        optimizer: `lr`, `step()`, `zero_grad()`, `state_dict()`, `load_state_dict()`.
+        loss_fn: `loss_fn(outputs, targets)` -> scalar Tensor, the mean over the batch.
+        scheduler: optional; `get_lr(epoch)` sets the rate at the start of each epoch.
+        grad_clip_norm: optional max global L2 norm of the gradient of each update.
+        progress: print a progress line to stdout while training (never to stderr).
+    """
+
+    HISTORY_KEYS = ("train_loss", "eval_loss", "eval_accuracy", "learning_rates", "grad_norms")
+    STATE_KEYS = ("epoch", "step", "skipped_steps", "grad_clip_norm", "parameter_shapes",
+                  "model", "optimizer", "scheduler", "history")
+
+    def __init__(
+        self,
+        model: Any,
+        optimizer: Any,
+        loss_fn: Any,
+        scheduler: Any = None,
+        grad_clip_norm: float | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn
+        self.scheduler = scheduler
+        self.grad_clip_norm = (
+            None if grad_clip_norm is None
+            else _check_number(grad_clip_norm, "grad_clip_norm", "Trainer")
+        )
+        self.progress = bool(progress)
+        self.epoch = 0
+        self.step = 0
+        self.skipped_steps = 0
+        self.history: dict[str, list[float]] = {key: [] for key in self.HISTORY_KEYS}
+        self._last_print = 0.0
+
+    def train_epoch(self, dataloader: Iterable[Any], accumulation_steps: int = 1) -> float:
+        """Train one epoch; return its mean training loss, weighted by samples.
+
+        Every `accumulation_steps` micro-batches (and the shorter window at the end) make
+        one optimizer update, equal to the update of one batch of all their samples.
+        """
+        accumulation_steps = _check_int(
+            accumulation_steps, "accumulation_steps", "Trainer.train_epoch", minimum=1
+        )
+        return _train_epoch(self, dataloader, accumulation_steps)
+
+    def evaluate(self, dataloader: Iterable[Any]) -> tuple[float, float]:
+        """Mean loss and accuracy over `dataloader`, weighted by samples, in eval mode.
+
+        Accuracy is nan when the outputs are not class scores (see `count_correct`);
+        an empty loader gives (nan, nan). The model's previous mode is restored.
+        """
+        return _evaluate(self, dataloader)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs, as a tree of dicts, lists, arrays and JSON values."""
+        return _state_dict(self)
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """Save the complete training state to `path` (atomically, no pickle)."""
+        write_checkpoint(path, self.state_dict())
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Restore the state saved by `save_checkpoint`. Everything is checked first; on any
+        problem a CheckpointError names the file and the trainer is left unchanged."""
+        _load_checkpoint(self, path)
+
+    # ---- used by the functions below ---------------------------------------------------
+    def _show_progress(self, batches: int, total: int | None, loss_sum: float, samples: int,
+                       final: bool) -> None:
+        """One progress line on stdout (mean loss so far), refreshed at most 5 times a second;
+        prints nothing unless the trainer was made with progress=True."""
+        if not self.progress:
+            return
+        now = time.perf_counter()
+        if not final and now - self._last_print < 0.2:
+            return
+        self._last_print = now
+        loss = loss_sum / samples if samples > 0 else math.nan
+        of = f"/{total}" if total is not None else ""
+        line = (f"epoch {self.epoch:>3} | batch {batches}{of} | loss {loss:.4f} | "
+                f"lr {float(self.optimizer.lr):.4g} | steps {self.step}")
+        print("\r" + line, end="\n" if final else "", file=sys.stdout, flush=True)
+
+    def _apply_state(self, state: dict[str, Any]) -> None:
+        """Copy a checked state into the model, optimizer, schedule and counters."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.skipped_steps = int(state["skipped_steps"])
+        clip = state["grad_clip_norm"]
+        self.grad_clip_norm = None if clip is None else float(clip)
+        self.history = {
+            key: [float(x) for x in np.asarray(state["history"][key], dtype=np.float64)]
+            for key in self.HISTORY_KEYS
+        }
+
+
+def _close_window(trainer: Trainer, params: list[Any], divisor: int) -> float:
+    """End an accumulation window with one update; return the gradient norm before clipping.
+
+    Divide the summed gradients by `divisor` (nothing when it is 1), record the norm in
+    `history["grad_norms"]` (clipping first when `trainer.grad_clip_norm` is set), then
+    step and count it in `trainer.step` when the norm is finite, or else skip: count it in
+    `trainer.skipped_steps` and print a line containing "skipped" to stdout. Zero the
+    gradients in both cases.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if divisor != 1:
+        for grad in _distinct(grads):
+            np.divide(grad, divisor, out=grad)
+    if trainer.grad_clip_norm is not None:
+        norm = clip_grad_norm(params, trainer.grad_clip_norm)
+    else:
+        norm = _total_norm(grads, 2.0)
+    trainer.history["grad_norms"].append(norm)
+    if math.isfinite(norm):
+        trainer.optimizer.step()
+        trainer.step += 1
+    else:
+        trainer.skipped_steps += 1
+        print(f"Trainer: epoch {trainer.epoch}: gradient norm is {norm}; update skipped and "
+              f"gradients discarded ({trainer.skipped_steps} skipped so far)", file=sys.stdout)
+    trainer.optimizer.zero_grad()
+    return norm
+
+
+def _batch_size(inputs: Any) -> int:
+    """Number of samples in a batch: the length of its first dimension."""
+    shape = getattr(inputs, "shape", None)
+    if shape is None:
+        shape = np.shape(inputs)
+    if len(shape) == 0:
+        raise ValueError("Trainer: a batch of inputs needs a batch dimension, got a 0-d value")
+    return int(shape[0])
+
+
+def _as_tensor(value: Any) -> Tensor:
+    """Tensors pass through; arrays and lists are wrapped (integer labels keep their dtype)."""
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+
+
+def _unpack(batch: Any) -> tuple[Tensor, Tensor]:
+    """(inputs, targets) of a batch, as Tensors."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        got = f"{len(batch)} items" if isinstance(batch, (tuple, list)) else type(batch).__name__
+        raise ValueError(f"Trainer: each batch must be a pair (inputs, targets), got {got}")
+    return _as_tensor(batch[0]), _as_tensor(batch[1])
+
+
+def _length_or_none(dataloader: Any) -> int | None:
+    """`len(dataloader)`, or None for a loader without a length (a generator)."""
+    try:
+        return len(dataloader)
+    except TypeError:
+        return None
+
+
+def _train_epoch(trainer: Trainer, dataloader: Iterable[Any], accumulation_steps: int) -> float:
+    """The work of `trainer.train_epoch` (steps 1-7 of section 3.2).
+
+    Training mode; the epoch's learning rate set from the schedule (if any) and recorded
+    every epoch; `set_epoch` on the loader; gradients zeroed before the first batch;
+    micro-batches grouped into windows of `accumulation_steps` (counted), each closed by
+    `_close_window`; the mean loss weighted by samples recorded and returned (nan for no
+    batches); `trainer.epoch` advanced by one.
+    """
+    total_batches = _length_or_none(dataloader)
+    trainer.model.train()
+    if trainer.scheduler is not None:
+        trainer.optimizer.lr = float(trainer.scheduler.get_lr(trainer.epoch))
+    trainer.history["learning_rates"].append(float(trainer.optimizer.lr))
+    if hasattr(dataloader, "set_epoch"):
+        dataloader.set_epoch(trainer.epoch)
+    params = list(trainer.model.parameters())
+    trainer.optimizer.zero_grad()               # stale gradients must not leak into step 1
+    weighted = accumulation_steps > 1
+    loss_sum, samples, batches = 0.0, 0, 0
+    window_batches, window_samples = 0, 0
+    for batch in dataloader:
+        inputs, targets = _unpack(batch)
+        n = _batch_size(inputs)
+        loss = trainer.loss_fn(trainer.model(inputs), targets)
+        if weighted:
+            (loss * float(n)).backward()        # gradient of the *sum* over the micro-batch
+        else:
+            loss.backward()
+        loss_sum += float(loss.data) * n
+        samples += n
+        batches += 1
+        window_batches += 1
+        window_samples += n
+        if window_batches == accumulation_steps:
+            _close_window(trainer, params, window_samples if weighted else 1)
+            window_batches, window_samples = 0, 0
+        trainer._show_progress(batches, total_batches, loss_sum, samples, final=False)
+    if window_batches > 0:                      # a short last window, decided by count
+        _close_window(trainer, params, window_samples if weighted else 1)
+    mean_loss = loss_sum / samples if samples > 0 else math.nan
+    trainer.history["train_loss"].append(mean_loss)
+    trainer._show_progress(batches, total_batches, loss_sum, samples, final=True)
+    trainer.epoch += 1
+    return mean_loss
+
+
+def _is_distribution(rows: np.ndarray) -> bool:
+    """True when every row is non-negative and sums to 1 (one-hot or class probabilities)."""
+    if rows.dtype.kind not in "fiub" or rows.size == 0:
+        return False
+    values = rows.astype(np.float64)
+    return bool(np.all(values >= 0) and np.allclose(values.sum(axis=1), 1.0, rtol=0, atol=1e-6))
+
+
+def count_correct(outputs: Any, targets: Any) -> int | None:
+    """How many predictions in a batch are right (an int), or None when accuracy is not defined.
+
+    Class scores (N, C) with C >= 2: right when the row's argmax equals the class index
+    (targets (N,), integers or whole-valued floats), or the argmax of one-hot/probability
+    targets (N, C). One output per sample, (N,) or (N, 1), with N targets that are all 0 or
+    1: right when `output >= 0.5` exactly where the target is 1. Anything else: None.
+    """
+    out = np.asarray(getattr(outputs, "data", outputs))
+    tgt = np.asarray(getattr(targets, "data", targets))
+    if out.ndim == 2 and out.shape[1] >= 2:
+        predicted = out.argmax(axis=1)
+        if tgt.shape == out.shape and _is_distribution(tgt):
+            labels = tgt.argmax(axis=1)
+        elif tgt.shape == (out.shape[0],) and tgt.dtype.kind in "iuf":
+            labels = tgt
+        else:
+            return None
+        return int(np.count_nonzero(predicted == labels))
+    single = out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)
+    if single and tgt.size == out.shape[0] and tgt.size > 0:
+        flat = tgt.reshape(-1)
+        if np.all((flat == 0) | (flat == 1)):
+            return int(np.count_nonzero((out.reshape(-1) >= 0.5) == (flat == 1)))
+    return None
+
+
+def _evaluate(trainer: Trainer, dataloader: Iterable[Any]) -> tuple[float, float]:
+    """The work of `trainer.evaluate` (section 3.3): eval mode (the previous mode is put back),
+    forward passes under no_grad(), loss and accuracy weighted by samples, both recorded in
+    the history and returned as floats; (nan, nan) for an empty loader."""
+    model = trainer.model
+    was_training = bool(getattr(model, "training", True))
+    model.eval()
+    loss_sum, samples, correct, countable = 0.0, 0, 0, True
+    try:
+        with no_grad():
+            for batch in dataloader:
+                inputs, targets = _unpack(batch)
+                n = _batch_size(inputs)
+                outputs = model(inputs)
+                loss_sum += float(trainer.loss_fn(outputs, targets).data) * n
+                samples += n
+                if countable:
+                    right = count_correct(outputs, targets)
+                    if right is None:
+                        countable = False
+                    else:
+                        correct += right
+    finally:
+        model.train(was_training)
+    loss = loss_sum / samples if samples > 0 else math.nan
+    accuracy = correct / samples if (countable and samples > 0) else math.nan
+    trainer.history["eval_loss"].append(loss)
+    trainer.history["eval_accuracy"].append(accuracy)
+    return loss, accuracy
 
 
 CHECKPOINT_FORMAT = "tinytorch-checkpoint"
@@ -324,365 +605,89 @@ def _copy_tree(value: Any) -> Any:
     return value
 
 
-def _batch_size(inputs: Any) -> int:
-    """Number of samples in a batch: the length of its first dimension."""
-    shape = getattr(inputs, "shape", None)
-    if shape is None:
-        shape = np.shape(inputs)
-    if len(shape) == 0:
-        raise ValueError("Trainer: a batch of inputs needs a batch dimension, got a 0-d value")
-    return int(shape[0])
+def _state_dict(trainer: Trainer) -> dict[str, Any]:
+    """The work of `trainer.state_dict` (section 3.4): the counters, grad_clip_norm, the
+    parameter shapes, the model's, optimizer's and schedule's state dicts and the history as
+    float64 arrays, under the keys `Trainer.STATE_KEYS`."""
+    scheduler = trainer.scheduler
+    return {
+        "epoch": trainer.epoch,
+        "step": trainer.step,
+        "skipped_steps": trainer.skipped_steps,
+        "grad_clip_norm": trainer.grad_clip_norm,
+        "parameter_shapes": {
+            name: list(p.data.shape) for name, p in trainer.model.named_parameters()
+        },
+        "model": trainer.model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "history": {
+            key: np.asarray(trainer.history[key], dtype=np.float64) for key in trainer.HISTORY_KEYS
+        },
+    }
 
 
-def _as_tensor(value: Any) -> Tensor:
-    """Tensors pass through; arrays and lists are wrapped (integer labels keep their dtype)."""
-    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+def _check_state(trainer: Trainer, state: Any, where: str) -> None:
+    """Raise CheckpointError("<where>: <problem>") unless `state` fits `trainer` (section 3.5):
+    every entry present, the counters ints >= 0, grad_clip_norm None or a finite number >= 0,
+    the parameter shapes and the optimizer type those of the trainer, a schedule on both
+    sides or on neither, a history of 1-d float arrays."""
 
+    def fail(message: str) -> NoReturn:
+        raise CheckpointError(f"{where}: {message}")
 
-def _unpack(batch: Any) -> tuple[Tensor, Tensor]:
-    """(inputs, targets) of a batch, as Tensors."""
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        got = f"{len(batch)} items" if isinstance(batch, (tuple, list)) else type(batch).__name__
-        raise ValueError(f"Trainer: each batch must be a pair (inputs, targets), got {got}")
-    return _as_tensor(batch[0]), _as_tensor(batch[1])
-
-
-def _is_distribution(rows: np.ndarray) -> bool:
-    """True when every row is non-negative and sums to 1 (one-hot or class probabilities)."""
-    if rows.dtype.kind not in "fiub" or rows.size == 0:
-        return False
-    values = rows.astype(np.float64)
-    return bool(np.all(values >= 0) and np.allclose(values.sum(axis=1), 1.0, rtol=0, atol=1e-6))
-
-
-def count_correct(outputs: Any, targets: Any) -> int | None:
-    """How many predictions in a batch are right, or None when accuracy is not defined.
-
-    Class scores (N, C) with C >= 2 are compared by argmax with integer targets (N,) or
-    one-hot/probability targets (N, C) (rows >= 0 summing to 1). One output per sample, (N,) or (N, 1), with 0/1
-    targets is read as the probability of class 1 (right when `output >= 0.5` matches).
-    Anything else (regression) gives None.
-    """
-    out = np.asarray(getattr(outputs, "data", outputs))
-    tgt = np.asarray(getattr(targets, "data", targets))
-    if out.ndim == 2 and out.shape[1] >= 2:
-        predicted = out.argmax(axis=1)
-        if tgt.shape == out.shape and _is_distribution(tgt):
-            labels = tgt.argmax(axis=1)
-        elif tgt.shape == (out.shape[0],) and tgt.dtype.kind in "iu":
-            labels = tgt
-        else:
-            return None
-        return int(np.count_nonzero(predicted == labels))
-    single = out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)
-    if single and tgt.size == out.shape[0] and tgt.size > 0:
-        flat = tgt.reshape(-1)
-        if np.all((flat == 0) | (flat == 1)):
-            return int(np.count_nonzero((out.reshape(-1) >= 0.5) == (flat == 1)))
-    return None
-
-
-class Trainer:
-    """Trains a model: epochs with schedule, clipping and accumulation; evaluation; checkpoints.
-
-    Args:
-        model: a Module: `model(x)`, `parameters()`, `named_parameters()`, `train()`,
-            `eval()`, `training`, `state_dict()`, `load_state_dict()`.
-        optimizer: `lr`, `step()`, `zero_grad()`, `state_dict()`, `load_state_dict()`.
-        loss_fn: `loss_fn(outputs, targets)` -> scalar Tensor, the mean over the batch.
-        scheduler: optional; `get_lr(epoch)` sets the rate at the start of each epoch.
-        grad_clip_norm: optional max global L2 norm of the gradient of each update.
-        progress: print a progress line to stdout while training (never to stderr).
-    """
-
-    HISTORY_KEYS = ("train_loss", "eval_loss", "eval_accuracy", "learning_rates", "grad_norms")
-    STATE_KEYS = ("epoch", "step", "skipped_steps", "grad_clip_norm", "parameter_shapes",
-                  "model", "optimizer", "scheduler", "history")
-
-    def __init__(
-        self,
-        model: Any,
-        optimizer: Any,
-        loss_fn: Any,
-        scheduler: Any = None,
-        grad_clip_norm: float | None = None,
-        progress: bool = False,
-    ) -> None:
-        self.model = model
-        self.optimizer = optimizer
-        self.loss_fn = loss_fn
-        self.scheduler = scheduler
-        self.grad_clip_norm = (
-            None if grad_clip_norm is None
-            else _check_number(grad_clip_norm, "grad_clip_norm", "Trainer")
-        )
-        self.progress = bool(progress)
-        self.epoch = 0
-        self.step = 0
-        self.skipped_steps = 0
-        self.history: dict[str, list[float]] = {key: [] for key in self.HISTORY_KEYS}
-        self._last_print = 0.0
-
-    # ---- progress (given) -------------------------------------------------------------
-    def _show_progress(self, batches: int, total: int | None, loss_sum: float, samples: int,
-                       final: bool) -> None:
-        """One progress line on stdout (mean loss so far), refreshed at most 5 times a second."""
-        if not self.progress:
-            return
-        now = time.perf_counter()
-        if not final and now - self._last_print < 0.2:
-            return
-        self._last_print = now
-        loss = loss_sum / samples if samples > 0 else math.nan
-        of = f"/{total}" if total is not None else ""
-        line = (f"epoch {self.epoch:>3} | batch {batches}{of} | loss {loss:.4f} | "
-                f"lr {float(self.optimizer.lr):.4g} | steps {self.step}")
-        print("\r" + line, end="\n" if final else "", file=sys.stdout, flush=True)
-
-    # ---- training ---------------------------------------------------------------------
-    def train_epoch(self, dataloader: Iterable[Any], accumulation_steps: int = 1) -> float:
-        """Train one epoch; return its mean training loss, weighted by samples.
-
-        Every `accumulation_steps` micro-batches (and the shorter window at the end) make
-        one optimizer update, equal to the update of one batch of all their samples.
-        """
-        accumulation_steps = _check_int(
-            accumulation_steps, "accumulation_steps", "Trainer.train_epoch", minimum=1
-        )
+    if not isinstance(state, dict):
+        fail(f"the checkpoint state is not a dict but a {type(state).__name__}")
+    missing = [key for key in trainer.STATE_KEYS if key not in state]
+    if missing:
+        fail(f"missing entries {missing}")
+    for key in ("epoch", "step", "skipped_steps"):
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            fail(f"{key} must be an int >= 0, got {value!r}")
+    if state["grad_clip_norm"] is not None:
         try:
-            total_batches: int | None = len(dataloader)  # type: ignore[arg-type]
-        except TypeError:
-            total_batches = None                         # a generator: no length, no problem
-        self.model.train()
-        if self.scheduler is not None:
-            self.optimizer.lr = float(self.scheduler.get_lr(self.epoch))
-        self.history["learning_rates"].append(float(self.optimizer.lr))
-        if hasattr(dataloader, "set_epoch"):
-            dataloader.set_epoch(self.epoch)
-        params = list(self.model.parameters())
-        self.optimizer.zero_grad()                  # stale gradients must not leak into step 1
-        weighted = accumulation_steps > 1
-        loss_sum, samples, batches = 0.0, 0, 0
-        window_batches, window_samples = 0, 0
-        for batch in dataloader:
-            inputs, targets = _unpack(batch)
-            n = _batch_size(inputs)
-            loss = self.loss_fn(self.model(inputs), targets)
-            if weighted:
-                (loss * float(n)).backward()        # gradient of the *sum* over the micro-batch
-            else:
-                loss.backward()
-            loss_sum += float(loss.data) * n
-            samples += n
-            batches += 1
-            window_batches += 1
-            window_samples += n
-            if window_batches == accumulation_steps:
-                self._close_window(params, window_samples if weighted else 1)
-                window_batches, window_samples = 0, 0
-            self._show_progress(batches, total_batches, loss_sum, samples, final=False)
-        if window_batches > 0:                      # a short last window, decided by count
-            self._close_window(params, window_samples if weighted else 1)
-        mean_loss = loss_sum / samples if samples > 0 else math.nan
-        self.history["train_loss"].append(mean_loss)
-        self._show_progress(batches, total_batches, loss_sum, samples, final=True)
-        self.epoch += 1
-        return mean_loss
+            _check_number(state["grad_clip_norm"], "grad_clip_norm", "checkpoint")
+        except ValueError as error:
+            fail(str(error))
+    shapes = state["parameter_shapes"]
+    own = {name: list(p.data.shape) for name, p in trainer.model.named_parameters()}
+    if shapes != own:
+        saved = shapes if isinstance(shapes, dict) else {}
 
-    def _close_window(self, params: list[Any], samples: int) -> None:
-        """End an accumulation window: divide the summed gradients by `samples`, record the
-        norm, clip, then step (or skip when the norm is not finite), and zero the gradients."""
-        grads = [p.grad for p in params if p.grad is not None]
-        if samples > 1:
-            for grad in _distinct(grads):
-                np.divide(grad, samples, out=grad)
-        if self.grad_clip_norm is not None:
-            norm = clip_grad_norm(params, self.grad_clip_norm)
-        else:
-            norm = _total_norm(grads, 2.0)
-        self.history["grad_norms"].append(norm)
-        if math.isfinite(norm):
-            self.optimizer.step()
-            self.step += 1
-        else:
-            self.skipped_steps += 1
-            print(f"Trainer: epoch {self.epoch}: gradient norm is {norm}; update skipped and "
-                  f"gradients discarded ({self.skipped_steps} skipped so far)", file=sys.stdout)
-        self.optimizer.zero_grad()
+        def shape(value: Any) -> str:
+            return "no entry" if value is None else str(tuple(value)) if isinstance(value, list) else repr(value)
 
-    # ---- evaluation -------------------------------------------------------------------
-    def evaluate(self, dataloader: Iterable[Any]) -> tuple[float, float]:
-        """Mean loss and accuracy over `dataloader`, weighted by samples, in eval mode.
+        for name in [*own, *saved]:
+            if saved.get(name) != own.get(name):
+                fail(f"parameter {name!r} has shape {shape(saved.get(name))} in the file, "
+                     f"but in the model {shape(own.get(name))}")
+        fail(f"parameter_shapes is not a dict of shapes: {shapes!r}")
+    opt, kind = state["optimizer"], trainer.optimizer.state_dict().get("type")
+    if not isinstance(opt, dict) or opt.get("type") != kind:
+        saved_kind = opt.get("type") if isinstance(opt, dict) else type(opt).__name__
+        fail(f"the checkpoint has a {saved_kind} optimizer, the trainer a {kind}")
+    if (state["scheduler"] is None) != (trainer.scheduler is None):
+        fail("the checkpoint was saved " + ("without" if state["scheduler"] is None else "with")
+             + " a learning-rate schedule (scheduler), the trainer has "
+             + ("one" if trainer.scheduler is not None else "none"))
+    history = state["history"]
+    if not isinstance(history, dict):
+        fail("history is not a dict")
+    for key in trainer.HISTORY_KEYS:
+        values = history.get(key)
+        if not isinstance(values, np.ndarray) or values.ndim != 1 or values.dtype.kind != "f":
+            fail(f"history entry {key!r} is missing or not a 1-d float array")
 
-        Accuracy is nan when the outputs are not class scores (see `count_correct`);
-        an empty loader gives (nan, nan). The model's previous mode is restored.
-        """
-        was_training = bool(getattr(self.model, "training", True))
-        self.model.eval()
-        loss_sum, samples, correct, countable = 0.0, 0, 0, True
-        try:
-            with no_grad():
-                for batch in dataloader:
-                    inputs, targets = _unpack(batch)
-                    n = _batch_size(inputs)
-                    outputs = self.model(inputs)
-                    loss_sum += float(self.loss_fn(outputs, targets).data) * n
-                    samples += n
-                    if countable:
-                        right = count_correct(outputs, targets)
-                        if right is None:
-                            countable = False
-                        else:
-                            correct += right
-        finally:
-            self.model.train(was_training)
-        loss = loss_sum / samples if samples > 0 else math.nan
-        accuracy = correct / samples if (countable and samples > 0) else math.nan
-        self.history["eval_loss"].append(loss)
-        self.history["eval_accuracy"].append(accuracy)
-        return loss, accuracy
 
-    # ---- checkpoints --------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Everything a resumed run needs, as a tree of dicts, lists, arrays and JSON values."""
-        scheduler = self.scheduler
-        return {
-            "epoch": self.epoch,
-            "step": self.step,
-            "skipped_steps": self.skipped_steps,
-            "grad_clip_norm": self.grad_clip_norm,
-            "parameter_shapes": {
-                name: list(p.data.shape) for name, p in self.model.named_parameters()
-            },
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "history": {
-                key: np.asarray(self.history[key], dtype=np.float64) for key in self.HISTORY_KEYS
-            },
-        }
-
-    def save_checkpoint(self, path: str | os.PathLike) -> None:
-        """Save the complete training state to `path` (atomically, no pickle)."""
-        write_checkpoint(path, self.state_dict())
-
-    def load_checkpoint(self, path: str | os.PathLike) -> None:
-        """Restore the state saved by `save_checkpoint`. Everything is checked first; on any
-        problem a CheckpointError names the file and the trainer is left unchanged."""
-        state = read_checkpoint(path)
-        self._check_state(state, str(path))
-        before = _copy_tree(self.state_dict())
-        try:
-            self._apply_state(state)
-        except Exception as error:
-            self._apply_state(before)                # put back what was there
-            raise CheckpointError(f"{path}: cannot be loaded: {error}") from error
-
-    def _optimizer_params(self) -> list[Any]:
-        """The optimizer's parameters in its order (the model's when it does not expose them)."""
-        params = getattr(self.optimizer, "params", None)
-        if isinstance(params, (list, tuple)) and all(hasattr(p, "data") for p in params):
-            return list(params)
-        return list(self.model.parameters())
-
-    def _check_state(self, state: Any, where: str) -> None:
-        """Raise CheckpointError (prefixed with `where`) unless `state` fits this trainer."""
-
-        def fail(message: str) -> None:
-            raise CheckpointError(f"{where}: {message}")
-
-        if not isinstance(state, dict):
-            fail("the checkpoint state is not a dict")
-        missing = [key for key in self.STATE_KEYS if key not in state]
-        if missing:
-            fail(f"missing entries {missing}")
-        for key in ("epoch", "step", "skipped_steps"):
-            value = state[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                fail(f"{key} must be an int >= 0, got {value!r}")
-        if state["grad_clip_norm"] is not None:
-            try:
-                _check_number(state["grad_clip_norm"], "grad_clip_norm", "checkpoint")
-            except ValueError as error:
-                fail(str(error))
-        # model: same parameter names and shapes, same extra entries (generator states)
-        saved, current = state["model"], self.model.state_dict()
-        if not isinstance(saved, dict):
-            fail("model state is not a dict")
-        if set(saved) != set(current):
-            fail(f"model entries do not match: missing {sorted(set(current) - set(saved))}, "
-                 f"unexpected {sorted(set(saved) - set(current))}")
-        for name, value in current.items():
-            if isinstance(value, np.ndarray):
-                got = saved[name]
-                if not isinstance(got, np.ndarray):
-                    fail(f"model entry {name!r} is not an array")
-                if got.shape != value.shape:
-                    fail(f"parameter {name!r} has shape {got.shape} in the file, "
-                         f"but the model's is {value.shape}")
-                if got.dtype.kind != value.dtype.kind:
-                    fail(f"parameter {name!r} has dtype {got.dtype} in the file, model {value.dtype}")
-            elif type(saved[name]) is not type(value):
-                fail(f"model entry {name!r} is a {type(saved[name]).__name__} in the file, "
-                     f"expected a {type(value).__name__}")
-        shapes = state["parameter_shapes"]
-        own = {name: list(p.data.shape) for name, p in self.model.named_parameters()}
-        if shapes != own:
-            fail(f"parameter shapes {shapes} do not match the model's {own}")
-        # optimizer: same kind, one state per parameter, buffers shaped like their parameter
-        opt, opt_now = state["optimizer"], self.optimizer.state_dict()
-        if not isinstance(opt, dict) or not isinstance(opt_now, dict):
-            fail("optimizer state is not a dict")
-        for key in opt_now:
-            if key not in opt:
-                fail(f"optimizer state is missing {key!r}")
-        if opt.get("type") != opt_now.get("type"):
-            fail(f"the checkpoint has a {opt.get('type')} optimizer, the trainer a {opt_now.get('type')}")
-        if isinstance(opt_now.get("state"), list):
-            per_param = opt.get("state")
-            params = self._optimizer_params()
-            if not isinstance(per_param, list) or len(per_param) != len(opt_now["state"]):
-                fail(f"optimizer state has {len(per_param) if isinstance(per_param, list) else '?'} "
-                     f"parameter entries, the optimizer {len(opt_now['state'])}")
-            for i, entry in enumerate(per_param):
-                if not isinstance(entry, dict):
-                    fail(f"optimizer state entry {i} is not a dict")
-                for name, buffer in entry.items():
-                    if (isinstance(buffer, np.ndarray) and buffer.ndim > 0
-                            and i < len(params) and buffer.shape != params[i].data.shape):
-                        fail(f"optimizer buffer {name!r} of parameter {i} has shape {buffer.shape}, "
-                             f"the parameter {params[i].data.shape}")
-        # scheduler
-        if (state["scheduler"] is None) != (self.scheduler is None):
-            fail("the checkpoint was saved " + ("without" if state["scheduler"] is None else "with")
-                 + " a learning-rate schedule, the trainer has "
-                 + ("one" if self.scheduler is not None else "none"))
-        if isinstance(self.scheduler, CosineSchedule):
-            try:
-                CosineSchedule().load_state_dict(state["scheduler"])
-            except (ValueError, TypeError) as error:
-                fail(f"scheduler state: {error}")
-        # history: every key, one-dimensional float arrays
-        history = state["history"]
-        if not isinstance(history, dict):
-            fail("history is not a dict")
-        for key in self.HISTORY_KEYS:
-            values = history.get(key)
-            if not isinstance(values, np.ndarray) or values.ndim != 1 or values.dtype.kind != "f":
-                fail(f"history entry {key!r} is missing or not a 1-d float array")
-
-    def _apply_state(self, state: dict[str, Any]) -> None:
-        """Copy a checked state into the model, optimizer, schedule and counters (given)."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch = int(state["epoch"])
-        self.step = int(state["step"])
-        self.skipped_steps = int(state["skipped_steps"])
-        clip = state["grad_clip_norm"]
-        self.grad_clip_norm = None if clip is None else float(clip)
-        self.history = {
-            key: [float(x) for x in np.asarray(state["history"][key], dtype=np.float64)]
-            for key in self.HISTORY_KEYS
-        }
+def _load_checkpoint(trainer: Trainer, path: str | os.PathLike) -> None:
+    """The work of `trainer.load_checkpoint` (section 3.6): read, check, then apply; if a part
+    refuses its state, everything is put back and a CheckpointError names the file."""
+    state = read_checkpoint(path)
+    _check_state(trainer, state, str(path))
+    before = _copy_tree(trainer.state_dict())
+    try:
+        trainer._apply_state(state)
+    except Exception as error:
+        trainer._apply_state(before)                # put back what was there
+        raise CheckpointError(f"{path}: cannot be loaded: {error}") from error
