@@ -118,7 +118,7 @@ assert r.dtype == np.float32, f"float32 in, float32 out; got {r.dtype}. Hint: co
 assert ReLU()(Tensor([-1.0], dtype=np.float64)).dtype == np.float64, "float64 in, float64 out"
 x_rg = Tensor([1.0, -1.0], requires_grad=True)
 out_rg = ReLU()(x_rg)
-assert out_rg._op == "relu" and out_rg._inputs[0] is x_rg, \
+assert out_rg._op == "relu" and out_rg._inputs[:1] == (x_rg,), \
     "record the op with Tensor._from_op(data, 'relu', (x,))"
 assert np.array_equal(x_rg.data, [1.0, -1.0]), f"x itself must not change, got {x_rg.data}"
 print("ReLU: OK")

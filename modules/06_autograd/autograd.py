@@ -1056,7 +1056,12 @@ g_z, g_T = cross_entropy_backward(one0, CrossEntropyLoss()(z_h, T_h))
 assert np.allclose(np.asarray(g_T, dtype=np.float64), [[-math.log(0.25), -math.log(0.75)]], rtol=1e-5), \
     f"probability targets that require grad get -log_softmax(z) / N, got {g_T}"
 # far apart logits: q underflows to 0 but the log-probability stays finite (-1000)
-g_z, g_T = cross_entropy_backward(one0, CrossEntropyLoss()(Tensor([[0.0, -1000.0]], requires_grad=True), T_h))
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+        g_z, g_T = cross_entropy_backward(one0, CrossEntropyLoss()(Tensor([[0.0, -1000.0]], requires_grad=True), T_h))
+    except RuntimeWarning as warning:
+        raise AssertionError(f"use the stable log-probabilities (_log_softmax), not np.log(probs) ({warning})") from None
 assert np.all(np.isfinite(g_T)) and abs(float(g_T[0, 1]) - 1000.0) < 1e-2, \
     f"use the stable log-probabilities (_log_softmax), not np.log(probs): got {g_T}"
 ### END HIDDEN TESTS
