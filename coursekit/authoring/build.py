@@ -26,6 +26,7 @@ from coursekit.authoring.lint import (
     LintError,
     ParsedModule,
     Problem,
+    fairness_warnings,
     lint,
 )
 
@@ -264,8 +265,20 @@ def build(
         log(f"build {module.folder}: source_notebooks/{module.folder}/{module.notebook_name}, "
             f"tinytorch/core/{module.name}.py ({'updated' if any(changed) else 'unchanged'})")
     if out_root is None:
+        fairness_report([parsed[m.folder] for m in modules], log)
         ruff_report([m.export for m in modules], course.root, log)
     return modules
+
+
+def fairness_report(parsed: list[ParsedModule], log: Callable[[str], None] = print) -> int:
+    """Print the fairness warnings of the lint (they never stop a build); return how many."""
+    found = [w for p in parsed for w in fairness_warnings(p)]
+    if found:
+        log(f"build: warning: {len(found)} test(s) may be unfair to students "
+            "(see modules/AUTHORING.md, \"Fair tests\"):")
+        for warning in found:
+            log(f"  {warning}")
+    return len(found)
 
 
 def ruff_report(paths: list[Path], root: Path, log: Callable[[str], None] = print) -> None:

@@ -1,10 +1,13 @@
 """Lint of module files: cell headers, nbgrader metadata and region markers.
 
 Every problem names the file and line; all problems are collected before failing.
+:func:`fairness_warnings` adds warnings that never stop a build: hidden tests that assert
+message words the notebook never gives, and graded cells that check too much at once.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -404,3 +407,412 @@ def lint(course: Course, targets: list[Module]) -> dict[str, ParsedModule]:
     if problems:
         raise LintError(sorted(set(problems), key=lambda p: (p.path, p.line, p.message)))
     return {name: parsed[name] for name in sorted(target_names)}
+
+
+# ---- fairness warnings ----------------------------------------------------------------
+# A graded cell with more assertion checks than this mixes behaviours; see
+# modules/AUTHORING.md ("Fair tests") for why the line is drawn here.
+MAX_CHECKS_PER_CELL = 10
+# ``str(error).lower()`` and the like: still the message, compared without case
+_CASE_METHODS = {"lower", "casefold", "upper"}
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _hidden_lines(cell: Cell) -> set[int]:
+    """File lines of ``cell`` that lie inside its hidden-test regions."""
+    lines: set[int] = set()
+    inside = False
+    for lineno, text in cell.body:
+        stripped = text.strip()
+        if stripped == BEGIN_HIDDEN:
+            inside = True
+        elif stripped == END_HIDDEN:
+            inside = False
+        elif inside:
+            lines.add(lineno)
+    return lines
+
+
+def visible_text(parsed: ParsedModule) -> str:
+    """What a student reads: markdown cells, and code cells without their solution and
+    hidden-test regions (given code, docstrings, visible tests, demos)."""
+    chunks: list[str] = []
+    for cell in parsed.cells:
+        inside = False
+        kept = []
+        for _, text in cell.body:
+            stripped = text.strip()
+            if stripped in (BEGIN_SOLUTION, BEGIN_HIDDEN):
+                inside = True
+            elif stripped in (END_SOLUTION, END_HIDDEN):
+                inside = False
+            elif not inside:
+                kept.append(text)
+        chunks.append("\n".join(kept))
+    return "\n".join(chunks)
+
+
+def _cell_tree(cell: Cell) -> ast.Module | None:
+    try:
+        return ast.parse(cell.source)
+    except SyntaxError:
+        return None
+
+
+def _file_line(cell: Cell, node: ast.AST) -> int:
+    """The file line of an AST node of ``cell.source`` (whose line 1 is the first body line)."""
+    index = getattr(node, "lineno", 1) - 1
+    return cell.body[min(max(index, 0), len(cell.body) - 1)][0]
+
+
+class _Messages:
+    """Which expressions of a test cell stand for an exception's message.
+
+    ``except ... as error`` and ``with pytest.raises(...) as info`` bind exceptions;
+    ``str(error)``, ``repr(error)``, ``str(info.value)``, ``error.args`` are messages, and so
+    is a name assigned one of them (``message = str(error)``), also after ``.lower()``.
+    """
+
+    def __init__(self, tree: ast.AST) -> None:
+        self.errors: set[str] = set()
+        self.messages: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler) and node.name:
+                self.errors.add(node.name)
+            elif isinstance(node, ast.withitem) and isinstance(node.optional_vars, ast.Name):
+                call = node.context_expr
+                if isinstance(call, ast.Call) and _callee(call) == "raises":
+                    self.errors.add(node.optional_vars.id)
+        assigns = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)]
+        changed = True
+        while changed:  # follow `err = error`, `message = str(err)` to a fixed point
+            changed = False
+            for node in assigns:
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                if self.is_error(node.value):
+                    new = set(names) - self.errors
+                    self.errors |= new
+                elif self.is_message(node.value):
+                    new = set(names) - self.messages
+                    self.messages |= new
+                else:
+                    continue
+                changed = changed or bool(new)
+
+    def is_error(self, node: ast.AST) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in self.errors
+        # pytest's ExceptionInfo: info.value is the exception
+        return (isinstance(node, ast.Attribute) and node.attr == "value"
+                and isinstance(node.value, ast.Name) and node.value.id in self.errors)
+
+    def is_message(self, node: ast.AST) -> bool:
+        return self.message_case(node) is not None
+
+    def message_case(self, node: ast.AST) -> bool | None:
+        """None if ``node`` is no message; else True when compared case-sensitively."""
+        if isinstance(node, ast.Name) and node.id in self.messages:
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ("str", "repr") and len(node.args) == 1:
+            return True if self.is_error(node.args[0]) else None
+        if isinstance(node, ast.Attribute) and node.attr == "args" and self.is_error(node.value):
+            return True
+        if isinstance(node, ast.Subscript):
+            return self.message_case(node.value)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in _CASE_METHODS:
+            return False if self.message_case(node.func.value) is not None else None
+        return None
+
+
+def _callee(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
+
+
+def _loop_values(tree: ast.AST) -> dict[str, list[ast.AST]]:
+    """Loop variable -> the literal values it takes, for
+    ``for word in ("a", "b")`` and ``for x, word in ((..., "a"), (..., "b"))``."""
+    found: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.For) or not isinstance(node.iter, (ast.Tuple, ast.List)):
+            continue
+        items = node.iter.elts
+        if isinstance(node.target, ast.Name):
+            found[node.target.id] = list(items)
+        elif isinstance(node.target, ast.Tuple):
+            for pos, target in enumerate(node.target.elts):
+                if isinstance(target, ast.Name):
+                    found[target.id] = [
+                        item.elts[pos] for item in items
+                        if isinstance(item, (ast.Tuple, ast.List)) and len(item.elts) > pos]
+    return found
+
+
+@dataclass
+class _WordCheck:
+    """One assertion about the words of an exception message."""
+
+    node: ast.AST  # the comparison (or call) that checks the words
+    words: list[str]
+    case_sensitive: bool
+    spent: list[ast.AST]  # the literals that hold the words
+
+
+def _strings(node: ast.AST, loops: dict[str, list[ast.AST]]) -> tuple[list[str], list[ast.AST]]:
+    """The words ``node`` stands for (a string literal, or a loop variable over literals)
+    and the literal nodes that hold them."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value], [node]
+    if isinstance(node, ast.Name) and node.id in loops:
+        held = [v for v in loops[node.id]
+                if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+        return [v.value for v in held], list(held)
+    return [], []
+
+
+def _word_helpers(parsed: ParsedModule) -> dict[str, tuple[list[str], str | None]]:
+    """Functions of the module that check a message for words passed to them:
+    name -> (the names of its positional parameters, the one that holds words or None
+    when ``*words`` does). Such as ``expect_error(error, action, *words)``."""
+    helpers: dict[str, tuple[list[str], str | None]] = {}
+    for cell in parsed.cells:
+        tree = _cell_tree(cell) if cell.cell_type == "code" else None
+        if tree is None:
+            continue
+        for func in ast.walk(tree):
+            if not isinstance(func, ast.FunctionDef):
+                continue
+            params = [a.arg for a in func.args.posonlyargs + func.args.args]
+            vararg = func.args.vararg.arg if func.args.vararg else None
+            messages = _Messages(func)
+            sources = {n.target.id: n.iter.id for n in ast.walk(func)
+                       if isinstance(n, ast.For) and isinstance(n.target, ast.Name)
+                       and isinstance(n.iter, ast.Name)}  # for word in words
+            for node in ast.walk(func):
+                if not (isinstance(node, ast.Compare) and len(node.ops) == 1
+                        and isinstance(node.ops[0], ast.In) and isinstance(node.left, ast.Name)
+                        and messages.is_message(node.comparators[0])):
+                    continue
+                name = sources.get(node.left.id, node.left.id)
+                if name == vararg:
+                    helpers[func.name] = (params, None)
+                elif name in params:
+                    helpers[func.name] = (params, name)
+    return helpers
+
+
+def _word_checks(tree: ast.AST, messages: _Messages,
+                 helpers: dict[str, tuple[list[str], str | None]]) -> list[_WordCheck]:
+    """Every check in ``tree`` that a message contains, starts or ends with given words."""
+    loops = _loop_values(tree)
+    checks: list[_WordCheck] = []
+
+    def strings(node: ast.AST) -> tuple[list[str], list[ast.AST]]:
+        return _strings(node, loops)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            op, right = node.ops[0], node.comparators[0]
+            if isinstance(op, ast.In):
+                case = messages.message_case(right)
+                words, spent = strings(node.left)
+            elif isinstance(op, ast.Eq):
+                case = messages.message_case(node.left)
+                words, spent = strings(right)
+                if case is None:
+                    case = messages.message_case(right)
+                    words, spent = strings(node.left)
+            else:
+                continue
+            if case is not None and words:
+                checks.append(_WordCheck(node, words, case, spent))
+        elif isinstance(node, ast.Call):
+            name = _callee(node)
+            if name in ("startswith", "endswith") and isinstance(node.func, ast.Attribute):
+                case = messages.message_case(node.func.value)
+                if case is not None and node.args:
+                    words, spent = strings(node.args[0])
+                    if words:
+                        checks.append(_WordCheck(node, words, case, spent))
+            elif name in ("search", "match", "fullmatch") and len(node.args) >= 2:
+                case = messages.message_case(node.args[1])
+                words, spent = strings(node.args[0])
+                if case is not None and words:
+                    checks.append(_WordCheck(node, [_unescape(w) for w in words], case, spent))
+            if name in helpers and isinstance(node.func, ast.Name):
+                params, holder = helpers[name]
+                args = node.args[len(params):] if holder is None else [
+                    a for i, a in enumerate(node.args) if i < len(params) and params[i] == holder
+                ] + [k.value for k in node.keywords if k.arg == holder]
+                for arg in args:
+                    words, spent = strings(arg)
+                    if words:
+                        checks.append(_WordCheck(arg, words, True, spent))
+            for keyword in node.keywords:  # pytest.raises(..., match="words")
+                if keyword.arg == "match":
+                    words, spent = strings(keyword.value)
+                    if words:
+                        checks.append(_WordCheck(keyword, [_unescape(w) for w in words], True,
+                                                 spent))
+    return checks
+
+
+def _unescape(pattern: str) -> str:
+    """A regular expression's literal text (``re.escape`` undone, anchors dropped)."""
+    return re.sub(r"\\(.)", r"\1", pattern.strip("^$"))
+
+
+def _failure_texts(tree: ast.AST) -> list[ast.AST]:
+    """Failure messages of a cell: ``assert ..., message``, ``AssertionError(message)``,
+    printed text. Their words teach; they are not what the test feeds in."""
+    found: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert) and node.msg is not None:
+            found.append(node.msg)
+        elif isinstance(node, ast.Call) and _callee(node) in ("AssertionError", "print"):
+            found.extend(node.args)
+    return found
+
+
+def _supplied_text(tree: ast.AST, excluded: list[ast.AST]) -> str:
+    """String literals and names of a cell, outside ``excluded`` subtrees: what the test
+    itself feeds in (an argument's name, a key it deletes), which a message may echo."""
+    skip: set[int] = set()
+    for node in excluded:
+        skip.update(id(n) for n in ast.walk(node))
+    parts: list[str] = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            parts.append(node.value)
+        elif isinstance(node, ast.Name):
+            parts.append(node.id)
+        elif isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+        elif isinstance(node, ast.keyword) and node.arg:
+            parts.append(node.arg)
+    return "\n".join(parts)
+
+
+def _contains(text: str, words: str, case_sensitive: bool) -> bool:
+    """``words`` occur in ``text`` (whitespace runs equal; word boundaries at word ends)."""
+    if not case_sensitive:
+        text, words = text.casefold(), words.casefold()
+    pattern = r"\s+".join(re.escape(part) for part in words.split())
+    if not pattern:
+        return True
+    if _WORD_CHAR.match(words.strip()[0]):
+        pattern = r"(?<!\w)" + pattern
+    if _WORD_CHAR.match(words.strip()[-1]):
+        pattern += r"(?!\w)"
+    return re.search(pattern, text) is not None
+
+
+def _count_checks(body: list[ast.stmt], helpers: set[str]) -> int:
+    """Assertion checks among ``body``: an ``assert``, an ``np.testing.assert_*`` or
+    module-helper call, a ``raise AssertionError``; a loop or a ``try`` that checks
+    counts once, whatever it holds."""
+    count = 0
+    for stmt in body:
+        if isinstance(stmt, ast.Assert):
+            count += 1
+        elif isinstance(stmt, (ast.For, ast.While, ast.Try)):
+            count += 1 if _count_checks(_children_of(stmt), helpers) else 0
+        elif isinstance(stmt, (ast.If, ast.With)):
+            count += _count_checks(_children_of(stmt), helpers)
+        elif isinstance(stmt, ast.Raise):
+            exc = stmt.exc
+            call = exc if isinstance(exc, ast.Call) else None
+            if (call is not None and _callee(call) == "AssertionError") or (
+                    isinstance(exc, ast.Name) and exc.id == "AssertionError"):
+                count += 1
+        elif isinstance(stmt, (ast.Expr, ast.Assign)) and isinstance(stmt.value, ast.Call):
+            name = _callee(stmt.value)
+            if name.startswith("assert_") or name in helpers:
+                count += 1
+    return count
+
+
+def _children_of(stmt: ast.stmt) -> list[ast.stmt]:
+    out: list[ast.stmt] = []
+    for field_name in ("body", "orelse", "finalbody"):
+        out.extend(getattr(stmt, field_name, []) or [])
+    for handler in getattr(stmt, "handlers", []) or []:
+        out.extend(handler.body)
+    return out
+
+
+def _assertion_helpers(parsed: ParsedModule) -> set[str]:
+    """Functions defined in the module's non-graded cells whose body asserts something."""
+    names: set[str] = set()
+    for cell in parsed.cells:
+        if cell.cell_type != "code" or cell.is_test:
+            continue
+        tree = _cell_tree(cell)
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and any(
+                    isinstance(n, ast.Assert) or (isinstance(n, ast.Raise) and isinstance(
+                        n.exc, ast.Call) and _callee(n.exc) == "AssertionError")
+                    for n in ast.walk(node)):
+                names.add(node.name)
+    return names
+
+
+def fairness_warnings(parsed: ParsedModule) -> list[Problem]:
+    """Warnings (never errors) about tests that are unfair to students.
+
+    * a hidden test asserts words of an exception message that appear nowhere in what
+      students read (:func:`visible_text`) nor in what the test itself feeds in;
+    * a graded cell holds more than :data:`MAX_CHECKS_PER_CELL` assertion checks.
+    """
+    path = parsed.module.rel_source
+    if parsed.notebook is None or len(parsed.notebook.cells) != len(parsed.cells):
+        return []
+    prose = visible_text(parsed)
+    helpers = _assertion_helpers(parsed)
+    word_helpers = _word_helpers(parsed)
+    warnings: list[Problem] = []
+    for cell in parsed.cells:
+        if cell.cell_type != "code" or not cell.is_test or cell.is_solution:
+            continue
+        tree = _cell_tree(cell)
+        if tree is None:
+            continue
+        hidden = _hidden_lines(cell)
+        messages = _Messages(tree)
+        checks = _word_checks(tree, messages, word_helpers)
+        excluded = _failure_texts(tree) + [c.node for c in checks]
+        excluded += [lit for c in checks for lit in c.spent]
+        supplied = _supplied_text(tree, excluded)
+        for check in checks:
+            line = _file_line(cell, check.node)
+            if line not in hidden:
+                continue
+            for words in check.words:
+                if not re.search(r"[A-Za-z]", words):
+                    continue  # a number or a shape: the value the message must show
+                if _contains(prose, words, check.case_sensitive) or _contains(
+                        supplied, words, check.case_sensitive):
+                    continue
+                warnings.append(Problem(
+                    path, line,
+                    f"hidden test asserts the message words {words!r}, which appear nowhere "
+                    "in the notebook's prose or visible code: give the wording where the "
+                    "error is specified, or check only the exception type, the argument "
+                    "and the value"))
+        n = _count_checks(tree.body, helpers)
+        if n > MAX_CHECKS_PER_CELL:
+            gid = cell.nbgrader.get("grade_id") if cell.nbgrader else None
+            warnings.append(Problem(
+                path, cell.header_line,
+                f"graded cell {gid!r} makes {n} assertion checks (more than "
+                f"{MAX_CHECKS_PER_CELL}): one slip costs all its points; split it into one "
+                "cell per behaviour"))
+    return sorted(set(warnings), key=lambda p: (p.path, p.line, p.message))

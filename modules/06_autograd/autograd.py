@@ -36,6 +36,9 @@
 #
 # When you are done, `loss.backward()` works for every network of this course.
 #
+# Each rule and each part of the backward pass has its own tests; the hidden tests
+# that grade the notebook check the same rules with other numbers.
+#
 # **What you need**: modules 01 (Tensor), 02 (activations), 04 (losses), and the
 # derivative of a product and of a composition from calculus.
 
@@ -273,53 +276,78 @@ def pow_backward(grad: np.ndarray, out: Any) -> GradPair:
 # %% [markdown]
 # Test the rules directly: build an op with module 01's Tensor, then call the rule
 # with an upstream gradient of ones. For $y = a b$ with $a = 3, b = 4$:
-# $\bar a = b = 4$, $\bar b = a = 3$.
+# $\bar a = b = 4$, $\bar b = a = 3$. Three tests: `add`, `sub` and `neg`; `mul` and
+# `div`; `pow`.
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_arithmetic", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_add_sub_neg", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 a_t = Tensor([3.0], requires_grad=True)
 b_t = Tensor([4.0], requires_grad=True)
 one = np.ones(1, dtype=np.float32)
-ga, gb = mul_backward(one, a_t * b_t)
-assert float(ga[0]) == 4.0 and float(gb[0]) == 3.0, \
-    f"mul: d(ab)/da = b = 4 and d(ab)/db = a = 3, got {ga}, {gb}"
 ga, gb = add_backward(one, a_t + b_t)
 assert float(ga[0]) == 1.0 and float(gb[0]) == 1.0, f"add passes grad through to both, got {ga}, {gb}"
 ga, gb = sub_backward(one, a_t - b_t)
 assert float(ga[0]) == 1.0 and float(gb[0]) == -1.0, f"sub: +grad to a, -grad to b, got {ga}, {gb}"
+(g_neg,) = neg_backward(one, -a_t)
+assert float(g_neg[0]) == -1.0, f"neg: -grad, got {g_neg}"
+print("add, sub, neg rules: OK")
+### BEGIN HIDDEN TESTS
+g_h = np.array([[3.0, -0.5]], dtype=np.float32)
+a_h = Tensor([[1.0, 2.0]], requires_grad=True)
+b_h = Tensor([[5.0, 7.0]], requires_grad=True)
+ga, gb = add_backward(g_h, a_h + b_h)
+assert np.array_equal(ga, g_h) and np.array_equal(gb, g_h), f"add: the upstream gradient to both inputs, got {ga}, {gb}"
+ga, gb = sub_backward(g_h, a_h - b_h)
+assert np.array_equal(ga, g_h) and np.array_equal(gb, -g_h), f"sub: grad to a, -grad to b, got {ga}, {gb}"
+(g_neg,) = neg_backward(g_h, -a_h)
+assert np.array_equal(g_neg, -g_h) and g_neg.dtype == np.float32, f"neg: -grad (float32 stays float32), got {g_neg}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_mul_div", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+ga, gb = mul_backward(one, a_t * b_t)
+assert float(ga[0]) == 4.0 and float(gb[0]) == 3.0, \
+    f"mul: d(ab)/da = b = 4 and d(ab)/db = a = 3, got {ga}, {gb}"
 # d(a/b)/da = 1/b = 0.25, d(a/b)/db = -a/b^2 = -3/16
 ga, gb = div_backward(one, a_t / b_t)
 assert abs(float(ga[0]) - 0.25) < 1e-6, f"div: d(a/b)/da = 1/b = 0.25, got {ga}"
 assert abs(float(gb[0]) + 3 / 16) < 1e-6, f"div: d(a/b)/db = -a/b^2 = -0.1875, got {gb}"
-(g_neg,) = neg_backward(one, -a_t)
-assert float(g_neg[0]) == -1.0, f"neg: -grad, got {g_neg}"
-# d(a^3)/da = 3 a^2 = 27
-(g_pow,) = pow_backward(one, a_t**3)
-assert abs(float(g_pow[0]) - 27.0) < 1e-4, f"pow: d(a^3)/da = 3a^2 = 27 at a=3, got {g_pow}"
-assert g_pow.dtype == np.float32, f"float32 in, float32 out: got {g_pow.dtype}. Hint: use float(p)"
 constant = Tensor([5.0])
 ga, gb = mul_backward(one, a_t * constant)
-assert gb is None, "mul: an input with requires_grad=False gets None (no work wasted)"
-print("arithmetic rules: OK")
+assert gb is None and float(ga[0]) == 5.0, "mul: an input with requires_grad=False gets None (no work wasted)"
+print("mul, div rules: OK")
 ### BEGIN HIDDEN TESTS
 # numbers by hand: a = -2, b = 0.5, upstream gradient 3
 a_h = Tensor([-2.0], requires_grad=True)
 b_h = Tensor([0.5], requires_grad=True)
 g3 = np.full(1, 3.0, dtype=np.float32)
 ga, gb = mul_backward(g3, a_h * b_h)
-assert np.allclose(np.asarray(ga, dtype=np.float64), [1.5]), f"3 * b = 1.5, got {ga}"
-assert np.allclose(np.asarray(gb, dtype=np.float64), [-6.0]), f"3 * a = -6, got {gb}"
+assert np.allclose(np.asarray(ga, dtype=np.float64), [1.5]) and np.allclose(np.asarray(gb, dtype=np.float64), [-6.0]), \
+    f"mul: grad * b to a and grad * a to b, got {ga}, {gb}"
 ga, gb = div_backward(g3, a_h / b_h)
-assert np.allclose(np.asarray(ga, dtype=np.float64), [6.0]), f"3 / b = 6, got {ga}"
-assert np.allclose(np.asarray(gb, dtype=np.float64), [24.0]), f"-3 a / b^2 = 24, got {gb}"
-(g_pow,) = pow_backward(g3, b_h**-1)
-assert np.allclose(np.asarray(g_pow, dtype=np.float64), [-12.0]), f"3 * (-1) * b^-2 = -12, got {g_pow}"
-(g_pow,) = pow_backward(g3, b_h**2.5)
-# 3 * 2.5 * 0.5^1.5 = 2.6516504...
-assert np.allclose(np.asarray(g_pow, dtype=np.float64), [3 * 2.5 * 0.5**1.5], rtol=1e-5), g_pow
-ga, gb = sub_backward(g3, a_h - b_h)
-assert np.allclose(np.asarray(gb, dtype=np.float64), [-3.0]), f"sub: -grad to b, got {gb}"
+assert np.allclose(np.asarray(ga, dtype=np.float64), [6.0]), f"div: grad / b to a, got {ga}"
+assert np.allclose(np.asarray(gb, dtype=np.float64), [24.0]), f"div: -grad * a / b^2 to b, got {gb}"
 ga, gb = div_backward(g3, Tensor([1.0]) / b_h)
 assert ga is None, "div: a constant numerator gets None"
+ga, gb = mul_backward(g3, Tensor([2.0]) * a_h)
+assert ga is None and np.allclose(np.asarray(gb, dtype=np.float64), [6.0]), "mul: a constant on the left gets None"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_pow", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# d(a^3)/da = 3 a^2 = 27
+(g_pow,) = pow_backward(one, a_t**3)
+assert abs(float(g_pow[0]) - 27.0) < 1e-4, f"pow: d(a^3)/da = 3a^2 = 27 at a=3, got {g_pow}"
+assert g_pow.dtype == np.float32, f"float32 in, float32 out: got {g_pow.dtype}. Hint: use float(p)"
+print("pow rule: OK")
+### BEGIN HIDDEN TESTS
+b_h = Tensor([0.5], requires_grad=True)
+g3 = np.full(1, 3.0, dtype=np.float32)
+(g_pow,) = pow_backward(g3, b_h**-1)
+assert np.allclose(np.asarray(g_pow, dtype=np.float64), [-12.0]), f"pow: grad * p * a^(p-1) with p = -1, got {g_pow}"
+(g_pow,) = pow_backward(g3, b_h**2.5)
+# 3 * 2.5 * 0.5^1.5 = 2.6516504...
+assert np.allclose(np.asarray(g_pow, dtype=np.float64), [3 * 2.5 * 0.5**1.5], rtol=1e-5), \
+    f"pow: grad * p * a^(p-1) with a fractional p, got {g_pow}"
+(g_pow,) = pow_backward(np.ones(2, dtype=np.float32), Tensor([2.0, -1.0], requires_grad=True) ** 2)
+assert g_pow.dtype == np.float32 and np.allclose(g_pow, [4.0, -2.0]), f"pow: 2a for p = 2, float32 kept, got {g_pow}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -371,7 +399,7 @@ g_demo = np.arange(24.0).reshape(2, 3, 4)
 print("(2, 3, 4) -> (3, 1):\n", unbroadcast(g_demo, (3, 1)))
 print("(2, 3, 4) -> (4,):", unbroadcast(g_demo, (4,)))
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_unbroadcast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_unbroadcast", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 g = np.ones((64, 10), dtype=np.float32)
 r = unbroadcast(g, (10,))
 assert r.shape == (10,), f"(64, 10) -> (10,): sum over the batch axis, got shape {r.shape}"
@@ -388,14 +416,15 @@ print("unbroadcast: OK")
 # expected values: NumPy sums written out on the side
 g = np.arange(24.0).reshape(2, 3, 4)
 got = unbroadcast(g, (3, 1))
-assert got.shape == (3, 1), f"(2, 3, 4) -> (3, 1), got {got.shape}"
-assert np.allclose(got, g.sum(axis=0).sum(axis=1, keepdims=True)), got
+assert got.shape == (3, 1) and np.allclose(got, g.sum(axis=0).sum(axis=1, keepdims=True)), \
+    f"(2, 3, 4) -> (3, 1): sum the added axis 0, then axis 2 with keepdims; got shape {got.shape}"
 got = unbroadcast(g, (1, 3, 1))
-assert got.shape == (1, 3, 1), f"(2, 3, 4) -> (1, 3, 1), got {got.shape}"
 # row sums by hand: (0+1+2+3)+(12+13+14+15) = 60, (4..7)+(16..19) = 92, (8..11)+(20..23) = 124
-assert np.allclose(got[:, :, 0], [[60.0, 92.0, 124.0]]), got
+assert got.shape == (1, 3, 1) and np.allclose(got[:, :, 0], [[60.0, 92.0, 124.0]]), \
+    f"(2, 3, 4) -> (1, 3, 1): sum every stretched axis with keepdims; got shape {got.shape}"
 got = unbroadcast(g, (2, 1, 4))
-assert np.allclose(got, g.sum(axis=1, keepdims=True)), got
+assert got.shape == (2, 1, 4) and np.allclose(got, g.sum(axis=1, keepdims=True)), \
+    f"(2, 3, 4) -> (2, 1, 4): sum the middle axis with keepdims; got shape {got.shape}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -473,13 +502,24 @@ def _matmul_vector_backward(
     return grad_a, grad_b
 
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_exp_log_matmul", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_exp_log", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 a_t = Tensor([0.0, 1.0], requires_grad=True)
 (g_exp,) = exp_backward(np.ones(2, dtype=np.float32), a_t.exp())
 assert np.allclose(g_exp, [1.0, np.e]), f"d exp(a)/da = exp(a): [1, e], got {g_exp}"
 a_t = Tensor([2.0, 4.0], requires_grad=True)
 (g_log,) = log_backward(np.ones(2, dtype=np.float32), a_t.log())
 assert np.allclose(g_log, [0.5, 0.25]), f"d log(a)/da = 1/a: [0.5, 0.25], got {g_log}"
+print("exp, log rules: OK")
+### BEGIN HIDDEN TESTS
+# log at a = 0.1 with upstream 3: 3 / 0.1 = 30; exp at ln 2 with upstream 3: 3 * 2 = 6 (by hand)
+(g_log,) = log_backward(np.full(1, 3.0, dtype=np.float32), Tensor([0.1], requires_grad=True).log())
+assert np.allclose(np.asarray(g_log, dtype=np.float64), [30.0], rtol=1e-5), f"log: grad / a, got {g_log}"
+(g_exp,) = exp_backward(np.full(1, 3.0, dtype=np.float32), Tensor([math.log(2.0)], requires_grad=True).exp())
+assert np.allclose(np.asarray(g_exp, dtype=np.float64), [6.0], rtol=1e-6), f"exp: grad * y, got {g_exp}"
+assert g_exp.dtype == np.float32 and g_log.dtype == np.float32, "float32 stays float32"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_matmul", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 A_t = Tensor(np.ones((2, 3)), requires_grad=True)
 B_t = Tensor(np.ones((3, 4)), requires_grad=True)
 gA, gB = matmul_backward(np.ones((2, 4), dtype=np.float32), A_t @ B_t)
@@ -487,20 +527,26 @@ assert gA.shape == (2, 3) and gB.shape == (3, 4), \
     f"gradients have their matrix's shape: (2, 3) and (3, 4), got {gA.shape} and {gB.shape}"
 # with all ones, each entry of grad @ B^T sums m = 4 ones, each of A^T @ grad sums n = 2
 assert np.all(gA == 4) and np.all(gB == 2), f"expected all 4s and all 2s, got {gA} and {gB}"
-print("exp, log, matmul rules: OK")
+gA, gB = matmul_backward(np.ones((2, 4), dtype=np.float32), A_t @ Tensor(np.ones((3, 4))))
+assert gB is None, "matmul: a constant operand gets None (its product is not computed)"
+print("matmul rule: OK")
 ### BEGIN HIDDEN TESTS
 # A = [[1, 2]], B = [[3], [4]], Y = [[11]], upstream 2:
 # dY/dA = 2 * B^T = [[6, 8]], dY/dB = 2 * A^T = [[2], [4]]  (by hand)
 A_h = Tensor([[1.0, 2.0]], requires_grad=True)
 B_h = Tensor([[3.0], [4.0]], requires_grad=True)
 gA, gB = matmul_backward(np.full((1, 1), 2.0, dtype=np.float32), A_h @ B_h)
-assert np.allclose(np.asarray(gA, dtype=np.float64), [[6.0, 8.0]]), gA
-assert np.allclose(np.asarray(gB, dtype=np.float64), [[2.0], [4.0]]), gB
+assert np.allclose(np.asarray(gA, dtype=np.float64), [[6.0, 8.0]]), f"matmul: grad @ B^T to A, got {gA}"
+assert np.allclose(np.asarray(gB, dtype=np.float64), [[2.0], [4.0]]), f"matmul: A^T @ grad to B, got {gB}"
 gA, gB = matmul_backward(np.ones((1, 1), dtype=np.float32), Tensor([[1.0, 2.0]]) @ B_h)
 assert gA is None, "matmul: a constant operand gets None (its product is not computed)"
-# log at a = 0.1 with upstream 3: 3 / 0.1 = 30
-(g_log,) = log_backward(np.full(1, 3.0, dtype=np.float32), Tensor([0.1], requires_grad=True).log())
-assert np.allclose(np.asarray(g_log, dtype=np.float64), [30.0], rtol=1e-5), g_log
+# a stack (2, 1, 2) @ (2, 1): grad @ B^T per matrix; A^T @ grad per matrix (summed later by unbroadcast)
+S_h = Tensor(np.array([[[1.0, 2.0]], [[3.0, 4.0]]]), requires_grad=True)
+gS, gB = matmul_backward(np.ones((2, 1, 1), dtype=np.float32), S_h @ B_h)
+assert gS.shape == (2, 1, 2) and np.allclose(np.asarray(gS, dtype=np.float64), [[[3.0, 4.0]], [[3.0, 4.0]]]), \
+    f"stacks of matrices: grad @ B.swapaxes(-1, -2), got {gS}"
+assert np.allclose(np.asarray(gB, dtype=np.float64).sum(axis=0), [[4.0], [6.0]]), \
+    f"stacks of matrices: A.swapaxes(-1, -2) @ grad, one per matrix, got {gB}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -512,7 +558,11 @@ assert np.allclose(np.asarray(g_log, dtype=np.float64), [30.0], rtol=1e-5), g_lo
 #   None) and broadcast to the input's shape (`np.broadcast_to`: a read-only view,
 #   no copy).
 # * `mean`: the same, times $1/\text{count}$ where count is how many elements went
-#   into each mean (`input.size / output.size`).
+#   into each mean (`input.size / output.size`). An **empty** input (a mean over an
+#   axis of size 0, such as `x.mean(axis=0)` for `x` of shape `(0, 3)`) has no
+#   element to send a gradient to: its gradient is zeros of the input's shape (an
+#   empty array), as in PyTorch. Return that before dividing by `input.size`,
+#   which is 0 then.
 # * `max`: only the maximum moved the output, so the gradient goes to the positions
 #   equal to the maximum and zero elsewhere. If several elements tie, we split the
 #   gradient evenly among them (as `torch.amax` does); any split that sums to the
@@ -521,7 +571,10 @@ assert np.allclose(np.asarray(g_log, dtype=np.float64), [30.0], rtol=1e-5), g_lo
 #   gradient back to the input's shape.
 # * `transpose(axes)`: move the gradient's axes back with the inverse permutation
 #   (`np.argsort(axes)`); `axes=None` reversed the axes, and reversing is its own
-#   inverse.
+#   inverse. **Negative axes**: `x.transpose(-1, 0, 1)` is legal and records
+#   `(-1, 0, 1)`, but `np.argsort((-1, 0, 1))` is `[0, 1, 2]`, not the inverse
+#   permutation. Make every axis non-negative first (`ax % ndim`, with `ndim` the
+#   number of axes), then take `np.argsort`.
 # * `getitem` (`x[index]`): the selected elements receive the gradient, the others
 #   zero. Start from zeros of the input's shape and add the gradient into the
 #   indexed positions. With fancy indexing the same position can be picked twice
@@ -559,10 +612,13 @@ def sum_backward(grad: np.ndarray, out: Any) -> GradPair:
 
 
 def mean_backward(grad: np.ndarray, out: Any) -> GradPair:
-    """y = a.mean(axis, keepdims): like sum, divided by the number of elements per mean."""
+    """y = a.mean(axis, keepdims): like sum, divided by the number of elements per mean
+    (zeros of a's shape when a is empty)."""
     axis, keepdims = out._ctx
     a = out._inputs[0].data
     ### BEGIN SOLUTION
+    if a.size == 0:  # an empty axis: no element went into any mean
+        return (np.zeros(a.shape, dtype=grad.dtype),)
     scale = out.data.size / a.size  # a Python float: float32 stays float32
     return (np.broadcast_to(_expand_reduced(grad * scale, axis, keepdims), a.shape),)
     ### END SOLUTION
@@ -589,7 +645,8 @@ def reshape_backward(grad: np.ndarray, out: Any) -> GradPair:
 
 
 def transpose_backward(grad: np.ndarray, out: Any) -> GradPair:
-    """y = a.transpose(axes) with `out._ctx == axes` (None: reversed): the inverse permutation."""
+    """y = a.transpose(axes) with `out._ctx == axes` (None: reversed; axes may be negative):
+    the inverse permutation."""
     axes = out._ctx
     ### BEGIN SOLUTION
     if axes is None:
@@ -613,47 +670,109 @@ def getitem_backward(grad: np.ndarray, out: Any) -> GradPair:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_reduce_shape", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_sum_mean", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+import warnings
+
 a_t = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
 (g,) = sum_backward(np.array([1.0, 2.0], dtype=np.float32), a_t.sum(axis=1))
 assert g.shape == (2, 3), f"sum: the gradient has the input's shape (2, 3), got {g.shape}"
 assert np.allclose(g, [[1, 1, 1], [2, 2, 2]]), f"each row gets its sum's gradient, got\n{g}"
 (g,) = mean_backward(np.array(6.0, dtype=np.float32), a_t.mean())
 assert np.allclose(g, 1.0), f"mean of 6 numbers with upstream 6: each gets 6/6 = 1, got\n{g}"
+empty = Tensor(np.zeros((0, 3)), requires_grad=True)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # NumPy warns about the mean of nothing (nan) in the forward pass
+    empty_mean = empty.mean(axis=0)
+try:
+    (g,) = mean_backward(np.ones(3, dtype=np.float32), empty_mean)
+except ZeroDivisionError:
+    raise AssertionError("mean over an empty axis: return zeros of the input's shape before dividing") from None
+assert g.shape == (0, 3), f"mean over an empty axis: zeros of the input's shape (0, 3), got shape {g.shape}"
+print("sum, mean rules: OK")
+### BEGIN HIDDEN TESTS
+# mean over axis 0 of a (4, 2) tensor with keepdims: each entry gets upstream / 4
+t_h = Tensor(np.ones((4, 2)), requires_grad=True)
+(g,) = mean_backward(np.array([[4.0, 8.0]], dtype=np.float32), t_h.mean(axis=0, keepdims=True))
+assert g.shape == (4, 2) and np.allclose(np.asarray(g, dtype=np.float64), [[1.0, 2.0]] * 4), \
+    f"mean with keepdims: upstream / count to every element, got {g}"
+# sum over axes (0, 2) of a (2, 3, 2) tensor: entry [i, j, k] gets upstream[j]
+t_h = Tensor(np.ones((2, 3, 2)), requires_grad=True)
+(g,) = sum_backward(np.array([1.0, 2.0, 3.0], dtype=np.float32), t_h.sum(axis=(0, 2)))
+assert g.shape == (2, 3, 2) and np.allclose(np.asarray(g, dtype=np.float64)[1, :, 1], [1.0, 2.0, 3.0]), \
+    f"sum over a tuple of axes: put them back, then broadcast; got {g}"
+(g,) = mean_backward(np.array([3.0, 6.0], dtype=np.float32), Tensor(np.ones((2, 3)), requires_grad=True).mean(axis=-1))
+assert np.allclose(np.asarray(g, dtype=np.float64), [[1.0] * 3, [2.0] * 3]), f"mean over axis -1: upstream / 3, got {g}"
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    empty_all = Tensor(np.zeros((2, 0)), requires_grad=True).mean()
+(g,) = mean_backward(np.array(1.0, dtype=np.float32), empty_all)
+assert g.shape == (2, 0), f"mean of an empty tensor: zeros of its shape (2, 0), got shape {g.shape}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_max", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+a_t = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
 (g,) = max_backward(np.array([1.0, 1.0], dtype=np.float32), a_t.max(axis=1))
 assert np.allclose(g, [[0, 0, 1], [0, 0, 1]]), f"max: gradient only at each row's maximum, got\n{g}"
+ties = Tensor([2.0, 5.0, 5.0], requires_grad=True)
+(g,) = max_backward(np.array(1.0, dtype=np.float32), ties.max())
+assert np.allclose(g, [0.0, 0.5, 0.5]), f"two maxima tie: each gets half of the gradient, got {g}"
+print("max rule: OK")
+### BEGIN HIDDEN TESTS
+# ties: [3, 3, 1] has two maxima; upstream 4 is split 2 / 2 (by hand)
+t_h = Tensor([3.0, 3.0, 1.0], requires_grad=True)
+(g,) = max_backward(np.array(4.0, dtype=np.float32), t_h.max())
+assert np.allclose(np.asarray(g, dtype=np.float64), [2.0, 2.0, 0.0]), f"ties split the gradient evenly, got {g}"
+# axis 0 with keepdims on [[1, 7], [4, 7]]: column 0 -> row 1; column 1 ties (7, 7): 3 / 2 each
+t_h = Tensor([[1.0, 7.0], [4.0, 7.0]], requires_grad=True)
+(g,) = max_backward(np.array([[2.0, 3.0]], dtype=np.float32), t_h.max(axis=0, keepdims=True))
+assert np.allclose(np.asarray(g, dtype=np.float64), [[0.0, 1.5], [2.0, 1.5]]), \
+    f"max over axis 0 with keepdims, ties split evenly per column, got {g}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_reshape_transpose", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+a_t = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
 (g,) = reshape_backward(np.ones(6, dtype=np.float32), a_t.reshape(6))
 assert g.shape == (2, 3), f"reshape: back to (2, 3), got {g.shape}"
 (g,) = transpose_backward(np.arange(6.0).reshape(3, 2), a_t.T)
 assert np.allclose(g, np.arange(6.0).reshape(3, 2).T), "transpose: transpose the gradient back"
+c_t = Tensor(np.zeros((2, 3, 4)), requires_grad=True)
+up = np.arange(24.0).reshape(4, 2, 3)
+(g,) = transpose_backward(up, c_t.transpose(-1, 0, 1))
+assert g.shape == (2, 3, 4), \
+    f"transpose(-1, 0, 1): the gradient of shape (4, 2, 3) goes back to (2, 3, 4), got {g.shape}. Hint: ax % ndim"
+assert float(g[1, 2, 3]) == float(up[3, 1, 2]), "element [i, j, k] of the input was element [k, i, j] of the output"
+print("reshape, transpose rules: OK")
+### BEGIN HIDDEN TESTS
+# transpose with axes (1, 2, 0): the gradient of shape (3, 2, 2) goes back to (2, 3, 2)
+t_h = Tensor(np.zeros((2, 3, 2)), requires_grad=True)
+up = np.arange(12.0).reshape(3, 2, 2)
+(g,) = transpose_backward(up, t_h.transpose(1, 2, 0))
+assert g.shape == (2, 3, 2) and float(g[1, 2, 0]) == float(up[2, 0, 1]), \
+    "transpose: move the axes back with the inverse permutation"
+(g,) = transpose_backward(up, t_h.transpose(-2, -1, -3))
+assert g.shape == (2, 3, 2) and float(g[1, 2, 0]) == float(up[2, 0, 1]), \
+    "transpose with negative axes (-2, -1, -3): the inverse of (1, 2, 0). Hint: ax % ndim before argsort"
+(g,) = reshape_backward(np.arange(12.0).reshape(3, 4), Tensor(np.zeros((2, 6)), requires_grad=True).reshape(3, 4))
+assert g.shape == (2, 6) and float(g[1, 0]) == 6.0, f"reshape: the same numbers, in the input's shape, got {g.shape}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_getitem", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+a_t = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
 (g,) = getitem_backward(np.ones(2, dtype=np.float32), a_t[0, 1:])
 assert np.allclose(g, [[0, 1, 1], [0, 0, 0]]), f"getitem: ones at the selected places, got\n{g}"
 (g,) = getitem_backward(np.ones((2, 3), dtype=np.float32), a_t[np.array([1, 1])])
 assert np.allclose(g, [[0, 0, 0], [2, 2, 2]]), \
     f"row 1 picked twice: its gradient is 2 (use np.add.at), got\n{g}"
-print("reduction and shape rules: OK")
+print("getitem rule: OK")
 ### BEGIN HIDDEN TESTS
-# ties: [3, 3, 1] has two maxima; upstream 4 is split 2 / 2 (by hand)
-t_h = Tensor([3.0, 3.0, 1.0], requires_grad=True)
-(g,) = max_backward(np.array(4.0, dtype=np.float32), t_h.max())
-assert np.allclose(np.asarray(g, dtype=np.float64), [2.0, 2.0, 0.0]), f"ties split evenly, got {g}"
-# mean over axis 0 of a (4, 2) tensor with keepdims: each entry gets upstream / 4
-t_h = Tensor(np.ones((4, 2)), requires_grad=True)
-(g,) = mean_backward(np.array([[4.0, 8.0]], dtype=np.float32), t_h.mean(axis=0, keepdims=True))
-assert np.allclose(np.asarray(g, dtype=np.float64), [[1.0, 2.0]] * 4), g
-# sum over axes (0, 2) of a (2, 3, 2) tensor: entry [i, j, k] gets upstream[j]
-t_h = Tensor(np.ones((2, 3, 2)), requires_grad=True)
-(g,) = sum_backward(np.array([1.0, 2.0, 3.0], dtype=np.float32), t_h.sum(axis=(0, 2)))
-assert np.allclose(np.asarray(g, dtype=np.float64)[1, :, 1], [1.0, 2.0, 3.0]), g
-# transpose with axes (1, 2, 0): the gradient of shape (3, 2, 2) goes back to (2, 3, 2)
-t_h = Tensor(np.zeros((2, 3, 2)), requires_grad=True)
-up = np.arange(12.0).reshape(3, 2, 2)
-(g,) = transpose_backward(up, t_h.transpose(1, 2, 0))
-assert g.shape == (2, 3, 2) and float(g[1, 2, 0]) == float(up[2, 0, 1]), "inverse permutation"
 # boolean mask index: the selected positions get the gradient
 t_h = Tensor([1.0, -1.0, 2.0], requires_grad=True)
 (g,) = getitem_backward(np.array([5.0, 7.0], dtype=np.float32), t_h[np.array([True, False, True])])
-assert np.allclose(np.asarray(g, dtype=np.float64), [5.0, 0.0, 7.0]), g
+assert np.allclose(np.asarray(g, dtype=np.float64), [5.0, 0.0, 7.0]), f"a boolean mask: the gradient at the True places, got {g}"
+(g,) = getitem_backward(np.array([1.0, 2.0, 4.0], dtype=np.float32), t_h[np.array([0, 2, 0])])
+assert np.allclose(np.asarray(g, dtype=np.float64), [5.0, 0.0, 2.0]), f"a position picked twice adds both gradients, got {g}"
+(g,) = getitem_backward(np.array(3.0, dtype=np.float32), t_h[-1])
+assert g.shape == (3,) and np.allclose(np.asarray(g, dtype=np.float64), [0.0, 0.0, 3.0]), f"an int index, got {g}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -732,7 +851,7 @@ def softmax_backward(grad: np.ndarray, out: Any) -> GradPair:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_activations", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_relu_sigmoid_tanh", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 x_t = Tensor([-1.0, 0.0, 2.0], requires_grad=True)
 ones3 = np.ones(3, dtype=np.float32)
 (g,) = relu_backward(ones3, ReLU()(x_t))
@@ -741,33 +860,63 @@ assert np.allclose(g, [0, 0, 1]), f"relu: 1 where x > 0, 0 elsewhere (also at 0)
 assert abs(float(g[1]) - 0.25) < 1e-6, f"sigmoid'(0) = 0.5 * 0.5 = 0.25, got {g[1]}"
 (g,) = tanh_backward(ones3, Tanh()(x_t))
 assert abs(float(g[1]) - 1.0) < 1e-6, f"tanh'(0) = 1 - 0^2 = 1, got {g[1]}"
-(g,) = gelu_backward(ones3, GELU()(x_t))
-assert abs(float(g[1]) - 0.5) < 1e-6, f"gelu'(0) = 0.5 (t = 0 there), got {g[1]}"
-(g,) = softmax_backward(ones3, Softmax()(x_t))
-assert np.allclose(g, 0, atol=1e-6), \
-    f"softmax sums to 1 whatever x is, so a gradient of all ones gives zero, got {g}"
-print("activation rules: OK")
+print("relu, sigmoid, tanh rules: OK")
 ### BEGIN HIDDEN TESTS
+up = np.array([2.0, 3.0, -1.0], dtype=np.float32)
+(g,) = relu_backward(up, ReLU()(x_t))
+assert np.allclose(np.asarray(g, dtype=np.float64), [0.0, 0.0, -1.0]), f"relu: the upstream gradient where y > 0, else 0; got {g}"
 # sigmoid'(2) = s(1-s), s = 1/(1+e^-2) = 0.8807971 -> 0.1049936 (closed form)
 s2 = 1.0 / (1.0 + math.exp(-2.0))
-(g,) = sigmoid_backward(ones3, Sigmoid()(x_t))
-assert abs(float(g[2]) - s2 * (1 - s2)) < 1e-6, g
-# tanh'(-1) = 1 - tanh(1)^2 = 0.4199743
-(g,) = tanh_backward(ones3, Tanh()(x_t))
-assert abs(float(g[0]) - (1 - math.tanh(1.0) ** 2)) < 1e-6, g
+(g,) = sigmoid_backward(up, Sigmoid()(x_t))
+assert abs(float(g[2]) + s2 * (1 - s2)) < 1e-6, f"sigmoid: grad * y * (1 - y), got {g}"
+# tanh'(-1) = 1 - tanh(1)^2 = 0.4199743, upstream 2
+(g,) = tanh_backward(up, Tanh()(x_t))
+assert abs(float(g[0]) - 2 * (1 - math.tanh(1.0) ** 2)) < 1e-6, f"tanh: grad * (1 - y^2), got {g}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_gelu", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+(g,) = gelu_backward(ones3, GELU()(x_t))
+assert abs(float(g[1]) - 0.5) < 1e-6, f"gelu'(0) = 0.5 (t = 0 there), got {g[1]}"
+# gelu'(-1) from the table: t = tanh(c (-1 - k)), 0.5 (1 + t) - 0.5 (1 - t^2) c (1 + 3k), with math.tanh
+t1 = math.tanh(GELU_C * (-1 - GELU_K))
+expected = 0.5 * (1 + t1) - 0.5 * (1 - t1**2) * GELU_C * (1 + 3 * GELU_K)
+assert abs(float(g[0]) - expected) < 1e-6, f"gelu'(-1) = {expected:.6f}, got {g[0]}"
+print("gelu rule: OK")
+### BEGIN HIDDEN TESTS
 # gelu'(2): u = c (2 + k 8), t = tanh u, slope = 0.5 (1 + t) + (1 - t^2) c (1 + 12 k)
 u2 = GELU_C * (2 + GELU_K * 8)
 t2 = math.tanh(u2)
 expected = 0.5 * (1 + t2) + 0.5 * 2 * (1 - t2**2) * GELU_C * (1 + 3 * GELU_K * 4)
 (g,) = gelu_backward(ones3, GELU()(x_t))
-assert abs(float(g[2]) - expected) < 1e-5, f"gelu'(2) = {expected:.6f}, got {g[2]}"
-# softmax of [0, 0] is [0.5, 0.5]; upstream [1, 0] -> 0.5 * ([1, 0] - 0.5) = [0.25, -0.25]
-(g,) = softmax_backward(np.array([1.0, 0.0], dtype=np.float32),
-                        Softmax()(Tensor([0.0, 0.0], requires_grad=True)))
-assert np.allclose(np.asarray(g, dtype=np.float64), [0.25, -0.25]), g
-(g,) = gelu_backward(np.ones(2, dtype=np.float32),
-                     GELU()(Tensor([1e30, -1e30], requires_grad=True)))
+assert abs(float(g[2]) - expected) < 1e-5, f"gelu' from the table's formula, got {g[2]} at x = 2"
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+        (g,) = gelu_backward(np.ones(2, dtype=np.float32), GELU()(Tensor([1e30, -1e30], requires_grad=True)))
+    except RuntimeWarning as warning:
+        raise AssertionError(f"gelu' of huge inputs must not overflow ({warning}); use np.clip(x, -10, 10)") from None
 assert np.allclose(np.asarray(g, dtype=np.float64), [1.0, 0.0]), f"gelu' is 1 / 0 far out, got {g}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_softmax", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+(g,) = softmax_backward(ones3, Softmax()(x_t))
+assert np.allclose(g, 0, atol=1e-6), \
+    f"softmax sums to 1 whatever x is, so a gradient of all ones gives zero, got {g}"
+# softmax of [0, 0] is [0.5, 0.5]; upstream [1, 0] -> 0.5 * ([1, 0] - 0.5) = [0.25, -0.25]
+(g,) = softmax_backward(np.array([1.0, 0.0], dtype=np.float32), Softmax()(Tensor([0.0, 0.0], requires_grad=True)))
+assert np.allclose(g, [0.25, -0.25]), f"s * (grad - sum(grad * s)) = [0.25, -0.25], got {g}"
+print("softmax rule: OK")
+### BEGIN HIDDEN TESTS
+# softmax of [0, ln 3] = [1/4, 3/4]; upstream [0, 4]: sum(grad * s) = 3; s * (grad - 3) = [-3/4, 3/4]
+(g,) = softmax_backward(np.array([0.0, 4.0], dtype=np.float32), Softmax()(Tensor([0.0, math.log(3.0)], requires_grad=True)))
+assert np.allclose(np.asarray(g, dtype=np.float64), [-0.75, 0.75], atol=1e-6), f"softmax: s * (grad - sum(grad * s)), got {g}"
+# along axis 0 of a (2, 2): each column on its own; columns [0, 0] and [0, ln 3], upstream [[1, 0], [0, 4]]
+z_h = Tensor([[0.0, 0.0], [0.0, math.log(3.0)]], requires_grad=True)
+(g,) = softmax_backward(np.array([[1.0, 0.0], [0.0, 4.0]], dtype=np.float32), Softmax(axis=0)(z_h))
+assert np.allclose(np.asarray(g, dtype=np.float64), [[0.25, -0.75], [-0.25, 0.75]], atol=1e-6), \
+    f"softmax along the axis in ctx (here 0): the sum runs along that axis, got {g}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -790,8 +939,20 @@ assert np.allclose(np.asarray(g, dtype=np.float64), [1.0, 0.0]), f"gelu' is 1 / 
 #   $[\varepsilon, 1-\varepsilon]$. $L = -\frac1n \sum t\ln p + (1-t)\ln(1-p)$, so
 #   $\bar p = \bar L\,(p - t)/\big(p(1-p)\big)/n$.
 #
-# Only the predictions (and, for `mse`, tensor targets) are inputs of the op:
-# class labels are data, not something to differentiate.
+# **Targets with a gradient.** Module 04 makes the targets an input of the op when
+# they are given as a Tensor (for cross entropy: a Tensor of probabilities); class
+# labels are data and never inputs. Then `out._inputs == (predictions, targets)`
+# and the rule returns a second gradient, for the targets (or `None` when they do
+# not require grad), as PyTorch does:
+#
+# * `mse`: $\bar t = -\bar p$;
+# * `cross_entropy` with probability targets: $L = -\frac1N\sum_n\sum_c T_{nc}\ln q_{nc}$,
+#   so $\bar T = -\bar L\,\ln q / N$, the log-probabilities of the logits. Do not
+#   take `np.log(probs)`: a probability that rounded to 0 gives $-\infty$. The given
+#   helper `_log_softmax(z)` recomputes them the stable way of module 04 from the
+#   logits, `out._inputs[0].data`;
+# * `binary_cross_entropy`: $\bar t = \bar L\,\big(\ln(1-p) - \ln p\big)/n$ with the
+#   clamped $p$ (finite, since $p \in [\varepsilon, 1-\varepsilon]$).
 
 # %% nbgrader={"grade": false, "grade_id": "autograd_rules_losses", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -806,8 +967,15 @@ def mse_backward(grad: np.ndarray, out: Any) -> GradPair:
     ### END SOLUTION
 
 
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    """Given: log-probabilities of logits (N, C), row by row, computed stably."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
 def cross_entropy_backward(grad: np.ndarray, out: Any) -> GradPair:
-    """L = cross entropy of logits z with `out._ctx == (softmax(z), targets)`."""
+    """L = cross entropy of logits z with `out._ctx == (softmax(z), targets)`; a second
+    gradient, -grad * log_softmax(z) / N, for probability targets that are an input."""
     probs, targets = out._ctx
     n = probs.shape[0]
     ### BEGIN SOLUTION
@@ -817,52 +985,113 @@ def cross_entropy_backward(grad: np.ndarray, out: Any) -> GradPair:
         grad_z[np.arange(n), targets] -= scale
     else:  # probability rows
         grad_z = (probs * targets.sum(axis=1, keepdims=True) - targets) * scale
-    return (grad_z,)
+    if len(out._inputs) == 1:
+        return (grad_z,)
+    if not out._inputs[1].requires_grad:
+        return grad_z, None
+    return grad_z, -_log_softmax(out._inputs[0].data) * scale
     ### END SOLUTION
 
 
 def binary_cross_entropy_backward(grad: np.ndarray, out: Any) -> GradPair:
-    """L = BCE of clamped probabilities p against targets t, `out._ctx == (p, t)`."""
+    """L = BCE of clamped probabilities p against targets t, `out._ctx == (p, t)`; a second
+    gradient, grad * (log(1 - p) - log(p)) / n, for targets that are an input."""
     p, t = out._ctx
     ### BEGIN SOLUTION
-    return ((p - t) / (p * (1.0 - p)) * (grad / p.size),)
+    scale = grad / p.size
+    grad_p = (p - t) / (p * (1.0 - p)) * scale
+    if len(out._inputs) == 1:
+        return (grad_p,)
+    if not out._inputs[1].requires_grad:
+        return grad_p, None
+    return grad_p, (np.log(1.0 - p) - np.log(p)) * scale
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_losses", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_mse", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 one0 = np.array(1.0, dtype=np.float32)
 p_t = Tensor([1.0, 3.0], requires_grad=True)
-(g,) = mse_backward(one0, MSELoss()(p_t, np.array([0.0, 0.0])))[:1]
+grads = mse_backward(one0, MSELoss()(p_t, np.array([0.0, 0.0])))
 # L = (1^2 + 3^2) / 2, dL/dp = 2 p / 2 = p
-assert np.allclose(g, [1.0, 3.0]), f"mse: 2 (p - t) / n = [1, 3], got {g}"
+assert len(grads) == 1 and np.allclose(grads[0], [1.0, 3.0]), f"mse: one input, 2 (p - t) / n = [1, 3], got {grads}"
+t_t = Tensor([0.0, 1.0], requires_grad=True)
+g_p, g_t = mse_backward(one0, MSELoss()(p_t, t_t))
+assert np.allclose(g_p, [1.0, 2.0]) and np.allclose(g_t, [-1.0, -2.0]), f"mse with tensor targets: t gets -p's gradient, got {g_p}, {g_t}"
+print("mse rule: OK")
+### BEGIN HIDDEN TESTS
+# mse with tensor targets: the targets get the opposite gradient; n = 2, upstream 3 (by hand)
+t_h = Tensor([2.0, 0.0], requires_grad=True)
+grads = mse_backward(np.array(3.0, dtype=np.float32), MSELoss()(Tensor([5.0, 1.0], requires_grad=True), t_h))
+assert len(grads) == 2, f"mse: a gradient for each input (predictions, targets), got {len(grads)}"
+assert np.allclose(np.asarray(grads[0], dtype=np.float64), [9.0, 3.0]), f"mse: grad * 2 (p - t) / n to p, got {grads[0]}"
+assert np.allclose(np.asarray(grads[1], dtype=np.float64), [-9.0, -3.0]), f"mse: the opposite to t, got {grads[1]}"
+assert np.asarray(grads[0]).dtype == np.float32, "float32 stays float32"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_cross_entropy", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 z_t = Tensor(np.zeros((2, 4)), requires_grad=True)
 (g,) = cross_entropy_backward(one0, CrossEntropyLoss()(z_t, np.array([0, 3])))
 # uniform logits: softmax = 1/4 everywhere; minus one-hot, over N = 2
 expected = (np.full((2, 4), 0.25) - np.eye(4)[[0, 3]]) / 2
 assert np.allclose(g, expected), f"cross entropy: (softmax - onehot) / N =\n{expected}\ngot\n{g}"
 assert g.dtype == np.float32, f"float32 logits give a float32 gradient, got {g.dtype}"
-q_t = Tensor([0.5, 0.5], requires_grad=True)
-(g,) = binary_cross_entropy_backward(one0, BinaryCrossEntropyLoss()(q_t, np.array([1.0, 0.0])))
-# (p - t) / (p (1 - p)) / n = (+-0.5) / 0.25 / 2 = +-1
-assert np.allclose(g, [-1.0, 1.0]), f"bce: (p - t) / (p (1 - p)) / n = [-1, 1], got {g}"
-print("loss rules: OK")
+soft_t = Tensor(np.full((2, 4), 0.25), requires_grad=True)
+g_z, g_T = cross_entropy_backward(one0, CrossEntropyLoss()(z_t, soft_t))
+# log-probabilities are all ln(1/4); -ln(1/4) / N = ln(4) / 2 = 0.693147
+assert np.allclose(g_z, 0.0) and np.allclose(g_T, np.log(4.0) / 2), \
+    f"probability targets as a Tensor: gradient -log_softmax(z) / N = ln(4)/2 for T, got {g_T}"
+print("cross entropy rule: OK")
 ### BEGIN HIDDEN TESTS
 # probability targets [[0.3, 0.7]] on logits [[0, ln 3]]: softmax = [0.25, 0.75] (by hand),
 # gradient = softmax - targets = [-0.05, 0.05] (N = 1)
 z_h = Tensor([[0.0, math.log(3.0)]], requires_grad=True)
 (g,) = cross_entropy_backward(one0, CrossEntropyLoss()(z_h, np.array([[0.3, 0.7]])))
-assert np.allclose(np.asarray(g, dtype=np.float64), [[-0.05, 0.05]], atol=1e-6), g
-# class index 1 on the same logits: [0.25, 0.75 - 1] = [0.25, -0.25]
+assert np.allclose(np.asarray(g, dtype=np.float64), [[-0.05, 0.05]], atol=1e-6), f"probability targets: softmax - T, got {g}"
+# class index 1 on the same logits, upstream 2: 2 * [0.25, 0.75 - 1] = [0.5, -0.5]
 (g,) = cross_entropy_backward(np.array(2.0, dtype=np.float32), CrossEntropyLoss()(z_h, np.array([1])))
-assert np.allclose(np.asarray(g, dtype=np.float64), [[0.5, -0.5]], atol=1e-6), f"upstream 2: {g}"
+assert np.allclose(np.asarray(g, dtype=np.float64), [[0.5, -0.5]], atol=1e-6), f"upstream 2 scales the gradient: {g}"
+# the targets' gradient: -ln q / N = [-ln 0.25, -ln 0.75] = [1.386294, 0.287682] (by hand)
+T_h = Tensor([[0.3, 0.7]], requires_grad=True)
+g_z, g_T = cross_entropy_backward(one0, CrossEntropyLoss()(z_h, T_h))
+assert np.allclose(np.asarray(g_T, dtype=np.float64), [[-math.log(0.25), -math.log(0.75)]], rtol=1e-5), \
+    f"probability targets that require grad get -log_softmax(z) / N, got {g_T}"
+# far apart logits: q underflows to 0 but the log-probability stays finite (-1000)
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+        g_z, g_T = cross_entropy_backward(one0, CrossEntropyLoss()(Tensor([[0.0, -1000.0]], requires_grad=True), T_h))
+    except RuntimeWarning as warning:
+        raise AssertionError(f"use the stable log-probabilities (_log_softmax), not np.log(probs) ({warning})") from None
+assert np.all(np.isfinite(g_T)) and abs(float(g_T[0, 1]) - 1000.0) < 1e-2, \
+    f"use the stable log-probabilities (_log_softmax), not np.log(probs): got {g_T}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_bce", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+q_t = Tensor([0.5, 0.5], requires_grad=True)
+(g,) = binary_cross_entropy_backward(one0, BinaryCrossEntropyLoss()(q_t, np.array([1.0, 0.0])))
+# (p - t) / (p (1 - p)) / n = (+-0.5) / 0.25 / 2 = +-1
+assert np.allclose(g, [-1.0, 1.0]), f"bce: (p - t) / (p (1 - p)) / n = [-1, 1], got {g}"
+t_t = Tensor([1.0, 0.0], requires_grad=True)
+g_p, g_t = binary_cross_entropy_backward(one0, BinaryCrossEntropyLoss()(q_t, t_t))
+# (ln(1 - p) - ln p) / n = (ln 0.5 - ln 0.5) / 2 = 0
+assert np.allclose(g_p, [-1.0, 1.0]) and np.allclose(g_t, [0.0, 0.0]), f"bce with tensor targets: (ln(1-p) - ln p) / n = 0, got {g_t}"
+print("bce rule: OK")
+### BEGIN HIDDEN TESTS
 # bce with p = 0.8, t = 1, n = 1: (0.8 - 1) / (0.8 * 0.2) = -1.25
 (g,) = binary_cross_entropy_backward(
     one0, BinaryCrossEntropyLoss()(Tensor([0.8], requires_grad=True), np.array([1.0])))
-assert np.allclose(np.asarray(g, dtype=np.float64), [-1.25], rtol=1e-5), g
-# mse with tensor targets: the targets get the opposite gradient
-t_h = Tensor([2.0], requires_grad=True)
-grads = mse_backward(one0, MSELoss()(Tensor([5.0], requires_grad=True), t_h))
-assert len(grads) == 2 and np.allclose(np.asarray(grads[1], dtype=np.float64), [-6.0]), grads
+assert np.allclose(np.asarray(g, dtype=np.float64), [-1.25], rtol=1e-5), f"bce: (p - t) / (p (1 - p)) / n, got {g}"
+# the target's gradient at p = 0.8, upstream 2, n = 1: 2 (ln 0.2 - ln 0.8) = -2 ln 4 = -2.772589
+g_p, g_t = binary_cross_entropy_backward(
+    np.array(2.0, dtype=np.float32),
+    BinaryCrossEntropyLoss()(Tensor([0.8], requires_grad=True), Tensor([0.25], requires_grad=True)))
+assert np.allclose(np.asarray(g_t, dtype=np.float64), [-2 * math.log(4.0)], rtol=1e-5), \
+    f"targets that require grad get grad * (ln(1 - p) - ln p) / n, got {g_t}"
+# p = 1 is clamped to 1 - eps: the target's gradient is finite
+g_p, g_t = binary_cross_entropy_backward(
+    one0, BinaryCrossEntropyLoss()(Tensor([1.0], dtype=np.float64, requires_grad=True),
+                                   Tensor([1.0], dtype=np.float64, requires_grad=True)))
+assert np.all(np.isfinite(g_t)), f"use the clamped p from ctx: the target's gradient stays finite, got {g_t}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -955,15 +1184,13 @@ def topological_order(root: Any) -> list[Any]:
 # %%
 print([labels[id(n)] for n in topological_order(L)])
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_topological_order", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_topological_order", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 order = topological_order(L)
 names = [labels[id(n)] for n in order]
-assert len(order) == 6, f"6 nodes (x, w, b, u, z, L), got {names}"
-assert order[-1] is L, f"the root comes last, got {names}"
+assert len(order) == 6 and order[-1] is L, f"6 nodes (x, w, b, u, z, L), the root last; got {names}"
 position = {id(n): i for i, n in enumerate(order)}
-for n in order:
-    for inp in n._inputs:
-        assert position[id(inp)] < position[id(n)], f"{labels[id(inp)]} must come before {labels[id(n)]}: {names}"
+assert all(position[id(inp)] < position[id(n)] for n in order for inp in n._inputs), \
+    f"every node must come after its inputs: {names}"
 shared = Tensor(1.0, requires_grad=True)
 diamond = (shared * 2.0) + (shared * 3.0)
 assert len(topological_order(diamond)) == 4, \
@@ -981,13 +1208,13 @@ sq = a_h * a_h
 cube = sq * a_h
 y_h = cube + a_h
 order = topological_order(y_h)
-assert len(order) == 4, f"a, a*a, a*a*a, sum: 4 nodes, got {len(order)}"
 position = {id(n): i for i, n in enumerate(order)}
-assert position[id(a_h)] < position[id(sq)] < position[id(cube)] < position[id(y_h)]
+assert len(order) == 4 and position[id(a_h)] < position[id(sq)] < position[id(cube)] < position[id(y_h)], \
+    "y = a*a*a + a: 4 nodes, a first, then a*a, a*a*a, the sum; each after its inputs"
 deep = Tensor(0.0, requires_grad=True)
 for _ in range(20000):
     deep = deep * 1.0
-assert len(topological_order(deep)) == 20001
+assert len(topological_order(deep)) == 20001, "a 20,000-op chain: use a stack, not recursion"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1007,7 +1234,8 @@ assert len(topological_order(deep)) == 20001
 #      into `node.grad`: stored if `node.grad` is None, added (`+=`) otherwise.
 #      Gradients of several `backward()` calls add up, which is what gradient
 #      accumulation over small batches relies on (and why optimizers have
-#      `zero_grad()`). `node.grad` has the dtype of `node.data`;
+#      `zero_grad()`). `node.grad` is always an `np.ndarray` with the shape and the
+#      dtype of `node.data` (see the 0-d trap below);
 #    * any other node: look up its rule in `BACKWARD_RULES` by `node._op`, call it,
 #      and for every input that requires grad, **un-broadcast** the returned gradient
 #      to the input's shape (the one place where this happens) and add it to what
@@ -1028,6 +1256,19 @@ assert len(topological_order(deep)) == 20001
 #
 # A rule's result is a new array exactly when it is not `grad` itself and not a view:
 # `g_in is not g and g_in.base is None`.
+#
+# ### The 0-d trap: NumPy scalars are not arrays
+#
+# NumPy arithmetic on 0-d arrays does not return a 0-d array but a NumPy **scalar**:
+# `np.array(2.0, dtype=np.float32) * np.array(3.0, dtype=np.float32)` is
+# `np.float32(6.0)`, and `type(np.float32(6.0))` is not `np.ndarray`. The graph of
+# section 1 is all 0-d, so the rules hand such scalars to its leaves, and a `.grad`
+# stored as it arrives is a scalar: `+=` on it makes a new object, and code that
+# expects an array (an optimizer's in-place update) breaks. So, before a leaf stores
+# or adds a gradient `g` that is not an `np.ndarray` of the leaf's dtype, turn it into
+# one: `g = np.asarray(g, dtype=node.data.dtype)` (a new array, owned by the pass).
+# The same line handles a gradient of another dtype: a float32 weight multiplied by
+# a float64 tensor receives a float64 gradient, and its `.grad` stays float32.
 
 # %% nbgrader={"grade": false, "grade_id": "autograd_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -1128,7 +1369,7 @@ backward(L)
 print("x.grad", x.grad, "| w.grad", w.grad, "| b.grad", b.grad)
 draw_graph(L, labels, grads=True)
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_by_hand", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_by_hand", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 for leaf in (x, w, b):
     leaf.zero_grad()
 backward(L)
@@ -1136,8 +1377,6 @@ assert w.grad is not None, "w requires grad, so backward must fill w.grad"
 assert float(w.grad) == -20.0, f"dL/dw = 2 (wx + b) x = -20, got {w.grad}"
 assert float(x.grad) == 30.0, f"dL/dx = 2 (wx + b) w = 30, got {x.grad}"
 assert float(b.grad) == -10.0, f"dL/db = 2 (wx + b) = -10, got {b.grad}"
-assert isinstance(w.grad, np.ndarray) and w.grad.dtype == np.float32, \
-    f"grad is a NumPy array of the tensor's dtype (float32), got {type(w.grad)} {getattr(w.grad, 'dtype', '')}"
 assert u.grad is None and z.grad is None, "only leaves store .grad (u and z are intermediate)"
 # y = a * a uses a twice: dy/da = 2a
 a_t = Tensor(3.0, requires_grad=True)
@@ -1150,18 +1389,49 @@ xh = Tensor(0.5, requires_grad=True)
 wh = Tensor(4.0, requires_grad=True)
 bh = Tensor(-1.0, requires_grad=True)
 backward((wh * xh + bh) ** 2)
-assert [float(xh.grad), float(wh.grad), float(bh.grad)] == [8.0, 1.0, 2.0], (xh.grad, wh.grad, bh.grad)
+got = [float(xh.grad), float(wh.grad), float(bh.grad)]
+assert got == [8.0, 1.0, 2.0], f"the chain rule from the root to every leaf, node by node: got dx, dw, db = {got}"
 # y = sum(exp(v) * 2) for v = [0, ln 2]: dy/dv = 2 exp(v) = [2, 4]
 vh = Tensor([0.0, math.log(2.0)], requires_grad=True)
 backward((vh.exp() * 2.0).sum())
-assert np.allclose(np.asarray(vh.grad, dtype=np.float64), [2.0, 4.0], rtol=1e-6), vh.grad
+assert np.allclose(np.asarray(vh.grad, dtype=np.float64), [2.0, 4.0], rtol=1e-6), f"d sum(2 exp(v))/dv = 2 exp(v), got {vh.grad}"
 # a deep chain: y = a * 1.001 applied 3000 times; dy/da = 1.001^3000 (closed form)
 ah = Tensor(1.0, requires_grad=True, dtype=np.float64)
 yh = ah
 for _ in range(3000):
     yh = yh * 1.001
 backward(yh)
-assert abs(float(ah.grad) - 1.001**3000) < 1e-9 * 1.001**3000, ah.grad
+assert abs(float(ah.grad) - 1.001**3000) < 1e-9 * 1.001**3000, f"a 3,000-op chain: the product of the local slopes, got {ah.grad}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_leaf_grads", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+for leaf in (x, w, b):
+    leaf.zero_grad()
+backward(L)  # the graph of section 1: every tensor is 0-d
+assert isinstance(w.grad, np.ndarray), (
+    f"w.grad must be a NumPy array (0-d here), got {type(w.grad).__name__}: arithmetic on 0-d arrays "
+    "gives NumPy scalars; store np.asarray(g, dtype=node.data.dtype) (the 0-d trap above)"
+)
+assert w.grad.shape == () and w.grad.dtype == np.float32, f"w.grad has w's shape () and dtype float32, got {w.grad.shape} {w.grad.dtype}"
+w32 = Tensor([1.0, 2.0], requires_grad=True)
+backward((w32 * Tensor([3.0, 4.0], dtype=np.float64)).sum())
+assert w32.grad.dtype == np.float32, f"a float32 leaf gets a float32 grad, even from a float64 product; got {w32.grad.dtype}"
+print("leaf gradients: OK")
+### BEGIN HIDDEN TESTS
+# accumulation on a 0-d leaf keeps an array: 2 + 2 = 4 (by hand)
+s_h = Tensor(5.0, requires_grad=True)
+backward(s_h * 2.0)
+backward(s_h * 2.0)
+assert isinstance(s_h.grad, np.ndarray) and s_h.grad.shape == () and float(s_h.grad) == 4.0, \
+    f"a 0-d leaf keeps a 0-d np.ndarray grad across backward calls (the 0-d trap), got {s_h.grad!r}"
+# float64 leaves get float64 grads; a float64 leaf times a float32 tensor too
+d64 = Tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
+backward((d64 * Tensor([0.5, 0.5])).sum())
+assert d64.grad.dtype == np.float64 and np.allclose(d64.grad, [0.5, 0.5]), \
+    f"node.grad has the dtype of node.data (float64 here), got {d64.grad.dtype}"
+m_h = Tensor(np.ones((2, 3)), requires_grad=True)
+backward((m_h * m_h).sum())
+assert type(m_h.grad) is np.ndarray and m_h.grad.shape == (2, 3), f"grad has the leaf's shape (2, 3), got {m_h.grad.shape}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1173,7 +1443,9 @@ assert abs(float(ah.grad) - 1.001**3000) < 1e-9 * 1.001**3000, ah.grad
 # `N` everywhere and `W.grad = x^T @ ones`: each entry is the column sum of `x`.
 #
 # Calling `backward` twice without `zero_grad()` adds the two gradients: that is
-# *accumulation*, used to simulate a big batch with several small ones.
+# *accumulation*, used to simulate a big batch with several small ones. Three tests
+# follow: un-broadcasting inside the pass, accumulation over calls, and aliasing
+# (the rule of the loop above).
 
 # %%
 rng = np.random.default_rng(0)
@@ -1187,7 +1459,7 @@ print("W.grad\n", W.grad, "\ncolumn sums of x", x_batch.data.sum(axis=0))
 backward(out)
 print("after a second backward, bias.grad", bias.grad)
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_broadcast_accumulate", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_broadcast", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 W.zero_grad()
 bias.zero_grad()
 backward((x_batch @ W + bias).sum())
@@ -1195,9 +1467,41 @@ assert bias.grad.shape == (2,), f"bias.grad has the bias's shape (2,), got {bias
 assert np.allclose(bias.grad, 5.0), f"bias used by 5 rows: gradient 5, got {bias.grad}"
 expected_W = np.repeat(x_batch.data.sum(axis=0)[:, None], 2, axis=1)  # x^T @ ones, by NumPy
 assert np.allclose(W.grad, expected_W, atol=1e-5), f"W.grad = x^T @ ones:\n{expected_W}\ngot\n{W.grad}"
+print("broadcasting in the backward pass: OK")
+### BEGIN HIDDEN TESTS
+# (3, 1) + (1, 4) -> (3, 4): with upstream ones, the column gets 4 each, the row 3 each (counted)
+col = Tensor(np.zeros((3, 1)), requires_grad=True)
+row = Tensor(np.zeros((1, 4)), requires_grad=True)
+backward((col + row).sum())
+assert col.grad.shape == (3, 1) and np.allclose(col.grad, 4.0), f"a (3, 1) column stretched over 4 columns: 4 each, got {col.grad}"
+assert row.grad.shape == (1, 4) and np.allclose(row.grad, 3.0), f"a (1, 4) row stretched over 3 rows: 3 each, got {row.grad}"
+# scalar times matrix: ds/da for s = sum(a * M) is sum(M); M = [[1, 2], [3, 4]] -> 10
+a_s = Tensor(2.0, requires_grad=True)
+backward((a_s * Tensor([[1.0, 2.0], [3.0, 4.0]])).sum())
+assert a_s.grad.shape == () and float(a_s.grad) == 10.0, f"a 0-d tensor used by 4 elements: the sum of their slopes, got {a_s.grad}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_accumulate", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+W.zero_grad()
+bias.zero_grad()
+backward((x_batch @ W + bias).sum())
 backward((x_batch @ W + bias).sum())
 assert np.allclose(bias.grad, 10.0), f"second backward adds: 5 + 5 = 10, got {bias.grad}"
-# aliasing: c = a + b hands the same array to a and b; accumulating into one must not touch the other
+bias.zero_grad()
+backward((x_batch @ W + bias).sum())
+assert np.allclose(bias.grad, 5.0), f"after zero_grad() it starts again: 5, got {bias.grad}"
+print("accumulation: OK")
+### BEGIN HIDDEN TESTS
+v_h = Tensor([1.0, -1.0], requires_grad=True)
+for _ in range(3):
+    backward((v_h * v_h).sum())
+assert np.allclose(np.asarray(v_h.grad, dtype=np.float64), [6.0, -6.0]), f"three calls add three gradients 2v, got {v_h.grad}"
+backward((v_h * 1.0).sum())
+assert np.allclose(np.asarray(v_h.grad, dtype=np.float64), [7.0, -5.0]), f"a fourth call adds its gradient too, got {v_h.grad}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_aliasing", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# c = a + b hands the same array to a and b; accumulating into one must not touch the other
 a_t = Tensor([1.0, 2.0], requires_grad=True)
 b_t = Tensor([3.0, 4.0], requires_grad=True)
 backward(a_t + b_t, np.array([1.0, 1.0], dtype=np.float32))
@@ -1209,22 +1513,37 @@ c_t = Tensor([0.0, 0.0], requires_grad=True)
 backward(c_t + 1.0, upstream)
 backward(c_t + 1.0, upstream)
 assert np.allclose(upstream, 1.0), "backward must never change the caller's grad array"
-print("broadcasting and accumulation: OK")
+print("aliasing: OK")
 ### BEGIN HIDDEN TESTS
-# (3, 1) + (1, 4) -> (3, 4): with upstream ones, the column gets 4 each, the row 3 each (counted)
-col = Tensor(np.zeros((3, 1)), requires_grad=True)
-row = Tensor(np.zeros((1, 4)), requires_grad=True)
-backward((col + row).sum())
-assert col.grad.shape == (3, 1) and np.allclose(col.grad, 4.0), col.grad
-assert row.grad.shape == (1, 4) and np.allclose(row.grad, 3.0), row.grad
-# scalar times matrix: ds/da for s = sum(a * M) is sum(M); M = [[1, 2], [3, 4]] -> 10
-a_s = Tensor(2.0, requires_grad=True)
-backward((a_s * Tensor([[1.0, 2.0], [3.0, 4.0]])).sum())
-assert a_s.grad.shape == () and float(a_s.grad) == 10.0, a_s.grad
-# dtype: a float64 leaf gets a float64 grad
-d64 = Tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
-backward((d64 * d64).sum())
-assert d64.grad.dtype == np.float64 and np.allclose(d64.grad, [2.0, 4.0]), d64.grad
+# sum's rule returns a read-only broadcast view: a leaf must store a copy it can add into
+s_h = Tensor(np.zeros((2, 2)), requires_grad=True)
+try:
+    backward(s_h.sum())
+    backward(s_h.sum())
+except ValueError as error:  # "output array is read-only"
+    raise AssertionError(f"a view from a rule (np.broadcast_to) must be copied before it is stored ({error})") from None
+assert np.allclose(s_h.grad, 2.0), f"two backward calls through sum: 1 + 1 = 2 everywhere, got {s_h.grad}"
+# reshape's rule returns a view of grad: the caller's array must stay as it was
+r_h = Tensor(np.zeros(4), requires_grad=True)
+up = np.ones((2, 2), dtype=np.float32)
+backward(r_h.reshape(2, 2), up)
+backward(r_h.reshape(2, 2), up)
+assert np.allclose(up, 1.0) and np.allclose(r_h.grad, 2.0), "a view of the caller's grad must be copied, never added into"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_start", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+v_t = Tensor([1.0, 2.0], requires_grad=True)
+backward(v_t * 2.0, np.array([1.0, 0.5], dtype=np.float32))
+assert np.allclose(v_t.grad, [2.0, 1.0]), f"with grad=[1, 0.5]: 2 * grad = [2, 1], got {v_t.grad}"
+print("backward with a given grad: OK")
+### BEGIN HIDDEN TESTS
+m_h = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+backward(m_h * m_h, np.array([[1.0, 0.0], [0.5, -1.0]], dtype=np.float32))
+assert np.allclose(np.asarray(m_h.grad, dtype=np.float64), [[2.0, 0.0], [3.0, -8.0]]), \
+    f"the pass starts from the grad given (here 2 m * grad), got {m_h.grad}"
+one_h = Tensor([3.0], requires_grad=True)
+backward(one_h * 4.0)
+assert np.allclose(np.asarray(one_h.grad, dtype=np.float64), [4.0]), f"grad=None on a one-element root starts from 1, got {one_h.grad}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1232,25 +1551,15 @@ assert d64.grad.dtype == np.float64 and np.allclose(d64.grad, [2.0, 4.0]), d64.g
 #
 # `backward()` on a tensor with many elements has no natural starting gradient
 # (which of the elements is "the" loss?), so it asks for one. A root that records no
-# graph has nothing to walk.
+# graph has nothing to walk. Both checks are given (`_initial_grad`); see them at work:
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_errors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-v_t = Tensor([1.0, 2.0], requires_grad=True)
-try:
-    backward(v_t * 2.0)
-except ValueError as error:
-    assert "(2,)" in str(error), f"the message should name the root's shape (2,): {error}"
-else:
-    raise AssertionError("backward of a 2-element root without grad= must raise ValueError")
-backward(v_t * 2.0, np.array([1.0, 0.5], dtype=np.float32))
-assert np.allclose(v_t.grad, [2.0, 1.0]), f"with grad=[1, 0.5]: 2 * grad = [2, 1], got {v_t.grad}"
-try:
-    backward(Tensor([1.0]) * 2.0)
-except RuntimeError:
-    pass
-else:
-    raise AssertionError("a root without requires_grad has no graph: raise RuntimeError")
-print("errors: OK")
+# %%
+for bad_start in (lambda: backward(Tensor([1.0, 2.0], requires_grad=True) * 2.0),
+                  lambda: backward(Tensor([1.0]) * 2.0)):
+    try:
+        bad_start()
+    except (ValueError, RuntimeError) as error:
+        print(f"{type(error).__name__}: {error}")
 
 # %% [markdown]
 # ## 11. Turning recording off: `no_grad`
@@ -1275,16 +1584,13 @@ with no_grad():
     print("inside no_grad: is_grad_enabled() =", is_grad_enabled(), "| recorded op:", quiet._op)
 print("after the block:", is_grad_enabled(), "| recorded op:", (w * x)._op)
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_no_grad", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %%
 p_t = Tensor([1.0, 2.0], requires_grad=True)
 with no_grad():
     q_t = (p_t * 3.0).sum()
-    assert not is_grad_enabled(), "is_grad_enabled() is False inside no_grad()"
-assert is_grad_enabled(), "grad mode comes back after the block"
-assert q_t._op is None and not q_t.requires_grad, "nothing is recorded under no_grad()"
+print("computed under no_grad: op", q_t._op, "| requires_grad", q_t.requires_grad)
 backward((p_t * 3.0).sum())
-assert np.allclose(p_t.grad, 3.0), f"recording works again after the block: grad 3, got {p_t.grad}"
-print("no_grad: OK")
+print("recorded again after the block: p.grad =", p_t.grad)
 
 # %% [markdown]
 # ## 12. Checking every rule numerically
@@ -1333,7 +1639,7 @@ def gradient_check(f: Callable[..., Any], *arrays: np.ndarray, h: float = 1e-6, 
     return worst
 
 
-# %% nbgrader={"grade": true, "grade_id": "autograd_test_gradient_check", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "autograd_test_gradient_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 rng = np.random.default_rng(1)
 A = rng.standard_normal((3, 4))
 B = rng.standard_normal((4, 2))
@@ -1377,11 +1683,19 @@ hidden = {
     ),
     "mse both sides": (lambda a, b: MSELoss()(a, b), rng_h.standard_normal(5), rng_h.standard_normal(5)),
     "transpose axes": (lambda a: a.transpose(2, 0, 1), rng_h.standard_normal((2, 3, 4))),
+    "transpose negative axes": (lambda a: a.transpose(-1, 0, -2), rng_h.standard_normal((2, 3, 4))),
+    "cross entropy, tensor targets": (
+        lambda a, t: CrossEntropyLoss()(a, t), rng_h.standard_normal((2, 3)), rng_h.uniform(0.1, 0.9, (2, 3)),
+    ),
+    "bce, tensor targets": (
+        lambda a, t: BinaryCrossEntropyLoss()(Sigmoid()(a), t), rng_h.standard_normal((2, 3)),
+        rng_h.uniform(0.1, 0.9, (2, 3)),
+    ),
     "max all": (lambda a: a.max(), rng_h.standard_normal((3, 3))),
 }
 for name, (f, *arrays) in hidden.items():
     error = gradient_check(f, *arrays)
-    assert error < 1e-6, f"{name}: backward differs from central differences by {error:.2e}"
+    assert error < 1e-6, f"{name}: backward differs from central differences by {error:.2e}; check that op's rule"
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -340,7 +340,27 @@ def test_dropout_float64_and_gradient_is_the_mask():
     np.testing.assert_allclose(x64.grad, np.where(keep, 1 / 0.7, 0.0), rtol=1e-12)
 
 
-@pytest.mark.parametrize("p", [-0.01, 1.0, 1.5, float("nan"), float("inf")])
+def test_dropout_p_one_zeros_everything_like_torch():
+    # torch 2.13.0: torch.nn.Dropout(p=1.0)(torch.tensor([[1., -2., 3.]], requires_grad=True))
+    # is [[0., -0., 0.]] and the gradient of its sum is [[0., 0., 0.]] (computed once, by hand
+    # in a separate venv); p = 1 must not divide by zero (no warning, no exception)
+    import warnings
+
+    x = Tensor(np.array([[1.0, -2.0, 3.0]], dtype=np.float32), requires_grad=True)
+    layer = Dropout(1.0, rng=np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = layer(x)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.data, [[0.0, 0.0, 0.0]])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0.0, 0.0, 0.0]])
+    x64 = Tensor(np.ones((2, 2)), dtype=np.float64)
+    assert layer(x64).dtype == np.float64 and not layer(x64).data.any()
+    assert layer.eval()(x) is x  # evaluation mode is still the identity
+
+
+@pytest.mark.parametrize("p", [-0.01, 1.0000001, 1.5, float("nan"), float("inf")])
 def test_dropout_rejects_p_outside_range(p):
     with pytest.raises(ValueError, match="p"):
         Dropout(p)

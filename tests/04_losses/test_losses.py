@@ -123,6 +123,22 @@ def test_cross_entropy_records_probabilities_and_targets():
     assert loss.item() == pytest.approx(-math.log(0.75), rel=1e-12)
 
 
+def test_tensor_targets_are_inputs_only_where_they_can_carry_a_gradient():
+    """Targets given as a Tensor are inputs of the op (so one that requires grad gets a
+    gradient, as in PyTorch): for MSE and BCE always, for cross entropy only probability
+    targets; class indices, and targets given as arrays or lists, are data."""
+    z = Tensor([[0.0, 1.0], [2.0, 0.5]], requires_grad=True)
+    probs_t = Tensor([[0.5, 0.5], [1.0, 0.0]], requires_grad=True)
+    assert CrossEntropyLoss()(z, probs_t)._inputs == (z, probs_t)
+    assert CrossEntropyLoss()(z, Tensor(np.array([1, 0])))._inputs == (z,)
+    assert CrossEntropyLoss()(z, np.array([[0.5, 0.5], [1.0, 0.0]]))._inputs == (z,)
+    p = Tensor([0.25, 0.5], requires_grad=True)
+    t = Tensor([1.0, 0.0])
+    for loss_fn in (MSELoss(), BinaryCrossEntropyLoss()):
+        assert loss_fn(p, t)._inputs == (p, t)
+        assert loss_fn(p, [1.0, 0.0])._inputs == (p,)
+
+
 @pytest.mark.parametrize(
     ("targets", "needle"),
     [

@@ -4,10 +4,12 @@ Generated from ``release/02_activations`` and ``source_notebooks/02_activations`
 stay in sync with the module. Write them out for a look with
 ``.venv/bin/python tests/11_grading/corpus.py`` (into ``tests/11_grading/corpus/``).
 
-Points of module 02 (from its source notebook): activations_test_relu 2,
-activations_test_sigmoid_tanh 3, activations_test_gelu 2, activations_test_softmax 3,
-activations_test_errors 1: 11 in all. Each expected score below says which of these
-tests pass and why. Limits used for the corpus (``LIMITS``): 5 s per cell, 12 s per notebook.
+Points of module 02 (from its source notebook, in notebook order): activations_test_relu 1,
+activations_test_sigmoid 1, activations_test_sigmoid_stable 1, activations_test_tanh 1,
+activations_test_gelu 1, activations_test_gelu_large 1, activations_test_softmax 1,
+activations_test_softmax_stable 1: 8 in all (``POINTS``, ``TOTAL``). Each expected score
+below says which of these tests pass and why. Limits used for the corpus (``LIMITS``): 5 s
+per cell, 12 s per notebook.
 """
 
 from __future__ import annotations
@@ -30,8 +32,18 @@ from coursekit.authoring.examples import student_notebook  # noqa: E402
 MODULE = "02_activations"
 LIMITS = {"Execute": {"timeout": 5}, "LimitedExecute": {"notebook_timeout": 12}}
 LEFTOVER = "corpus-leftover-process"  # in the command line of background_process's process
-TESTS = ["activations_test_relu", "activations_test_sigmoid_tanh", "activations_test_gelu",
-         "activations_test_softmax", "activations_test_errors"]
+POINTS = {
+    "activations_test_relu": 1,
+    "activations_test_sigmoid": 1,
+    "activations_test_sigmoid_stable": 1,
+    "activations_test_tanh": 1,
+    "activations_test_gelu": 1,
+    "activations_test_gelu_large": 1,
+    "activations_test_softmax": 1,
+    "activations_test_softmax_stable": 1,
+}
+TESTS = list(POINTS)
+TOTAL = sum(POINTS.values())  # 8
 
 
 @dataclass
@@ -83,73 +95,75 @@ def cases(course: Course, targets: Targets | None = None) -> list[Case]:
 
     out: list[Case] = []
     # honest ones: the solution written in; the untouched release; every other region
-    out.append(Case("honest_full", _text(solved()), 11))
+    out.append(Case("honest_full", _text(solved()), 8))
     out.append(Case("honest_blank", _text(release), 0))
-    # partial: ReLU, Tanh, Softmax written, Sigmoid and GELU stubs: relu 2 + softmax 3 +
-    # errors 1 (the type/axis checks sit outside the solution regions) = 6
-    out.append(Case("honest_partial", _text(student_notebook(release, source, "partial")), 6))
+    # partial: ReLU, Tanh, Softmax written, Sigmoid and GELU stubs: relu 1 + tanh 1 +
+    # softmax 1 + softmax_stable 1 = 4
+    out.append(Case("honest_partial", _text(student_notebook(release, source, "partial")), 4))
     # a warning printed (stderr) in a test cell by correct code: costs nothing
     nb = solved()
     _prefix(nb, "activations_relu", "import warnings as _w")
     _replace_body(nb, "activations_relu", "return Tensor._from_op(np.maximum",
                   "_w.warn('ReLU: slow path', UserWarning, stacklevel=2)\n"
                   "        return Tensor._from_op(np.maximum")
-    out.append(Case("honest_warning", _text(nb), 11))
+    out.append(Case("honest_warning", _text(nb), 8))
 
     # an infinite loop before ReLU is defined: the cell is stopped after 5 s; ReLU is missing,
-    # so test_relu (2) and test_errors (1, it calls ReLU()) fail: 11 - 3 = 8
+    # so test_relu (1, the only test that calls ReLU) fails: 8 - 1 = 7
     nb = solved()
     _prefix(nb, "activations_relu", "while True:\n    pass")
-    out.append(Case("loop_cell", _text(nb), 8, reason=["cell time limit"]))
-    # 4 s of sleep in every solution cell: test_relu runs at ~4-8 s (2 points); the 12 s
-    # notebook limit runs out before test_sigmoid_tanh (after >= 12 s of sleep): 2
+    out.append(Case("loop_cell", _text(nb), 7, reason=["cell time limit"]))
+    # 4 s of sleep in every solution cell: test_relu runs at ~4 s, test_sigmoid and
+    # test_sigmoid_stable at ~8 s (1 each); the 12 s notebook limit runs out in the Tanh
+    # cell (>= 12 s of sleep by its end): 3
     nb = solved()
     for cid in ("activations_relu", "activations_sigmoid", "activations_tanh",
                 "activations_gelu", "activations_softmax"):
         _append(nb, cid, "import time\ntime.sleep(4)")
-    out.append(Case("notebook_limit", _text(nb), 2, "error", reason=["whole notebook"]))
+    out.append(Case("notebook_limit", _text(nb), 3, "error", reason=["whole notebook"]))
     # sys.exit() before ReLU is defined: IPython turns it into an error, the kernel lives on;
-    # as for the loop: 8
+    # as for the loop: 7
     nb = solved()
     _prefix(nb, "activations_relu", "import sys\nsys.exit('done')")
-    out.append(Case("sys_exit", _text(nb), 8))
-    # os._exit() in the GELU cell: the kernel dies; relu 2 + sigmoid_tanh 3 earned before: 5
+    out.append(Case("sys_exit", _text(nb), 7))
+    # os._exit() in the GELU cell: the kernel dies; relu, sigmoid, sigmoid_stable and tanh
+    # (1 each) earned before: 4
     nb = solved()
     _prefix(nb, "activations_gelu", "import os\nos._exit(3)")
-    out.append(Case("os_exit", _text(nb), 5, "error", reason=["kernel died"]))
-    # a segfault in the Softmax cell: relu 2 + sigmoid_tanh 3 + gelu 2 before it: 7
+    out.append(Case("os_exit", _text(nb), 4, "error", reason=["kernel died"]))
+    # a segfault in the Softmax cell: the six tests before it (1 each): 6
     nb = solved()
     _prefix(nb, "activations_softmax", "import ctypes\nctypes.string_at(0)")
-    out.append(Case("segfault", _text(nb), 7, "error", reason=["kernel died"]))
+    out.append(Case("segfault", _text(nb), 6, "error", reason=["kernel died"]))
 
     # test cells edited to pass, nothing written: nbgrader restores them: 0
     nb = copy.deepcopy(release)
     for cid in TESTS:
         _cell(nb, cid).source = "print('all tests pass')"
     out.append(Case("edited_tests", _text(nb), 0, flagged=["edited locked cell"]))
-    # test cells deleted, nothing written: restored (add_missing_cells) and failed: 0 of 11
+    # test cells deleted, nothing written: restored (add_missing_cells) and failed: 0 of 8
     nb = copy.deepcopy(release)
     nb.cells = [c for c in nb.cells if c.get("id") not in TESTS]
     out.append(Case("deleted_tests", _text(nb), 0, flagged=["deleted locked cells"]))
-    # the same deleted from the solved notebook: put back before grading, full marks: 11
+    # the same deleted from the solved notebook: put back before grading, full marks: 8
     nb = solved()
     nb.cells = [c for c in nb.cells if c.get("id") not in TESTS]
-    out.append(Case("deleted_tests_solved", _text(nb), 11,
+    out.append(Case("deleted_tests_solved", _text(nb), 8,
                     flagged=["deleted locked cells", "put back in place"]))
     # test cells moved to the top of the solved notebook: put back after the code they
-    # test before grading (nbgrader alone would run them first, all failing): 11
+    # test before grading (nbgrader alone would run them first, all failing): 8
     nb = solved()
     tests = [c for c in nb.cells if c.get("id") in TESTS]
     nb.cells = tests + [c for c in nb.cells if c.get("id") not in TESTS]
-    out.append(Case("reordered_tests", _text(nb), 11,
+    out.append(Case("reordered_tests", _text(nb), 8,
                     flagged=["reordered locked cells", "put back in place"]))
-    # points raised to 100 in the metadata: the gradebook's points count: 11 of 11
+    # points raised to 100 in the metadata: the gradebook's points count: 8 of 8
     nb = solved()
     for cid in TESTS:
         _cell(nb, cid).metadata["nbgrader"]["points"] = 100
-    out.append(Case("changed_points", _text(nb), 11, flagged=["changed the points"]))
+    out.append(Case("changed_points", _text(nb), 8, flagged=["changed the points"]))
     # ReLU returns a Tensor whose == is always true: the tests compare arrays, not ==:
-    # test_relu fails (2), the rest pass: 9
+    # test_relu fails (1), the rest pass: 7
     nb = solved()
     _replace_body(nb, "activations_relu",
                   "return Tensor._from_op(np.maximum(data, 0), \"relu\", (x,))",
@@ -158,41 +172,42 @@ def cases(course: Course, targets: Targets | None = None) -> list[Case]:
                   "                return True\n"
                   "            __hash__ = object.__hash__\n"
                   "        return _Eq([0.0])")
-    out.append(Case("always_equal", _text(nb), 9))
+    out.append(Case("always_equal", _text(nb), 7))
     # np.allclose / np.testing.assert_allclose replaced with ones that always pass, and a
     # Softmax that does not normalise (exp(x - max)). Without the guard every test would
     # pass (the softmax checks are all allclose-based); with numpy restored before every
-    # cell, test_softmax (3) and test_errors (1, it checks a softmax column) fail: 7
+    # cell, test_softmax (1) and test_softmax_stable (1: its hidden rows of equal logits
+    # must come out as 1/3 each) fail: 8 - 2 = 6
     nb = solved()
     _prefix(nb, "activations_softmax",
             "np.allclose = lambda *a, **k: True\n"
             "np.testing.assert_allclose = lambda *a, **k: None")
     _replace_body(nb, "activations_softmax", "out = e / e.sum(axis=self.axis, keepdims=True)",
                   "out = e")
-    out.append(Case("allclose_patched", _text(nb), 7,
+    out.append(Case("allclose_patched", _text(nb), 6,
                     flagged=["replaces library functions", "numpy.allclose replaced"]))
     # builtins.abs and the notebook's abs replaced, Sigmoid wrong (a straight line clipped to
-    # [0, 1]): restored before the test, sigmoid(2) = 1.0 != 0.8808: test_sigmoid_tanh (3)
-    # fails: 8
+    # [0, 1]): restored before the test, sigmoid(2) = 1.0 != 0.8808: test_sigmoid (1) fails;
+    # test_sigmoid_stable passes (far from 0 the clipped line is exactly 0 or 1): 7
     nb = solved()
     _prefix(nb, "activations_sigmoid",
             "import builtins\nbuiltins.abs = lambda v: 0.0\nabs = lambda v: 0.0")
     _replace_body(nb, "activations_sigmoid", "return Tensor._from_op(out, \"sigmoid\", (x,))",
                   "return Tensor._from_op(np.clip(0.5 + data / 4, 0, 1), \"sigmoid\", (x,))")
-    out.append(Case("abs_patched", _text(nb), 8,
+    out.append(Case("abs_patched", _text(nb), 7,
                     flagged=["replaces library functions", "builtins.abs replaced"]))
-    # 100 MB printed by a solution cell: cut in the kernel, full marks: 11
+    # 100 MB printed by a solution cell: cut in the kernel, full marks: 8
     nb = solved()
     _append(nb, "activations_relu", "print('x' * 100_000_000)")
-    out.append(Case("print_flood", _text(nb), 11, reason=["output of cell"]))
+    out.append(Case("print_flood", _text(nb), 8, reason=["output of cell"]))
     # a process started in its own session would outlive the kernel: the grader stops it
-    # with the kernel (in the sandbox, with the kernel's PID namespace) and flags it: 11
+    # with the kernel (in the sandbox, with the kernel's PID namespace) and flags it: 8
     nb = solved()
     _append(nb, "activations_relu",
             "import subprocess as _sp, sys as _sys\n"
             f"_sp.Popen([_sys.executable, '-c', 'import time; time.sleep(120)', {LEFTOVER!r}],\n"
             "          start_new_session=True)")
-    out.append(Case("background_process", _text(nb), 11,
+    out.append(Case("background_process", _text(nb), 8,
                     flagged=["left 1 process(es) running", LEFTOVER]))
     # the reference solution imported instead of written: module 02 is not in the sandbox's
     # package (only 01), so every import fails and every test with it: 0, flagged
@@ -245,7 +260,7 @@ def _loot(name, text):
 
 def attacks(release: nbformat.NotebookNode, t: Targets) -> list[Case]:
     """Blank notebooks whose first solution cell attacks the grader, each with its score
-    in the sandbox (every attack fails, so every one scores 0; the victim keeps 11)."""
+    in the sandbox (every attack fails, so every one scores 0; the victim keeps 8)."""
     first = "activations_relu"
     out: list[Case] = []
 

@@ -143,8 +143,8 @@ def test_corpus_scores(graded: dict) -> None:
     wrong = []
     for student, case in graded["cases"].items():
         row = rows[student]
-        if (float(row["score"]), row["status"], row["max_score"]) != (case.score, case.status,
-                                                                      "11"):
+        if (float(row["score"]), row["status"], float(row["max_score"])) != (
+                case.score, case.status, corpus.TOTAL):
             wrong.append(f"{student}: got {row['score']}/{row['max_score']} {row['status']} "
                          f"({row['reason']}), expected {case.score} {case.status}")
         wrong += [f"{student}: reason lacks {s!r}: {row['reason']}"
@@ -180,7 +180,7 @@ def test_attacks_leave_no_trace(graded: dict, course: Course) -> None:
     planted += [p for p in (Path("/tmp") / t.planted, Path.home() / t.planted) if p.exists()]
     assert planted == []
     assert file_digests(graded["subs"]) == graded["before"]  # the victim's file untouched
-    assert graded["rows"][t.victim]["score"] == "11"
+    assert float(graded["rows"][t.victim]["score"]) == corpus.TOTAL
     hidden, solution = hidden_and_solution_lines(course)
     leaks = []
     for folder in (graded["out"] / "feedback").iterdir():
@@ -235,8 +235,8 @@ def test_attacks_are_real_without_the_sandbox(course: Course, tmp_path: Path,
         (Path("/tmp") / targets.planted).unlink(missing_ok=True)
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
     assert all(r["sandboxed"] == "no" for r in rows.values())
-    assert float(rows["attack_forge"]["score"]) > 11  # manual scores of 100 per cell
-    assert rows["attack_theft"]["score"] == "11"
+    assert float(rows["attack_forge"]["score"]) > corpus.TOTAL  # manual scores of 100 per cell
+    assert float(rows["attack_theft"]["score"]) == corpus.TOTAL
     assert file_digests(subs / "victim") != victim_before
     assert listener.received == [b"attack_network"]
     assert (out / targets.planted).is_file() and (home / targets.planted).is_file()
@@ -305,7 +305,7 @@ def test_serial_gives_the_same_gradebook(graded: dict, course: Course,
           overrides=corpus.LIMITS, log=lambda s: None)
     serial = cell_scores("sqlite:///" + str(out / "gradebook.db"), list(HONEST))
     parallel = cell_scores("sqlite:///" + str(graded["out"] / "gradebook.db"), list(HONEST))
-    assert len(serial) == 5 * len(HONEST)
+    assert len(serial) == len(corpus.TESTS) * len(HONEST)
     assert serial == parallel
 
 

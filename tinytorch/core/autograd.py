@@ -151,9 +151,12 @@ def sum_backward(grad: np.ndarray, out: Any) -> GradPair:
 
 
 def mean_backward(grad: np.ndarray, out: Any) -> GradPair:
-    """y = a.mean(axis, keepdims): like sum, divided by the number of elements per mean."""
+    """y = a.mean(axis, keepdims): like sum, divided by the number of elements per mean
+    (zeros of a's shape when a is empty)."""
     axis, keepdims = out._ctx
     a = out._inputs[0].data
+    if a.size == 0:  # an empty axis: no element went into any mean
+        return (np.zeros(a.shape, dtype=grad.dtype),)
     scale = out.data.size / a.size  # a Python float: float32 stays float32
     return (np.broadcast_to(_expand_reduced(grad * scale, axis, keepdims), a.shape),)
 
@@ -175,7 +178,8 @@ def reshape_backward(grad: np.ndarray, out: Any) -> GradPair:
 
 
 def transpose_backward(grad: np.ndarray, out: Any) -> GradPair:
-    """y = a.transpose(axes) with `out._ctx == axes` (None: reversed): the inverse permutation."""
+    """y = a.transpose(axes) with `out._ctx == axes` (None: reversed; axes may be negative):
+    the inverse permutation."""
     axes = out._ctx
     if axes is None:
         return (grad.transpose(),)
@@ -240,8 +244,15 @@ def mse_backward(grad: np.ndarray, out: Any) -> GradPair:
     return grad_p, -grad_p
 
 
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    """Given: log-probabilities of logits (N, C), row by row, computed stably."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
 def cross_entropy_backward(grad: np.ndarray, out: Any) -> GradPair:
-    """L = cross entropy of logits z with `out._ctx == (softmax(z), targets)`."""
+    """L = cross entropy of logits z with `out._ctx == (softmax(z), targets)`; a second
+    gradient, -grad * log_softmax(z) / N, for probability targets that are an input."""
     probs, targets = out._ctx
     n = probs.shape[0]
     scale = grad / n
@@ -250,13 +261,24 @@ def cross_entropy_backward(grad: np.ndarray, out: Any) -> GradPair:
         grad_z[np.arange(n), targets] -= scale
     else:  # probability rows
         grad_z = (probs * targets.sum(axis=1, keepdims=True) - targets) * scale
-    return (grad_z,)
+    if len(out._inputs) == 1:
+        return (grad_z,)
+    if not out._inputs[1].requires_grad:
+        return grad_z, None
+    return grad_z, -_log_softmax(out._inputs[0].data) * scale
 
 
 def binary_cross_entropy_backward(grad: np.ndarray, out: Any) -> GradPair:
-    """L = BCE of clamped probabilities p against targets t, `out._ctx == (p, t)`."""
+    """L = BCE of clamped probabilities p against targets t, `out._ctx == (p, t)`; a second
+    gradient, grad * (log(1 - p) - log(p)) / n, for targets that are an input."""
     p, t = out._ctx
-    return ((p - t) / (p * (1.0 - p)) * (grad / p.size),)
+    scale = grad / p.size
+    grad_p = (p - t) / (p * (1.0 - p)) * scale
+    if len(out._inputs) == 1:
+        return (grad_p,)
+    if not out._inputs[1].requires_grad:
+        return grad_p, None
+    return grad_p, (np.log(1.0 - p) - np.log(p)) * scale
 
 
 BACKWARD_RULES: dict[str, Callable[[np.ndarray, Any], GradPair]] = {

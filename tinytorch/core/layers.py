@@ -159,7 +159,9 @@ class Module:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Check `state` against this model (names, shapes, dtypes, generator states), then
-        copy it in place. Raises one ValueError listing every problem, changing nothing."""
+        copy it in place. Raises one ValueError listing every problem (missing and
+        unexpected keys by name; a wrong shape with both shapes; a wrong dtype with both
+        dtypes), changing nothing."""
         if not isinstance(state, Mapping):
             raise TypeError(
                 f"load_state_dict: state must be a dict from names to arrays, got {type(state).__name__}"
@@ -263,19 +265,19 @@ class Linear(Module):
 
 class Dropout(Module):
     """Inverted dropout: in training, zero each element with probability p and scale the
-    rest by 1/(1-p); in evaluation mode, the identity.
+    rest by 1/(1-p); in evaluation mode, the identity. p = 1 gives zeros.
 
     Args:
-        p: probability of dropping an element, in [0, 1).
+        p: probability of dropping an element, in [0, 1].
         rng: np.random.Generator for the masks; None means a fresh default_rng().
     """
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
-            raise TypeError(f"Dropout: p must be a number in [0, 1), got {p!r} ({type(p).__name__})")
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1), got p={p!r}")
+            raise TypeError(f"Dropout: p must be a number in [0, 1], got {p!r} ({type(p).__name__})")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got p={p!r}")
         self.p = float(p)
         self.rng = _check_rng(rng, "Dropout")
 
@@ -287,7 +289,8 @@ class Dropout(Module):
             return x
         dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
         keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
-        mask = np.multiply(keep, 1.0 / (1.0 - self.p), dtype=dtype)
+        scale = 1.0 / (1.0 - self.p) if self.p < 1.0 else 0.0
+        mask = np.multiply(keep, scale, dtype=dtype)
         return x * mask
 
     def __repr__(self) -> str:

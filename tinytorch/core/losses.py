@@ -97,7 +97,8 @@ class CrossEntropyLoss:
     """Cross entropy of logits (N, C) against class indices (N,) or probabilities (N, C).
 
     Uses a stable log-softmax; the mean over the batch. Records op ``"cross_entropy"``
-    with ``_inputs == (logits,)`` and ``_ctx = (probs, targets)``: ``probs`` the
+    with ``_inputs == (logits,)`` (``(logits, targets)`` for probability targets given
+    as a Tensor) and ``_ctx = (probs, targets)``: ``probs`` the
     softmax of the logits (N, C), ``targets`` the int64 indices (N,) or the
     probability rows (N, C) in the logits' dtype.
     """
@@ -112,6 +113,7 @@ class CrossEntropyLoss:
         if n == 0:
             raise ValueError("CrossEntropyLoss: the batch is empty (logits of shape (0, C))")
         t = _class_targets(targets, n, c, z.dtype)
+        inputs = (logits, targets) if isinstance(targets, Tensor) and t.ndim == 2 else (logits,)
         shifted = z - z.max(axis=1, keepdims=True)
         logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         if t.ndim == 1:
@@ -119,7 +121,7 @@ class CrossEntropyLoss:
         else:
             total = (t * logp).sum()
         loss = np.asarray(-total / n, dtype=z.dtype)
-        return Tensor._from_op(loss, "cross_entropy", (logits,), (np.exp(logp), t))
+        return Tensor._from_op(loss, "cross_entropy", inputs, (np.exp(logp), t))
 
     def __repr__(self) -> str:
         return "CrossEntropyLoss()"
@@ -128,9 +130,9 @@ class CrossEntropyLoss:
 class BinaryCrossEntropyLoss:
     """Mean binary cross entropy of probabilities (clamped to [eps, 1 - eps]) against targets.
 
-    Records op ``"binary_cross_entropy"`` with ``_inputs == (predictions,)`` and
-    ``_ctx = (p, t)``: the clamped probabilities and the targets, both in the
-    predictions' dtype.
+    Records op ``"binary_cross_entropy"`` with ``_inputs == (predictions,)`` (or
+    ``(predictions, targets)`` when targets is a Tensor) and ``_ctx = (p, t)``: the
+    clamped probabilities and the targets, both in the predictions' dtype.
     """
 
     def __init__(self, eps: float = 1e-7) -> None:
@@ -156,11 +158,12 @@ class BinaryCrossEntropyLoss:
                     f"BinaryCrossEntropyLoss: {name} must be probabilities in [0, 1], found {bad}"
                     + ("; apply a Sigmoid first" if name == "predictions" else "")
                 )
+        inputs = (predictions, targets) if isinstance(targets, Tensor) else (predictions,)
         pc = np.clip(p, self.eps, 1.0 - self.eps)
         tc = t.astype(p.dtype, copy=False)
         total = (tc * np.log(pc) + (1.0 - tc) * np.log(1.0 - pc)).sum()
         loss = np.asarray(-total / p.size, dtype=p.dtype)
-        return Tensor._from_op(loss, "binary_cross_entropy", (predictions,), (pc, tc))
+        return Tensor._from_op(loss, "binary_cross_entropy", inputs, (pc, tc))
 
     def __repr__(self) -> str:
         return f"BinaryCrossEntropyLoss(eps={self.eps})"
