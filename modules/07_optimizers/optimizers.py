@@ -31,7 +31,7 @@
 #
 # Every rule here is the rule of `torch.optim`: a model trained with tinytorch and one
 # trained with PyTorch from the same start take the same steps, up to floating-point
-# rounding in the last digits. Where the slides you may have seen differ from that,
+# rounding in the last digits. Where the lecture slides you may meet beside this course differ from that,
 # this notebook says so and why.
 #
 # You write the parts marked `YOUR CODE HERE`; the tests after each part tell you
@@ -72,7 +72,7 @@ from tinytorch.core.tensor import Tensor
 # rebinding (`p.data = p.data - ...`). Rebinding would allocate a new array on every
 # step and, worse, break every other reference to the old one: a view taken by a
 # layer, a model's `state_dict` loading into the existing arrays, a benchmark holding
-# the weights. The slides that introduced this module write `param.data = param.data - ...`
+# the weights. Lecture slides on optimizers often write `param.data = param.data - ...`
 # while saying the optimizer is "the only component allowed to modify `param.data`
 # in-place"; here the code does what that sentence says.
 #
@@ -437,17 +437,17 @@ assert sd["state"] == [{}, {}, {}, {}] and sd["hyperparameters"] == {} and sd["s
 # Gradients that point the same way step after step add up: with a steady gradient
 # $g$ the velocity grows to $g/(1-\mu)$, ten times $g$ for $\mu=0.9$, so momentum moves
 # along a long gentle slope ten times faster. Gradients that flip sign (across a
-# narrow valley) cancel out. Section 5 shows both at once.
+# narrow valley) cancel out. Section 6 shows both at once.
 #
 # The rules, exactly as in `torch.optim.SGD`:
 #
 # * **First step**: the buffer is the gradient itself, $b_1 = g_1$. (Starting from
 #   zeros and adding $g$ gives the same thing when there is no dampening, which is
-#   what the slides do; with dampening it would not be the same.)
+#   what those slides do; with dampening it would not be the same.)
 # * **Dampening** $d$ scales the *new* gradient by $1-d$ from the second step on.
 #   With $d=\mu$ the buffer is an exponential moving average ("90% history, 10% new
 #   slope"). PyTorch's default is $d=0$: the buffer is a *sum*, not an average, which
-#   is why the slides' "blend 90% history with 10% of the slope" describes a different
+#   is why those slides' "blend 90% history with 10% of the slope" describes a different
 #   rule than the formula printed next to it, and why momentum $0.9$ makes steps up to
 #   ten times larger.
 # * **Nesterov** momentum looks ahead: the step uses $g_t + \mu\, b_t$ instead of $b_t$.
@@ -823,7 +823,7 @@ assert np.allclose(got, [[0.791], [0.536581], [0.273767471]], rtol=1e-6), (
 #
 # Here $t$ counts this parameter's steps, starting at $t=1$ on its first update
 # (PyTorch keeps the count per parameter; a parameter that skipped steps because its
-# gradient was `None` is not penalised for them). The slides use the optimizer's global
+# gradient was `None` is not penalised for them). Those slides use the optimizer's global
 # step count instead; that only agrees when every parameter gets a gradient every step.
 #
 # On the very first step $\hat m_1 = g$ and $\sqrt{\hat v_1} = |g|$, so every number moves
@@ -1093,7 +1093,7 @@ assert opt.state[2]["exp_avg"].dtype == np.float32, "buffers should have the par
 # $$\theta \leftarrow \theta\,(1 - \text{lr}\cdot\lambda), \qquad \text{then the Adam step with the plain gradient } g.$$
 #
 # **Order.** `torch.optim.AdamW` shrinks the weights *first* and then takes the adaptive
-# step; so does this course. The slides apply the decay *after* the Adam step. The two
+# step; so does this course. Those slides apply the decay *after* the Adam step. The two
 # differ: shrinking afterwards also shrinks the step just taken,
 #
 # $$(\theta - \text{lr}\,u)(1-\text{lr}\,\lambda) = \theta(1-\text{lr}\,\lambda) - \text{lr}\,u + \text{lr}^2\lambda\, u,$$
@@ -1154,7 +1154,7 @@ for _ in range(3):
     trajectory.append(float(w.data[0]))
 # by hand: shrink by 1 - 0.1 * 0.5 = 0.95, then subtract 0.1:
 #   1 * 0.95 - 0.1 = 0.85;  0.85 * 0.95 - 0.1 = 0.7075;  0.7075 * 0.95 - 0.1 = 0.572125
-# (decay after the step, as on the slides, would give (1 - 0.1) * 0.95 = 0.855 first)
+# (decay after the step, as on those slides, would give (1 - 0.1) * 0.95 = 0.855 first)
 expected = [0.85, 0.7075, 0.572125]
 assert np.allclose(trajectory, expected, rtol=1e-6), (
     f"AdamW (lr=0.1, weight_decay=0.5, grad=1) should give {expected}, got {trajectory}. "
@@ -1183,7 +1183,7 @@ assert np.allclose(got, [[0.9], [0.800412], [0.701586]], rtol=2e-6), (
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## Saving and restoring optimizer state
+# ## 5. Saving and restoring optimizer state
 #
 # A checkpoint taken after $k$ steps and restored into a fresh optimizer must continue
 # exactly as if the run had never stopped: same buffers, same per-parameter step
@@ -1342,7 +1342,7 @@ expect_error(ValueError, lambda: SGD(p, lr=0.1).load_state_dict(bad), "nesterov"
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 5. Why SGD struggles in ravines
+# ## 6. Why SGD struggles in ravines
 #
 # Loss surfaces of real networks are full of **ravines**: directions where the loss is
 # steep next to directions where it is almost flat. The simplest ravine is
@@ -1409,7 +1409,7 @@ for label, path in runs.items():
 # each coordinate's step is divided by that coordinate's own gradient size. None of
 # this makes one optimizer best everywhere; it shows what each one's state buys.
 #
-# ## 6. Systems: the memory tax of optimizer state
+# ## 7. Systems: the memory tax of optimizer state
 #
 # Training holds, for every parameter, the weights and a gradient of the same size.
 # The optimizer adds its buffers: none for SGD, one (the velocity) for momentum, two
@@ -1423,7 +1423,7 @@ for label, path in runs.items():
 # | Adam / AdamW | weights, grad, m, v | 4x |
 #
 # (plus the activations of the forward pass, which depend on the batch, and this
-# module's two scratch arrays, as large as the largest single parameter.) The slides'
+# module's two scratch arrays, as large as the largest single parameter.) Those slides'
 # table lists momentum at 2x and Adam at 3x, and gives 80 GB for SGD against 120 GB for
 # Adam for 10 billion parameters: that counts only one of Adam's two buffers. In
 # float32, 10 billion parameters are 40 GB of weights, 40 GB of gradients, and 80 GB

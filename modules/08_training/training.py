@@ -376,8 +376,9 @@ def _total_norm(grads: list[np.ndarray], norm_type: float = 2.0) -> float:
     """The `norm_type`-norm of all `grads` taken as one vector, as a Python float.
 
     No overflow or underflow for any finite entries: float32 squares are summed in
-    float64 (whose range holds them all); otherwise each array is divided by its largest
-    magnitude before powers are taken, in float64. Returns inf or nan when an
+    float64 (whose range holds them all); otherwise the entries are divided by the largest
+    magnitude before powers are taken, in float64 (the largest of all the arrays, or of
+    each array with the per-array norms combined: either keeps every entry in [-1, 1]). Returns inf or nan when an
     entry is not finite, 0.0 for no gradients.
     """
     ### BEGIN SOLUTION
@@ -2205,8 +2206,9 @@ shutil.rmtree(folder, ignore_errors=True)
 # 2. `epoch`, `step` and `skipped_steps` are each an `int >= 0` (not a bool). The message
 #    names the entry and its value, e.g. `epoch must be an int >= 0, got -3`.
 # 3. `grad_clip_norm` is None or a finite number `>= 0`; the message names it and the
-#    value (the given `_check_number` raises a `ValueError` with such a message; pass its
-#    text to `fail`).
+#    value. The given `_check_number(value, "grad_clip_norm", "checkpoint")` raises a
+#    `ValueError` with such a message; pass its text to `fail`, which gives e.g.
+#    `run.ckpt: checkpoint: grad_clip_norm must be a finite number >= 0, got -2.0`.
 # 4. `parameter_shapes` equals the model's own `{name: list(p.data.shape)}`. The message
 #    names a parameter that differs (its shape differs, or the model or the file lacks it).
 # 5. `optimizer` is a dict whose `"type"` is the type of the trainer's optimizer

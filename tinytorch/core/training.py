@@ -117,8 +117,9 @@ def _total_norm(grads: list[np.ndarray], norm_type: float = 2.0) -> float:
     """The `norm_type`-norm of all `grads` taken as one vector, as a Python float.
 
     No overflow or underflow for any finite entries: float32 squares are summed in
-    float64 (whose range holds them all); otherwise each array is divided by its largest
-    magnitude before powers are taken, in float64. Returns inf or nan when an
+    float64 (whose range holds them all); otherwise the entries are divided by the largest
+    magnitude before powers are taken, in float64 (the largest of all the arrays, or of
+    each array with the per-array norms combined: either keeps every entry in [-1, 1]). Returns inf or nan when an
     entry is not finite, 0.0 for no gradients.
     """
     if not grads:
