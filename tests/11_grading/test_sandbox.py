@@ -8,6 +8,7 @@ coursekit/grading/kernel/isolate.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -90,8 +91,11 @@ def run_probe(folder: Path, port: int, paths: list[str], tmp_env_file: Path) -> 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     km = LimitedKernelManager(kernel_name="python3")
     km.launcher_options = {"memory_mb": 1024, "guard": True}
-    nbclient.NotebookClient(nb, km=km, timeout=60, shutdown_kernel="immediate",
-                            resources={"metadata": {"path": str(folder)}}).execute()
+    try:
+        nbclient.NotebookClient(nb, km=km, timeout=60,
+                                resources={"metadata": {"path": str(folder)}}).execute()
+    finally:  # a kernel manager given to nbclient is not shut down by it
+        asyncio.run(km.shutdown_kernel(now=True))
     texts = [o.get("text", "") for o in nb.cells[0].outputs if o.get("name") == "stdout"]
     assert texts, nb.cells[0].outputs
     return json.loads(texts[-1])
