@@ -118,8 +118,8 @@ def _check_axis(axis: Any, ndim: int, op: str) -> None:
 #
 # | what you pass | dtype of `data` |
 # |---|---|
-# | Python numbers, lists, float arrays | `float32` |
-# | integer or bool NumPy arrays (class labels, masks) | kept as they are |
+# | Python numbers, lists, NumPy scalars, float arrays | `float32` |
+# | integer or bool NumPy arrays (`np.ndarray`: class labels, masks) | kept as they are |
 # | anything, with `dtype=` given | that dtype (`float64` for gradient checks) |
 #
 # A single Python number gives a 0-d tensor: shape `()`, one element.
@@ -156,7 +156,7 @@ def _check_axis(axis: Any, ndim: int, op: str) -> None:
 # | `a @ b` | `"matmul"` | `(a, b)` | `None` |
 # | `a.sum/mean/max(axis, keepdims)` | `"sum"`, `"mean"`, `"max"` | `(a,)` | `(axis, keepdims)` |
 # | `a.reshape(*shape)` | `"reshape"` | `(a,)` | `None` (the input's shape is `_inputs[0].shape`) |
-# | `a.transpose(*axes)`, `a.T` | `"transpose"` | `(a,)` | `axes` (a tuple, or `None` for reversed) |
+# | `a.transpose(*axes)`, `a.T` | `"transpose"` | `(a,)` | `axes` as given (a tuple, negative axes kept; `None` for reversed) |
 # | `a[index]` | `"getitem"` | `(a,)` | `index` |
 # | `a.exp()`, `a.log()` | `"exp"`, `"log"` | `(a,)` | `None` |
 #

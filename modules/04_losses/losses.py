@@ -393,8 +393,8 @@ for bad_targets in (np.array([0, 1, 2]), np.array([0, 10]), np.array([0, -1]), n
 # The two agree whenever $\varepsilon \le p \le 1 - \varepsilon$, which covers every
 # prediction that is not saturated.
 #
-# In float32, $1 - 10^{-7}$ rounds to $1 - 1.19 \cdot 10^{-7}$ (the next float below
-# 1), so the clamp still keeps $1 - p > 0$. Larger `eps` (such as `1e-4`) give a
+# In float32, $1 - 10^{-7}$ rounds to $1 - 1.19 \cdot 10^{-7}$ (the second float below
+# 1; the first is $1 - 5.96 \cdot 10^{-8}$), so the clamp still keeps $1 - p > 0$. Larger `eps` (such as `1e-4`) give a
 # gentler loss; `eps` must lie in $(0, 0.5)$.
 #
 # Predictions must lie in $[0, 1]$ (they are probabilities; for raw scores use a

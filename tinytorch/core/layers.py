@@ -42,7 +42,8 @@ class Parameter(Tensor):
 
     Args:
         data: the initial values (array, list, number or Tensor).
-        dtype: NumPy dtype to store; default follows Tensor's rule (float32).
+        dtype: NumPy dtype to store; default follows Tensor's rule (float32 for numbers,
+            lists and float arrays; an integer array stays integer and cannot require grad).
     """
 
     def __init__(self, data: Any, dtype: Any = None) -> None:
