@@ -42,9 +42,11 @@ def git(repo: Path, *args: str) -> str:
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` except ``.git``, by relative path."""
+    """Every file under ``root`` by relative path, except ``.git`` and the ``__pycache__``
+    folders Python writes when a test imports the published package (the repository's
+    ``.gitignore`` keeps those out of it)."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and ".git" not in p.relative_to(root).parts}
+            if p.is_file() and not {".git", "__pycache__"} & set(p.relative_to(root).parts)}
 
 
 def load_nb(path: Path) -> dict:
