@@ -49,6 +49,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         course, Path(args.submissions), out=Path(args.out) if args.out else None,
         db_url=args.db_url, modules=args.module, workers=args.workers,
         feedback=not args.no_feedback, students=args.student, sandbox=not args.no_sandbox,
+        scheduler=args.scheduler, regrade=args.regrade,
     )
     print_table(results)
     return 0
@@ -155,7 +156,10 @@ def make_parser() -> argparse.ArgumentParser:
         "feedback HTML (hidden tests not shown) and write grades.csv from the gradebook: "
         "every student and assignment in it, whatever this run graded. A timestamp.txt next "
         "to a notebook is its submission time (late work: course.toml [due] and [late]). "
-        "Ctrl-C stops cleanly: grades.csv is written for what was saved.")
+        "A submission graded before in the same grading root, from the same file by the same "
+        "grader, is kept (--regrade grades it again), so after Ctrl-C or a lost cluster the "
+        "same command grades only what is missing. Ctrl-C stops cleanly: grades.csv is "
+        "written for what was saved. With --scheduler the workers of a Dask cluster grade.")
     p.add_argument("--submissions", required=True, metavar="DIR",
                    help="folder laid out as DIR/<student_id>/<NN_name>/<name>.ipynb")
     p.add_argument("--out", metavar="DIR",
@@ -165,12 +169,19 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", "-j", type=int, metavar="N",
                    help="grading worker processes (default: the number of cores; "
                    "0: grade in this process)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="grade on the Dask cluster of this scheduler (`dask scheduler` prints "
+                   "its address; start workers with `dask worker tcp://HOST:PORT`) instead "
+                   "of local worker processes")
+    p.add_argument("--regrade", action="store_true",
+                   help="grade every submission again, also those unchanged since they were "
+                   "graded")
     p.add_argument("--no-feedback", action="store_true", help="do not write feedback HTML")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run the kernels without the bubblewrap sandbox (only for trusted "
                    "notebooks, on systems without it); grades.csv marks the rows")
     p.add_argument("--student", "-s", action="append", metavar="ID",
-                   help="only this student's folder (regrade one student); repeatable")
+                   help="only this student's folder; repeatable")
     module_arg(p)
     p.set_defaults(func=cmd_grade)
 

@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from coursekit import nbg
 from coursekit.course import Course, CourseError, Module
 from coursekit.grading import database, deadlines, kernels
 from coursekit.grading import sandbox as sb
@@ -23,8 +25,21 @@ from coursekit.grading.results import (
     print_summary,
     write_csv,
 )
+from coursekit.grading.bundle import (
+    add_gradebook,
+    digest,
+    grader_digest,
+    pack,
+    submission_digest,
+    write_bundle,
+)
+from coursekit.grading.cluster import ClusterStopped
+from coursekit.grading.gradebook import make_template
+from coursekit.grading.jobs import Grader, make_request, store_answer
 from coursekit.grading.root import GradingRoot, fill_root, kernel_environment, open_root
-from coursekit.grading.submission import grade_one
+
+if TYPE_CHECKING:
+    from coursekit.grading.cluster import Cluster
 
 COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-\d+|_\d+|\s+copy(\s*\d+)?)$", re.IGNORECASE)
 
@@ -106,34 +121,101 @@ def collect_jobs(submissions: Path, modules: list[Module],
 
 def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers: int, *,
              feedback: bool = True, log: Callable[[str], None] = print,
-             on_result: Callable[[Result, int, int], None] | None = None) -> list[Result]:
+             on_result: Callable[[Result, int, int], None] | None = None,
+             cluster: Cluster | None = None) -> list[Result]:
     """Fill the grading root ``groot`` (made by :func:`open_root`) and grade ``jobs``.
 
-    ``workers`` worker processes share the jobs (0: one after another in this process); they
-    are started first, so they load nbgrader while the root is being filled. Jobs go module
-    by module, so that a worker keeps the sandbox of one module for many submissions. The
-    modules' due dates (``course.toml``) are set in the gradebook before the first job.
+    Every submission is graded from the grading bundle (:mod:`coursekit.grading.bundle`,
+    written to ``workers/bundle`` in the grading root) in a private grading root, and the
+    answer is stored here (:func:`coursekit.grading.jobs.store_answer`): by ``workers``
+    grading processes on this machine (0: one after another in this process), or on the Dask
+    ``cluster``. Local processes are started first, so they load nbgrader while the root is
+    being filled. Jobs go module by module, so that a process keeps the sandbox of one
+    module for many submissions. The modules' due dates (``course.toml``) are set in the
+    gradebook before the first job.
     """
     jobs = sorted(jobs, key=lambda j: (j.module.folder, j.student))
+    scratch = groot.root / "workers"
+    bundle = write_bundle(groot.course, modules, scratch / "bundle")
+    late = deadlines.policy(groot.course)
     with ExitStack() as stack:
         stack.callback(kernels.stop)
         pool = None
-        if workers:
+        if workers and cluster is None:
             from coursekit.grading.pool import Pool
 
-            pool = stack.enter_context(Pool(groot, modules, workers, log, feedback=feedback))
+            pool = stack.enter_context(Pool(groot, bundle, workers, log, feedback=feedback))
             pool.start(len(jobs))
         fill_root(groot, modules, log)
         deadlines.apply(groot, modules, log)
+        add_gradebook(bundle, make_template(groot, modules, scratch / "template.db"))
+        if cluster is not None:
+            from coursekit.grading.pool import default_job_timeout, worker_options
+
+            data = pack(bundle)
+            cluster.prepare(data, digest(data), worker_options(groot, feedback),
+                            default_job_timeout(groot))
+            log(f"grade: {len(jobs)} submissions, {cluster.connected} Dask worker(s)")
+            return cluster.run(jobs, lambda job, answer: store_answer(groot, job, answer, late),
+                               on_result)
         if pool is not None:
             log(f"grade: {len(jobs)} submissions, {workers} worker process(es)")
             return pool.run(jobs, on_result)
+        grader = Grader(bundle, scratch / "serial", groot.overrides, groot.sandbox, feedback)
         results: list[Result] = []
-        for job in jobs:
-            results.append(grade_one(groot, job, feedback=feedback))
-            if on_result:
-                on_result(results[-1], len(results), len(jobs))
+        with kernel_environment(grader.course):
+            for job in jobs:
+                request, answer = make_request(job)
+                if request is not None:
+                    answer = grader.grade(request)
+                assert answer is not None
+                results.append(store_answer(groot, job, answer, late))
+                if on_result:
+                    on_result(results[-1], len(results), len(jobs))
         return results
+
+
+def fingerprints(groot: GradingRoot, jobs: list[Job], feedback: bool) -> dict[tuple[str, str], str]:
+    """For each job, what grading it depends on (:func:`submission_digest`): the same
+    fingerprint twice means the same grade twice."""
+    options = {"overrides": groot.overrides, "sandbox": groot.sandbox, "feedback": feedback}
+    graders: dict[str, str] = {}
+    out: dict[tuple[str, str], str] = {}
+    for job in jobs:
+        folder = job.module.folder
+        if folder not in graders:
+            graders[folder] = grader_digest(groot.course, job.module, options)
+        try:
+            data: bytes | None = job.path.read_bytes() if job.path.is_file() else None
+            stamp = job.path.parent / "timestamp.txt"
+            when = stamp.read_bytes() if stamp.is_file() else None
+        except OSError:
+            data = when = None
+        out[(job.student, folder)] = submission_digest(graders[folder], data, when)
+    return out
+
+
+def unchanged(groot: GradingRoot, jobs: list[Job],
+              prints: dict[tuple[str, str], str]) -> dict[tuple[str, str], Result]:
+    """The jobs graded before from the same submission by the same grader, whose results are
+    still in the grading root's record (and their submissions in the gradebook)."""
+    recorded = RunRecord(groot.root).fingerprints()
+    same = {key: result for key, (result, fp) in recorded.items()
+            if fp and not result.retry and prints.get(key) == fp}
+    if not same:
+        return {}
+    from nbgrader.api import MissingEntry
+
+    stored: set[tuple[str, str]] = set()
+    with nbg.gradebook(groot.db_url, groot.course_id) as gb:
+        for assignment in sorted({a for _, a in same}):
+            try:
+                stored |= {(s.student_id, assignment)
+                           for s in gb.assignment_submissions(assignment)}
+            except MissingEntry:
+                continue
+    return {key: result for key, result in same.items()
+            if result.status != "graded" or key in stored}
 
 
 def writable_folder(root: Path, option: str = "--out") -> Path:
@@ -193,27 +275,39 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
           modules: list[str] | None = None, log: Callable[[str], None] = print, *,
           workers: int | None = None, feedback: bool = True,
           overrides: dict[str, dict[str, object]] | None = None,
-          students: list[str] | None = None, sandbox: bool = True) -> list[Result]:
+          students: list[str] | None = None, sandbox: bool = True,
+          scheduler: str | None = None, regrade: bool = False) -> list[Result]:
     """Grade every submission under ``submissions``; write grades.csv in the grading root.
 
-    ``workers`` worker processes (default: one per core; 0: in this process) share the
-    submissions; every result is merged into the course gradebook ``db_url``.
-    ``students`` regrades only those student folders. ``feedback=False`` skips the feedback
-    HTML. ``overrides`` are nbgrader config values on top of grader_config.py, e.g.
-    ``{"LimitedExecute": {"notebook_timeout": 60}}``.
+    ``workers`` grading processes (default: one per core; 0: in this process) share the
+    submissions, or the workers of the Dask cluster whose scheduler is at ``scheduler``
+    (``tcp://HOST:PORT``, :mod:`coursekit.grading.cluster`); every result is merged into the
+    course gradebook ``db_url``. ``students`` limits grading to those student folders.
+    A submission graded before in this grading root from the same file by the same grader
+    (module, configuration, course package, options) is not graded again unless ``regrade``:
+    running the same command again after an interruption grades only what is missing.
+    ``feedback=False`` skips the feedback HTML. ``overrides`` are nbgrader config values on
+    top of grader_config.py, e.g. ``{"LimitedExecute": {"notebook_timeout": 60}}``.
     ``sandbox=False`` grades without the sandbox (:mod:`coursekit.grading.sandbox`): only for
     trusted notebooks; with it on, grading stops before it starts if the sandbox cannot run.
 
     ``grades.csv`` is written from the gradebook: every student and assignment in it, not
-    only those graded now. On Ctrl-C it is written for what was saved, the submissions not
-    graded are named, and ``KeyboardInterrupt`` is raised again.
+    only those graded now. On Ctrl-C, or when the Dask scheduler is lost, it is written for
+    what was saved, the submissions not graded are named, and the exception is raised again.
     """
     chosen = course.select(modules)
     if not chosen:
         raise CourseError(f"{course.root}/modules: no module files found")
+    if scheduler is not None and workers is not None:
+        raise CourseError(f"--workers {workers} and --scheduler {scheduler}: give one of them "
+                          "(with --scheduler the Dask workers grade)")
     n = default_workers() if workers is None else workers
     if n < 0:
         raise CourseError(f"--workers {n}: must be 0 (in this process) or more")
+    if scheduler is not None:
+        from coursekit.grading.cluster import check_address
+
+        check_address(scheduler)
     deadlines.policy(course)  # bad [due] or [late] settings stop here, before any work
     deadlines.due_dates(course)
     url = database.check(db_url) if db_url else None
@@ -222,54 +316,78 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
         raise CourseError(f"--out {target}: not a folder")
     jobs = collect_jobs(submissions.resolve(), chosen, log,
                         course_folders={m.folder for m in course.modules()}, students=students)
-    if sandbox:
+    if sandbox and scheduler is None:
         sb.probe(course, chosen[-1])  # SandboxUnavailable: why, and how to get it
     root = writable_folder(target)
     hints = {(j.student, j.module.folder): j.hint for j in jobs if j.hint}
-    with kernel_environment(course):
+    with kernel_environment(course), ExitStack() as stack:
+        cluster = None
+        if scheduler is not None:
+            from coursekit.grading.cluster import Cluster
+
+            cluster = Cluster(scheduler, log)
+            stack.callback(cluster.close)
         groot = open_root(course, root, url, overrides, sandbox)
         record = RunRecord(groot.root)
+        prints = fingerprints(groot, jobs, feedback)
+        kept = {} if regrade else unchanged(groot, jobs, prints)
+        if kept:
+            log(f"grade: {len(kept)} of {len(jobs)} submission(s) unchanged since this grading "
+                "root graded them: kept (--regrade grades them again)")
+        todo = [j for j in jobs if (j.student, j.module.folder) not in kept]
         saved: list[Result] = []
         started = time.monotonic()
 
         def progress(result: Result, done: int, total: int) -> None:
-            hint = hints.get((result.student, result.assignment))
+            key = (result.student, result.assignment)
+            hint = hints.get(key)
             if hint and result.status == "missing":
                 result.reason += f"; {hint}"
-            record.add(result)
+            record.add(result, "" if result.retry else prints.get(key, ""))
             saved.append(result)
             elapsed = time.monotonic() - started
             left = elapsed / done * (total - done)
+            where = f", {cluster.connected} Dask worker(s)" if cluster is not None else ""
             log(f"grade [{done}/{total}] {result.student} {result.assignment}: "
                 f"{_num(result.score)}/{_num(result.max_score)} {result.status}"
                 f"{' FLAGGED' if result.flagged else ''}  "
-                f"(elapsed {_duration(elapsed)}, about {_duration(left)} left)")
+                f"(elapsed {_duration(elapsed)}, about {_duration(left)} left{where})")
 
-        try:
-            results = run_jobs(groot, chosen, jobs, n, feedback=feedback, log=log,
-                               on_result=progress)
-        except KeyboardInterrupt:
-            _report_interrupt(groot, jobs, saved, log)
-            raise
+        results: list[Result] = []
+        if todo:
+            try:
+                results = run_jobs(groot, chosen, todo, n, feedback=feedback, log=log,
+                                   on_result=progress, cluster=cluster)
+            except KeyboardInterrupt:
+                _report_interrupt(groot, todo, saved, log)
+                raise
+            except ClusterStopped as exc:
+                log(f"grade: {exc}")
+                _report_interrupt(groot, todo, saved, log, why=str(exc))
+                raise
         csv_path = write_grades(groot)
-        print_summary(results, time.monotonic() - started, log)
+        everything = sorted([*kept.values(), *results], key=lambda r: (r.assignment, r.student))
+        print_summary(everything, time.monotonic() - started, log, kept=len(kept))
+        if cluster is not None:
+            log(cluster.summary())
         if not sandbox:
             log("grade: WARNING: graded WITHOUT the sandbox (--no-sandbox): the submissions' "
                 "code could read and change the grader's files; grades.csv says sandboxed=no")
         log(f"grade: wrote {csv_path} (every student and assignment in the gradebook); "
             f"feedback in {groot.root / 'feedback'}")
-        return results
+        return everything
 
 
 def _report_interrupt(groot: GradingRoot, jobs: list[Job], saved: list[Result],
-                      log: Callable[[str], None]) -> None:
-    """After Ctrl-C: grades.csv for what was saved, and what was not graded."""
+                      log: Callable[[str], None], why: str = "grading was interrupted") -> None:
+    """After Ctrl-C or a lost cluster: grades.csv for what was saved, and what was not
+    graded."""
     done = {(r.student, r.assignment) for r in saved}
     left = [j for j in jobs if (j.student, j.module.folder) not in done]
-    log(f"grade: interrupted: {len(saved)} of {len(jobs)} submission(s) graded and saved "
+    log(f"grade: stopped: {len(saved)} of {len(jobs)} submission(s) graded and saved "
         "in the gradebook")
     unfinished = [Result(j.student, j.module.folder, 0, max_points(j.module.source_notebook),
-                         "not graded", "grading was interrupted before this submission")
+                         "not graded", f"{why} before this submission")
                   for j in left]
     try:
         path = write_grades(groot, unfinished)
@@ -280,4 +398,4 @@ def _report_interrupt(groot: GradingRoot, jobs: list[Job], saved: list[Result],
         names = ", ".join(f"{j.student} {j.module.folder}" for j in left[:10])
         more = f" and {len(left) - 10} more" if len(left) > 10 else ""
         log(f"grade: not graded ({len(left)}): {names}{more}; run the same command again "
-            "to grade them (graded ones are graded again)")
+            "to grade them (those graded are kept; --regrade grades everything again)")

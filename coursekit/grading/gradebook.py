@@ -142,13 +142,14 @@ def merge_submission(db_url: str, assignment: str, student: str,
             gb.db.commit()
 
 def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path:
-    """A SQLite gradebook holding the assignments (copied for every worker).
+    """A SQLite gradebook holding the assignments and their due dates, and no student
+    (copied for every worker, and shipped to Dask workers in the grading bundle).
 
     When the course gradebook is a SQLite file, ``fill_root`` has just registered the
-    assignments in it, so a copy of it serves (a worker reads back only the student it
-    graded); a new gradebook would cost another generate_assignment, seconds before the
-    first submission starts.
-    Otherwise (a database server) the assignments are generated into a new SQLite file.
+    assignments in it, so a copy of it serves, with every student's rows deleted; a new
+    gradebook would cost another generate_assignment, seconds before the first submission
+    starts. Otherwise (a database server) the assignments are generated into a new SQLite
+    file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
@@ -156,6 +157,7 @@ def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path
     if course_db is not None and course_db.is_file():
         with closing(sqlite3.connect(course_db)) as src, closing(sqlite3.connect(path)) as dest:
             src.backup(dest)                      # consistent even while others read it
+        _forget_students(path)
         return path
     url = "sqlite:///" + str(path)
     cfg = nbg.load_config(groot.course, root=groot.root, db_url=url)
@@ -170,6 +172,20 @@ def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path
     deadlines.set_due_dates(url, groot.course_id, {m.folder: dates.get(m.folder)
                                                    for m in modules})
     return path
+
+def _forget_students(path: Path) -> None:
+    """Delete every student's rows (grades, comments, submissions, the students) from a
+    SQLite gradebook, and the freed pages with them."""
+    from nbgrader import api
+
+    tables = [api.Comment, api.Grade, api.SubmittedNotebook, api.SubmittedAssignment,
+              api.Student]
+    with closing(sqlite3.connect(path)) as db:
+        for table in tables:
+            db.execute(f"DELETE FROM {table.__tablename__}")  # noqa: S608 - nbgrader's names
+        db.commit()
+        db.execute("VACUUM")
+
 
 def _sqlite_file(db_url: str) -> Path | None:
     """The file of a ``sqlite:///path`` URL, or None for any other database."""

@@ -13,7 +13,7 @@ import csv
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
@@ -55,6 +55,7 @@ class Result:
     submitted: str = ""  # submission time, ISO 8601 UTC (from the gradebook)
     late: str = ""  # how late, e.g. "1d 2h" (empty: on time or no due date)
     penalty: str = ""  # late penalty in points, taken off the score
+    retry: bool = False  # the grading workers failed, not the submission: grade it again
 
     def row(self) -> dict[str, str]:
         """The CSV row (one line per cell: reasons are folded onto one line)."""
@@ -97,34 +98,45 @@ class RunRecord:
     """The grading root's record of how each submission was last graded (``results.jsonl``).
 
     One JSON line per result, appended and flushed as the result is saved in the gradebook,
-    so an interrupted run leaves a record of everything it saved.
+    so an interrupted run leaves a record of everything it saved. Each line also holds the
+    fingerprint of what was graded (the submission and the grader, see
+    :func:`coursekit.grading.bundle.grader_digest`), so that the next run grades only what
+    is new or changed.
     """
 
     def __init__(self, root: Path) -> None:
         self.path = root / RECORD_FILE
 
-    def add(self, result: Result) -> None:
-        """Append ``result``."""
+    def add(self, result: Result, fingerprint: str = "") -> None:
+        """Append ``result`` (graded from what ``fingerprint`` names; empty: grade it again
+        next time)."""
         data = {k: v for k, v in asdict(result).items() if k != "failed"}
         data["graded_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        data["fingerprint"] = fingerprint
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(data) + "\n")
             fh.flush()
 
-    def latest(self) -> dict[tuple[str, str], Result]:
-        """The last result recorded for each (student, assignment)."""
-        found: dict[tuple[str, str], Result] = {}
+    def _lines(self) -> Iterator[tuple[Result, str]]:
         if not self.path.is_file():
-            return found
+            return
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
                 data = json.loads(line)
                 data.pop("graded_at", None)
+                fingerprint = str(data.pop("fingerprint", "") or "")
                 result = Result(**data)
             except (json.JSONDecodeError, TypeError):
                 continue  # a line cut short by a crash
-            found[(result.student, result.assignment)] = result
-        return found
+            yield result, fingerprint
+
+    def latest(self) -> dict[tuple[str, str], Result]:
+        """The last result recorded for each (student, assignment)."""
+        return {(r.student, r.assignment): r for r, _ in self._lines()}
+
+    def fingerprints(self) -> dict[tuple[str, str], tuple[Result, str]]:
+        """The last result recorded for each (student, assignment) and its fingerprint."""
+        return {(r.student, r.assignment): (r, f) for r, f in self._lines()}
 
 
 def gradebook_results(db_url: str, course_id: str | None,
@@ -231,13 +243,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 def print_summary(results: list[Result], seconds: float,
-                  log: Callable[[str], None] = print) -> None:
-    """Graded, failed with reason, flagged for review."""
+                  log: Callable[[str], None] = print, kept: int = 0) -> None:
+    """Graded, failed with reason, flagged for review (``kept`` of ``results`` were graded by
+    an earlier run and kept)."""
     graded = [r for r in results if r.status == "graded"]
     failed = [r for r in results if r.status != "graded"]
     flagged = [r for r in results if r.flagged]
-    log(f"grade: {len(results)} submissions in {_duration(seconds)}: {len(graded)} graded, "
-        f"{len(failed)} failed or incomplete, {len(flagged)} flagged for review")
+    before = f" ({kept} kept from an earlier run)" if kept else ""
+    log(f"grade: {len(results)} submissions{before} in {_duration(seconds)}: "
+        f"{len(graded)} graded, {len(failed)} failed or incomplete, {len(flagged)} flagged "
+        "for review")
     for r in sorted(failed, key=lambda r: (r.student, r.assignment)):
         log(f"  failed   {r.student} {r.assignment} ({r.status}, "
             f"{_num(r.score)}/{_num(r.max_score)}): {r.reason}")

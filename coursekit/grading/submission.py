@@ -54,7 +54,8 @@ def precheck(path: Path) -> tuple[str, str] | None:
     return None
 
 
-def _clear_job(groot: GradingRoot, job: Job) -> None:
+def clear_job(groot: GradingRoot, job: Job) -> None:
+    """Remove what an earlier grading of ``job`` left in the grading root's folders."""
     for path in (groot.submitted(job), groot.autograded(job), groot.feedback(job),
                  groot.report(job)):
         if path.parent.exists():
@@ -117,7 +118,7 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
     """
     assignment = job.module.folder
     total = max_points(job.module.source_notebook)
-    _clear_job(groot, job)
+    clear_job(groot, job)
     if not STUDENT_ID_RE.match(job.student):
         return Result(job.student, assignment, 0, total, "invalid",
                       f"student id {job.student!r} must be letters, digits, '.', '_' or '-'",

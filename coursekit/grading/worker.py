@@ -1,8 +1,12 @@
-"""A grading worker process: ``python -m coursekit.grading.worker`` (started by the pool).
+"""A grading process: ``python -m coursekit.grading.worker --bundle DIR --scratch DIR``.
 
-It reads one job a line on stdin, grades it with :func:`coursekit.grading.submission.grade_one`
-into its own SQLite gradebook and answers one JSON line on stdout with the result and the
-submission's grades (:func:`coursekit.grading.gradebook.submission_detail`).
+Started by a :class:`coursekit.grading.station.Station` (on the instructor's machine or on a
+Dask worker) with the bundle folder first on ``PYTHONPATH``, so that the course package it
+runs is the bundle's. Its first line on stdout says hello: the versions that must match the
+instructor's (:func:`coursekit.grading.station.versions`), where its course package comes
+from, and, if it cannot grade here, why (``refused``). Then it reads one request a line on
+stdin and answers one line on stdout (:class:`coursekit.grading.jobs.Grader`; bytes as
+base64). It ends when its input closes, or at once when the process that started it dies.
 """
 
 from __future__ import annotations
@@ -11,58 +15,90 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 
-from coursekit.course import Course, CourseError
+import coursekit
 from coursekit.grading import kernels
-from coursekit.grading.gradebook import submission_detail
-from coursekit.grading.results import Job
-from coursekit.grading.root import GradingRoot, kernel_environment
-from coursekit.grading.submission import grade_one
+from coursekit.grading.station import decode, encode, versions
+
+
+def _watch_parent() -> None:
+    """End this process (and with it its sandbox) as soon as its parent is gone: a Dask
+    worker killed mid-run must not leave grading processes behind."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
+
+
+def hello(bundle: Path, probe_sandbox: bool) -> dict:
+    """What this process says first: versions, course package, why it cannot grade."""
+    package = Path(coursekit.__file__).resolve().parent
+    said = {"versions": versions(), "package": str(package), "pid": os.getpid(),
+            "refused": ""}
+    if not package.is_relative_to(bundle):
+        said["refused"] = (f"it imports the course package from {package}, not from the "
+                           f"grading bundle {bundle}")
+        return said
+    if probe_sandbox:
+        from coursekit.grading import sandbox as sb
+        from coursekit.grading.bundle import BundledCourse
+
+        course = BundledCourse(bundle)
+        try:
+            sb.probe(course, course.modules()[-1])
+        except sb.SandboxUnavailable as exc:
+            said["refused"] = f"the grading sandbox cannot run there: {exc}"
+    return said
 
 
 def worker_main(argv: list[str] | None = None) -> int:
-    """A worker process: grade the jobs read from stdin, one JSON answer a line on stdout."""
-    parser = argparse.ArgumentParser(prog="python -m coursekit.grading.worker")
-    parser.add_argument("--course", required=True)
-    parser.add_argument("--root", required=True)
-    parser.add_argument("--db-url", required=True)
-    parser.add_argument("--overrides", default="{}")
-    parser.add_argument("--no-feedback", action="store_true")
-    parser.add_argument("--no-sandbox", action="store_true")
+    """A grading process: hello, then one answer a line for each request read on stdin."""
+    parser = argparse.ArgumentParser(prog="python -m coursekit.grading.worker",
+                                     description="Grade submissions sent on stdin, one JSON "
+                                     "request a line, from an unpacked grading bundle.")
+    parser.add_argument("--bundle", required=True, help="the unpacked grading bundle")
+    parser.add_argument("--scratch", required=True, help="this process's private folder")
+    parser.add_argument("--overrides", default="{}", help="nbgrader config values (JSON)")
+    parser.add_argument("--no-feedback", action="store_true", help="no feedback HTML")
+    parser.add_argument("--no-sandbox", action="store_true", help="kernels without sandbox")
+    parser.add_argument("--probe-sandbox", action="store_true",
+                        help="check first that the sandbox runs here (else refuse)")
     args = parser.parse_args(argv)
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # anything else printed goes to the worker's log, not the answers
+    os.dup2(2, 1)  # anything else printed goes to the process's log, not the answers
     sys.stdout = sys.stderr
-    course = Course(args.course)
-    groot = GradingRoot(course, Path(args.root), args.db_url, json.loads(args.overrides),
-                        sandbox=not args.no_sandbox)
+    _watch_parent()
+    bundle = Path(args.bundle).resolve()
+    said = hello(bundle, args.probe_sandbox and not args.no_sandbox)
+    answers.write(json.dumps({"hello": said}) + "\n")
+    answers.flush()
+    if said["refused"]:
+        return 1
     # load what grading uses now: the parent may still be preparing the grading root
     import nbgrader.api  # noqa: F401
     import nbgrader.converters  # noqa: F401
 
     import coursekit.grading.limits  # noqa: F401
+    from coursekit.grading.jobs import Grader
+    from coursekit.grading.root import kernel_environment
 
-    modules = {m.folder: m for m in course.modules()}
-    with kernel_environment(course):
+    grader = Grader(bundle, Path(args.scratch), json.loads(args.overrides),
+                    sandbox=not args.no_sandbox, feedback=not args.no_feedback)
+    with kernel_environment(grader.course):
         try:
             for line in sys.stdin:
                 if not line.strip():
                     continue
-                req = json.loads(line)
-                job = Job(req["student"], modules[req["module"]], Path(req["path"]))
-                started = time.monotonic()
-                try:
-                    result = grade_one(groot, job, feedback=not args.no_feedback)
-                except CourseError as exc:  # the sandbox or the fork server failed
-                    answers.write(json.dumps({"failed": str(exc)}) + "\n")
-                    answers.flush()
-                    continue
-                detail = submission_detail(groot.db_url, job.module.folder, job.student)
-                answers.write(json.dumps({"result": asdict(result), "detail": detail,
-                                          "seconds": time.monotonic() - started}) + "\n")
+                answer = grader.grade(decode(json.loads(line)))
+                answers.write(json.dumps(encode(answer)) + "\n")
                 answers.flush()
         finally:
             kernels.stop()

@@ -1,0 +1,168 @@
+"""A submission as it travels between the instructor's process and a grading worker.
+
+The instructor's process turns a job into a request, the submission as bytes
+(:func:`make_request`); a grading worker, a local process or one on a Dask cluster, grades
+it in a private grading root made from the grading bundle (:class:`Grader`, around
+:func:`coursekit.grading.submission.grade_one`) and answers with the result, the
+submission's gradebook rows and the files grading wrote; the instructor's process alone
+writes them into the grading root and the course gradebook (:func:`store_answer`).
+
+A request: ``{"student", "module", "notebook": bytes, "timestamp": bytes or None}``.
+An answer: ``{"result": Result fields, "detail": gradebook rows or None, "files":
+{"autograded/<student>/<module>/<name>": bytes, ...}, "seconds"}``, or ``{"failed":
+reason}`` when the worker could not grade it (``"retry": True`` when another run may
+succeed: a worker that died, a sandbox that did not start).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from coursekit.course import CourseError
+from coursekit.grading import deadlines
+from coursekit.grading.bundle import GRADEBOOK, BundledCourse
+from coursekit.grading.gradebook import merge_submission, submission_detail
+from coursekit.grading.results import STUDENT_ID_RE, Job, Result, max_points
+from coursekit.grading.root import GradingRoot
+from coursekit.grading.submission import clear_job, grade_one, precheck
+
+#: The grading root's folders of one submission that travel back from a worker.
+KINDS = ("submitted", "autograded", "feedback", "reports")
+
+
+def invalid_id(student: str) -> str:
+    """Why ``student`` cannot be a student id (empty if it can)."""
+    if STUDENT_ID_RE.match(student):
+        return ""
+    return f"student id {student!r} must be letters, digits, '.', '_' or '-'"
+
+
+def make_request(job: Job) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``(request, None)`` for a submission to send to a worker, or ``(None, answer)`` when
+    there is nothing to grade (no file, a file that cannot be read, an invalid student id)."""
+    why = invalid_id(job.student)
+    if why:
+        return None, _answer(job, "invalid", why)
+    try:
+        data = job.path.read_bytes()
+    except OSError:
+        status, reason = precheck(job.path) or ("invalid", f"cannot read {job.path.name}")
+        return None, _answer(job, status, reason)
+    stamp = job.path.parent / "timestamp.txt"  # the submission time, as nbgrader keeps it
+    try:
+        timestamp = stamp.read_bytes() if stamp.is_file() else None
+    except OSError:
+        timestamp = None
+    return {"student": job.student, "module": job.module.folder, "notebook": data,
+            "timestamp": timestamp}, None
+
+
+def _answer(job: Job, status: str, reason: str) -> dict[str, Any]:
+    result = Result(job.student, job.module.folder, 0, max_points(job.module.source_notebook),
+                    status, reason)
+    return {"result": asdict(result), "detail": None, "files": {}}
+
+
+class Grader:
+    """A worker's private grading root, made from an unpacked grading bundle: grades one
+    request at a time with :func:`grade_one`, exactly as for a local worker."""
+
+    def __init__(self, bundle: Path, scratch: Path, overrides: dict[str, dict[str, Any]],
+                 sandbox: bool = True, feedback: bool = True) -> None:
+        self.bundle = bundle.resolve()
+        self.course = BundledCourse(self.bundle)
+        root = scratch.resolve() / "root"
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        (root / "source_notebooks").symlink_to(self.bundle / "source_notebooks")
+        self.groot = GradingRoot(self.course, root, "sqlite:///" + str(root / GRADEBOOK),
+                                 overrides, sandbox)
+        self.incoming = scratch.resolve() / "incoming"
+        self.feedback = feedback
+        self.modules = {m.folder: m for m in self.course.modules()}
+        self.db_ready = False
+
+    def grade(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Grade one request; the answer (see the module's docstring)."""
+        started = time.monotonic()
+        module = self.modules.get(str(request.get("module")))
+        student = str(request.get("student"))
+        if module is None or not module.source_notebook.is_file():
+            return {"failed": f"module {request.get('module')!r} is not in the grading bundle"}
+        if invalid_id(student):
+            return {"failed": invalid_id(student)}
+        if not self.db_ready:  # the bundle's gradebook may come after the process started
+            shutil.copyfile(self.bundle / GRADEBOOK, self.groot.root / GRADEBOOK)
+            self.db_ready = True
+        folder = self.incoming / student / module.folder
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        path = folder / module.notebook_name
+        path.write_bytes(request["notebook"])
+        if request.get("timestamp") is not None:
+            (folder / "timestamp.txt").write_bytes(request["timestamp"])
+        job = Job(student, module, path)
+        try:
+            result = grade_one(self.groot, job, feedback=self.feedback)
+        except CourseError as exc:  # the sandbox or the fork server failed
+            return {"failed": str(exc), "retry": True}
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        detail = submission_detail(self.groot.db_url, module.folder, student)
+        files = self._files(job)
+        if result.feedback:
+            result.feedback = Path(result.feedback).relative_to(self.groot.root).as_posix()
+        clear_job(self.groot, job)
+        return {"result": asdict(result), "detail": detail, "files": files,
+                "seconds": time.monotonic() - started}
+
+    def _files(self, job: Job) -> dict[str, bytes]:
+        """The regular files grading wrote for ``job`` (links are not followed)."""
+        files: dict[str, bytes] = {}
+        for kind in KINDS:
+            folder = self.groot.root / kind / job.student / job.module.folder
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    files[path.relative_to(self.groot.root).as_posix()] = path.read_bytes()
+        return files
+
+
+def _safe_path(rel: str, job: Job) -> PurePosixPath:
+    path = PurePosixPath(rel)
+    parts = path.parts
+    if (len(parts) < 4 or parts[0] not in KINDS or parts[1:3] != (job.student, job.module.folder)
+            or any(p in ("", ".", "..") for p in parts) or path.is_absolute()):
+        raise CourseError(f"a grading worker answered with the file {rel!r}, which is not one "
+                          f"of {job.student} {job.module.folder}'s")
+    return path
+
+
+def store_answer(groot: GradingRoot, job: Job, answer: dict[str, Any],
+                 late: deadlines.Policy | None = None) -> Result:
+    """Write a worker's answer into the grading root and the course gradebook (this
+    process is the only writer); the result, with the feedback page's path here."""
+    folder = job.module.folder
+    clear_job(groot, job)
+    if "failed" in answer:
+        merge_submission(groot.db_url, folder, job.student, None, groot.course_id)
+        return Result(job.student, folder, 0, max_points(job.module.source_notebook), "error",
+                      answer["failed"], sandboxed=groot.sandbox, retry=bool(answer.get("retry")))
+    files = {_safe_path(rel, job): data for rel, data in answer.get("files", {}).items()}
+    for rel, data in files.items():
+        target = groot.root.joinpath(*rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    merge_submission(groot.db_url, folder, job.student, answer.get("detail"), groot.course_id,
+                     late)
+    result = Result(**answer["result"])
+    if result.feedback:
+        result.feedback = str(groot.root.joinpath(*_safe_path(result.feedback, job).parts))
+    return result
