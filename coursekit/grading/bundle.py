@@ -30,13 +30,12 @@ import shutil
 import tarfile
 from pathlib import Path
 
-import coursekit
 from coursekit.course import CONFIG_FILE, Course, CourseError, Module
 from coursekit.settings import SETTINGS_FILE
 
 MANIFEST = "manifest.json"
 GRADEBOOK = "gradebook.db"
-PACKAGE = Path(coursekit.__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # the coursekit folder
 SKIP = {"__pycache__", ".ipynb_checkpoints"}
 
 
@@ -95,8 +94,7 @@ def write_bundle(course: Course, modules: list[Module], dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     wanted = _files(course, modules)
     manifest = json.dumps({"modules": [m.folder for m in course.modules()],
-                           "graded": [m.folder for m in modules],
-                           "course_package": coursekit.__version__}, indent=1).encode()
+                           "graded": [m.folder for m in modules]}, indent=1).encode()
     contents = {rel: src.read_bytes() for rel, src in wanted.items()}
     contents[MANIFEST] = manifest
     for rel, data in contents.items():

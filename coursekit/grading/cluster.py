@@ -32,6 +32,7 @@ import re
 import threading
 import time
 import uuid
+import warnings
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
@@ -61,6 +62,26 @@ def _dw() -> Any:
     return daskworker
 
 
+class ByValue:
+    """A function that pickles by value inside any pickle. Dask pickles a task's function
+    by reference (module and name) unless the task itself is the object pickled, and a
+    worker has no course package to import it from; this carries the function's code."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        import cloudpickle
+
+        self.function = function
+        self.blob = cloudpickle.dumps(function)
+
+    def __call__(self, *args: Any) -> Any:
+        return self.function(*args)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        import cloudpickle
+
+        return cloudpickle.loads, (self.blob,)
+
+
 def check_address(address: str) -> str:
     """``address`` if it looks like a scheduler's address, else a :class:`CourseError`."""
     if not ADDRESS_RE.match(address.strip()):
@@ -76,6 +97,7 @@ class Cluster:
                  connect_timeout: float = 20.0) -> None:
         import cloudpickle
         import distributed
+        from distributed.versions import VersionMismatchWarning
 
         from coursekit.grading import daskworker
 
@@ -87,6 +109,9 @@ class Cluster:
         for name in ("distributed", "distributed.client", "distributed.core",
                      "distributed.comm", "distributed.batched"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+        # Dask's own comparison of versions warns on the console; the workers' plugin
+        # checks what grading depends on and names the differences
+        warnings.filterwarnings("ignore", category=VersionMismatchWarning)
         try:
             self.client = distributed.Client(self.address, timeout=connect_timeout,
                                              set_as_default=False)
@@ -104,6 +129,7 @@ class Cluster:
         self._polled = 0.0
         self._placed_checked = 0.0
         self.wake = threading.Event()  # set when a future is done
+        self.task = ByValue(daskworker.grade_task)
         self._no_worker_since: float | None = None
 
     # -- set-up -------------------------------------------------------------------------
@@ -194,7 +220,7 @@ class Cluster:
 
     def _submit(self, request: dict[str, Any], job: Job) -> Any:
         key = f"grade-{job.student}-{job.module.folder}-{uuid.uuid4().hex[:8]}"
-        future = self.client.submit(_dw().grade_task, request, key=key, pure=False,
+        future = self.client.submit(self.task, request, key=key, pure=False,
                                     resources={self.resource: 1})
         future.add_done_callback(lambda _: self.wake.set())
         return future

@@ -175,8 +175,28 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
         return results
 
 
-def fingerprints(groot: GradingRoot, jobs: list[Job], feedback: bool) -> dict[tuple[str, str], str]:
-    """For each job, what grading it depends on (:func:`submission_digest`): the same
+def in_gradebook(groot: GradingRoot, assignments: list[str]) -> dict[tuple[str, str], str]:
+    """The submissions of ``assignments`` in the course gradebook, with the extension each
+    was granted (empty if none)."""
+    from nbgrader.api import MissingEntry
+
+    nbg.create_gradebook(groot.db_url)
+    found: dict[tuple[str, str], str] = {}
+    with nbg.gradebook(groot.db_url, groot.course_id) as gb:
+        for assignment in assignments:
+            try:
+                subs = gb.assignment_submissions(assignment)
+            except MissingEntry:
+                continue
+            for sub in subs:
+                found[(sub.student_id, assignment)] = str(sub.extension or "")
+    return found
+
+
+def fingerprints(groot: GradingRoot, jobs: list[Job], feedback: bool,
+                 extensions: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+    """For each job, what its grade depends on (:func:`submission_digest`: the grader, the
+    file and its submission time) and the extension the gradebook grants it: the same
     fingerprint twice means the same grade twice."""
     options = {"overrides": groot.overrides, "sandbox": groot.sandbox, "feedback": feedback}
     graders: dict[str, str] = {}
@@ -191,31 +211,21 @@ def fingerprints(groot: GradingRoot, jobs: list[Job], feedback: bool) -> dict[tu
             when = stamp.read_bytes() if stamp.is_file() else None
         except OSError:
             data = when = None
-        out[(job.student, folder)] = submission_digest(graders[folder], data, when)
+        key = (job.student, folder)
+        extension = extensions.get(key, "")
+        grader = graders[folder] + (f"; extension {extension}" if extension else "")
+        out[key] = submission_digest(grader, data, when)
     return out
 
 
-def unchanged(groot: GradingRoot, jobs: list[Job],
-              prints: dict[tuple[str, str], str]) -> dict[tuple[str, str], Result]:
-    """The jobs graded before from the same submission by the same grader, whose results are
-    still in the grading root's record (and their submissions in the gradebook)."""
+def unchanged(groot: GradingRoot, prints: dict[tuple[str, str], str],
+              stored: set[tuple[str, str]]) -> dict[tuple[str, str], Result]:
+    """The jobs graded before with the same fingerprint, whose results are in the grading
+    root's record (and, for those graded, whose submissions are still in the gradebook)."""
     recorded = RunRecord(groot.root).fingerprints()
-    same = {key: result for key, (result, fp) in recorded.items()
-            if fp and not result.retry and prints.get(key) == fp}
-    if not same:
-        return {}
-    from nbgrader.api import MissingEntry
-
-    stored: set[tuple[str, str]] = set()
-    with nbg.gradebook(groot.db_url, groot.course_id) as gb:
-        for assignment in sorted({a for _, a in same}):
-            try:
-                stored |= {(s.student_id, assignment)
-                           for s in gb.assignment_submissions(assignment)}
-            except MissingEntry:
-                continue
-    return {key: result for key, result in same.items()
-            if result.status != "graded" or key in stored}
+    return {key: result for key, (result, fp) in recorded.items()
+            if fp and not result.retry and prints.get(key) == fp
+            and (result.status != "graded" or key in stored)}
 
 
 def writable_folder(root: Path, option: str = "--out") -> Path:
@@ -329,8 +339,9 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
             stack.callback(cluster.close)
         groot = open_root(course, root, url, overrides, sandbox)
         record = RunRecord(groot.root)
-        prints = fingerprints(groot, jobs, feedback)
-        kept = {} if regrade else unchanged(groot, jobs, prints)
+        state = in_gradebook(groot, [m.folder for m in chosen])
+        prints = fingerprints(groot, jobs, feedback, state)
+        kept = {} if regrade else unchanged(groot, prints, set(state))
         if kept:
             log(f"grade: {len(kept)} of {len(jobs)} submission(s) unchanged since this grading "
                 "root graded them: kept (--regrade grades them again)")
@@ -362,13 +373,12 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
                 _report_interrupt(groot, todo, saved, log)
                 raise
             except ClusterStopped as exc:
-                log(f"grade: {exc}")
                 _report_interrupt(groot, todo, saved, log, why=str(exc))
                 raise
         csv_path = write_grades(groot)
         everything = sorted([*kept.values(), *results], key=lambda r: (r.assignment, r.student))
         print_summary(everything, time.monotonic() - started, log, kept=len(kept))
-        if cluster is not None:
+        if cluster is not None and todo:
             log(cluster.summary())
         if not sandbox:
             log("grade: WARNING: graded WITHOUT the sandbox (--no-sandbox): the submissions' "
@@ -384,7 +394,8 @@ def _report_interrupt(groot: GradingRoot, jobs: list[Job], saved: list[Result],
     graded."""
     done = {(r.student, r.assignment) for r in saved}
     left = [j for j in jobs if (j.student, j.module.folder) not in done]
-    log(f"grade: stopped: {len(saved)} of {len(jobs)} submission(s) graded and saved "
+    head = "interrupted" if why == "grading was interrupted" else f"stopped ({why})"
+    log(f"grade: {head}: {len(saved)} of {len(jobs)} submission(s) graded and saved "
         "in the gradebook")
     unfinished = [Result(j.student, j.module.folder, 0, max_points(j.module.source_notebook),
                          "not graded", f"{why} before this submission")

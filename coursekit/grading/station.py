@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,7 +76,8 @@ def decode(value: Any) -> Any:
 
 def versions() -> dict[str, str]:
     """What must be the same on the instructor's machine and a grading worker's: Python,
-    nbgrader, NumPy (as installed) and the course package (as imported)."""
+    nbgrader, NumPy (as installed) and the course package this module belongs to (the
+    instructor's, or in a grading process the bundle's)."""
     import platform
     from importlib import metadata
 
@@ -85,13 +87,24 @@ def versions() -> dict[str, str]:
             found[name] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
-    try:
-        import coursekit
-
-        found["course package"] = str(coursekit.__version__)
-    except ImportError:
-        found["course package"] = "not importable"
+    found["course package"] = package_identity(Path(__file__).resolve().parents[1])
     return found
+
+
+def package_identity(package: Path) -> str:
+    """The course package in ``package`` (the ``coursekit`` folder) for comparison: its
+    version and the SHA-256 of its Python files, e.g. ``0.1.0 (files 3f2a9c01d4e7)``."""
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
+        if "__pycache__" in rel.parts:
+            continue
+        data = path.read_bytes()
+        h.update(rel.as_posix().encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+    init = package / "__init__.py"
+    text = init.read_text(encoding="utf-8") if init.is_file() else ""
+    match = re.search(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", text, re.MULTILINE)
+    return f"{match.group(1) if match else 'unknown'} (files {h.hexdigest()[:12]})"
 
 
 def differences(theirs: dict[str, str], ours: dict[str, str]) -> list[str]:

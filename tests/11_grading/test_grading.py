@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -24,8 +25,10 @@ import pytest
 from coursekit.course import Course
 from coursekit.grading.grade import grade
 from coursekit.grading.results import Job
-from coursekit.grading.root import prepare_root
+from coursekit.grading.bundle import add_gradebook, write_bundle
+from coursekit.grading.gradebook import make_template
 from coursekit.grading.pool import Pool
+from coursekit.grading.root import prepare_root
 import shutil  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -313,9 +316,12 @@ def test_killed_worker_loses_nothing(graded: dict, course: Course, tmp_path: Pat
     module = next(m for m in course.modules() if m.folder == corpus.MODULE)
     groot = prepare_root(course, tmp_path / "g", [module], log=lambda s: None,
                          overrides=corpus.LIMITS)
+    bundle = write_bundle(course, [module], groot.root / "workers" / "bundle")
+    add_gradebook(bundle, make_template(groot, [module], groot.root / "workers" / "t.db"))
     jobs = [Job(s, module, graded["subs"] / s / corpus.MODULE / "activations.ipynb")
             for s in HONEST]
-    pool = Pool(groot, [module], 2, log=lambda s: None)
+    lines: list[str] = []
+    pool = Pool(groot, bundle, 2, log=lines.append)
     killed: list[int] = []
 
     def kill_one() -> None:  # kill the first worker as soon as it is busy
@@ -329,10 +335,101 @@ def test_killed_worker_loses_nothing(graded: dict, course: Course, tmp_path: Pat
 
     killer = threading.Thread(target=kill_one)
     killer.start()
-    results = pool.run(jobs)
+    try:
+        results = pool.run(jobs)
+    finally:
+        pool.close()
     killer.join()
     assert killed, "no worker was killed"
+    assert any("died" in line and "graded again" in line for line in lines), lines
     scores = {r.student: (r.score, r.status) for r in results}
     assert scores == {s: (graded["cases"][s].score, "graded") for s in HONEST}
     got = cell_scores(groot.db_url, list(HONEST))
     assert got == cell_scores("sqlite:///" + str(graded["out"] / "gradebook.db"), list(HONEST))
+
+
+EXAMPLE_MODULES = ["01_tensor", "02_activations"]
+
+
+def gradebook_cells(db_url: str) -> dict[tuple[str, str, str], float | None]:
+    """(student, assignment, grade cell) -> score, for every submission in a gradebook."""
+    from coursekit import nbg
+
+    out: dict[tuple[str, str, str], float | None] = {}
+    with nbg.gradebook(db_url, "tinytorch") as gb:
+        for assignment in gb.assignments:
+            for sub in gb.assignment_submissions(assignment.name):
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        out[(sub.student_id, assignment.name, g.name)] = g.score
+    return out
+
+
+def test_dask_cluster_grades_as_local(graded: dict, course: Course, tmp_path: Path,
+                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The hostile corpus and two modules of the example class, graded on a Dask cluster
+    (the real `dask scheduler` and two `dask worker` commands on 127.0.0.1, each isolated
+    as a machine of its own without the course folder, see daskcluster.py); one worker is
+    killed mid-run and another joins. The gradebook is local grading's, cell by cell, and
+    so is grades.csv."""
+    from daskcluster import DaskCluster
+
+    examples = course.root / "examples" / "submissions"
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for student in graded["cases"]:
+        (subs / student).symlink_to(graded["subs"] / student)
+    for student in sorted(os.listdir(examples)):
+        (subs / student).symlink_to(examples / student)
+    local = tmp_path / "local"  # the corpus was graded locally by the fixture
+    grade(course, examples, out=local, modules=EXAMPLE_MODULES, workers=2,
+          overrides=corpus.LIMITS, log=lambda s: None)
+    out = tmp_path / "dask"
+    lines: list[str] = []
+    with DaskCluster(tmp_path / "cluster",
+                     hide=[course.root, tmp_path_factory.getbasetemp()]) as dc:
+
+        def log(line: str) -> None:  # kill w1 once workers have graded 3 submissions
+            lines.append(line)
+            worker_results = [x for x in lines if x.startswith("grade [")
+                              and x.split(": ", 1)[1].split()[1] != "missing"]
+            if len(worker_results) == 3 and "w1" in dc.procs:
+                dc.kill("w1")
+                dc.start_worker("w3")
+
+        dc.start_scheduler()
+        w1 = dc.start_worker("w1")
+        dc.start_worker("w2")
+        dc.wait_for_workers(2)
+        seen = dc.run_isolated(w1, "import json, os\n"
+                               f"print(json.dumps(os.listdir({str(course.root)!r})))\n"
+                               f"print(os.path.exists({str(subs)!r}))\n"
+                               "try:\n    import coursekit\nexcept ImportError:\n"
+                               "    print('no course package')\n")
+        assert set(json.loads(seen.splitlines()[0])) <= {".venv"}, seen
+        assert seen.splitlines()[1:] == ["False", "no course package"], seen
+        grade(course, subs, out=out, modules=EXAMPLE_MODULES, overrides=corpus.LIMITS,
+              scheduler=dc.address, log=log)
+    text = "\n".join(lines)
+    assert "left" in text and "was lost while grading" in text, text
+    assert len(re.findall(r"Dask worker tcp://\S+ ready", text)) == 3, text  # w1, w2, w3
+    expected = {**gradebook_cells("sqlite:///" + str(graded["out"] / "gradebook.db")),
+                **gradebook_cells("sqlite:///" + str(local / "gradebook.db"))}
+    assert len(expected) > 5 * len(graded["cases"])
+    assert gradebook_cells("sqlite:///" + str(out / "gradebook.db")) == expected
+    fields = ("score", "max_score", "status", "reason", "flagged", "sandboxed")
+    want = {(r["student"], r["assignment"]): {f: r[f] for f in fields}
+            for r in [*graded["rows"].values(), *csv.DictReader((local / "grades.csv").open())]}
+    got = {(r["student"], r["assignment"]): {f: r[f] for f in fields}
+           for r in csv.DictReader((out / "grades.csv").open())}
+    assert {k: got.get(k) for k in want} == want
+    # the corpus students handed in nothing for 01_tensor
+    assert {k for k in got if k not in want} == {(s, "01_tensor") for s in graded["cases"]}
+    assert all(got[(s, "01_tensor")]["status"] == "missing" for s in graded["cases"])
+    hidden, _ = hidden_and_solution_lines(course)
+    from coursekit.grading.feedback import leaked_lines
+
+    pages = list((out / "feedback").rglob("*.html"))
+    assert len(pages) >= len(graded["cases"])
+    assert [p for p in pages if leaked_lines(p.read_text(), hidden)] == []
+    assert list(tmp_path.rglob(graded["targets"].planted)) == []

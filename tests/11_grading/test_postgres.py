@@ -137,7 +137,7 @@ def test_manual_grades_survive_a_regrade(graded: dict, kind: str) -> None:
     assert before == 4 + 1.0 + 0.5
     grade(graded["course"], graded["subs"], out=graded["roots"][kind],
           db_url=url if kind == "postgresql" else None, modules=["02"],
-          students=["cy_partial"], workers=1, feedback=False, log=lambda s: None)
+          students=["cy_partial"], workers=1, feedback=False, regrade=True, log=lambda s: None)
     with warnings.catch_warnings(), nbg.gradebook(url, COURSE_ID) as gb:
         warnings.simplefilter("ignore")
         sub = gb.find_submission_notebook("activations", "02_activations", "cy_partial")
