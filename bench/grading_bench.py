@@ -9,14 +9,21 @@
   into the course gradebook), and for information the same with feedback HTML;
 * **unsandboxed**: the same with ``--no-sandbox``, run in turns with the sandboxed one
   (``--sandbox-runs`` times each; the fastest of each counts), for the sandbox's cost;
-* **bare**: the solution notebook executed with nbclient alone, a few times.
+* **bare**: the solution notebook executed with nbclient alone, a few times;
+* **dask**: ``course grade --scheduler`` on a Dask cluster of this machine (``dask
+  scheduler`` and two ``dask worker --nthreads 1``, started by the bench), in turns with
+  ``course grade --workers 2`` (``--dask-runs`` times each; the fastest of each counts).
 
 Goals: plain / course >= 1.8 on 2 cores; course time per submission (wall time x workers
 / submissions) / bare <= 1.3; the sandbox costs at most 10% per submission, in CPU time
-(of every process of the run: workers, fork servers, kernels, bubblewrap) and in wall time.
-Every grading process and kernel runs with one BLAS thread.
+(of every process of the run: workers, fork servers, kernels, bubblewrap) and in wall time;
+the Dask path's throughput once grading runs (submissions after the first, per second
+after the first result) at least 0.9x the local pool's. Each path's fixed start-up cost
+(time to the first result less one submission's worker time) is reported. Every grading
+process and kernel runs with one BLAS thread.
 
-Run: .venv/bin/python bench/grading_bench.py [--students 40] [--bare-runs 4] [--sandbox-runs 2]
+Run: .venv/bin/python bench/grading_bench.py [--students 40] [--bare-runs 4]
+     [--sandbox-runs 2] [--dask-runs 2] [--only dask]
 Always exits 0; prints the numbers and PASS or FAIL against the goals.
 """
 
@@ -44,6 +51,7 @@ MODULE = "08_training"
 SPEEDUP_GOAL = 1.8
 OVERHEAD_GOAL = 1.3
 SANDBOX_GOAL = 1.10
+DASK_GOAL = 0.9
 BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -150,11 +158,14 @@ class CpuMeter:
 
 
 def course_grade(subs: Path, out: Path, feedback: bool, sandbox: bool = True,
-                 meter: CpuMeter | None = None) -> tuple[float, float, dict[str, str]]:
+                 meter: CpuMeter | None = None,
+                 scheduler: str | None = None) -> tuple[float, float, dict[str, str], float]:
     """Wall seconds and CPU seconds (of the whole process tree) of ``course grade
-    --workers 2``; scores by student."""
+    --workers 2`` (or ``--scheduler``: on that Dask cluster); scores by student; seconds to
+    the first result."""
     cmd = [str(Path(sys.executable).parent / "course"), "grade", "--submissions", str(subs),
-           "--out", str(out), "--workers", "2", "-m", MODULE]
+           "--out", str(out), "-m", MODULE,
+           *(["--scheduler", scheduler] if scheduler else ["--workers", "2"])]
     if not feedback:
         cmd.append("--no-feedback")
     if not sandbox:
@@ -163,12 +174,106 @@ def course_grade(subs: Path, out: Path, feedback: bool, sandbox: bool = True,
         shutil.rmtree(out)
     cpu = meter.seconds() if meter else float("nan")
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=REPO, env=env(), check=True, capture_output=True,
-                   preexec_fn=meter.join if meter else None)
+    first = float("nan")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=meter.join if meter else None)
+    assert proc.stdout is not None
+    output = []
+    for line in proc.stdout:
+        output.append(line)
+        if first != first and line.startswith("grade [1/"):
+            first = time.perf_counter() - start
+    if proc.wait():
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{''.join(output)[-3000:]}")
     seconds = time.perf_counter() - start
     cpu = (meter.seconds() if meter else float("nan")) - cpu
     rows = csv.DictReader((out / "grades.csv").open())
-    return seconds, cpu, {r["student"]: f"{float(r['score']):g}" for r in rows}
+    return seconds, cpu, {r["student"]: f"{float(r['score']):g}" for r in rows}, first
+
+
+class LocalDask:
+    """``dask scheduler`` and two ``dask worker --nthreads 1`` on 127.0.0.1, each process
+    started here and stopped by its id."""
+
+    def __init__(self, folder: Path, workers: int = 2) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        dask = str(Path(sys.executable).parent / "dask")
+        info = folder / "scheduler.json"
+        start = time.perf_counter()
+        self._start([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                     "--no-dashboard", "--scheduler-file", str(info)], folder)
+        while not info.is_file():
+            if self.procs[0].poll() is not None or time.perf_counter() - start > 60:
+                self.stop()
+                raise SystemExit("dask scheduler did not start")
+            time.sleep(0.2)
+        time.sleep(0.2)
+        import json
+
+        self.address = json.loads(info.read_text())["address"]
+        for i in range(workers):
+            here = folder / f"worker{i + 1}"
+            here.mkdir()
+            self._start([dask, "worker", self.address, "--nthreads", "1", "--no-nanny",
+                         "--no-dashboard", "--local-directory", str(here)], here)
+        from distributed import Client
+
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(workers, timeout=120)
+        self.seconds = time.perf_counter() - start
+
+    def _start(self, cmd: list[str], cwd: Path) -> None:
+        self.procs.append(subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def dask_against_local(subs: Path, tmpdir: Path, n: int, runs: int) -> list[str]:
+    """``course grade`` on a Dask cluster of this machine against ``--workers 2``, in
+    turns; the lines to print (numbers and PASS/FAIL)."""
+    cluster = LocalDask(tmpdir / "dask")
+    try:
+        local, dask = [], []
+        for _ in range(runs):
+            local.append(course_grade(subs, tmpdir / "local", False))
+            dask.append(course_grade(subs, tmpdir / "on-dask", False,
+                                     scheduler=cluster.address))
+    finally:
+        cluster.stop()
+    same = all(r[2] == local[0][2] for r in local + dask)
+
+    def steady(run: tuple[float, float, dict[str, str], float]) -> float:
+        """Submissions after the first, per second after the first result."""
+        return (n - 1) / (run[0] - run[3])
+
+    best_local, best_dask = max(local, key=steady), max(dask, key=steady)
+    ratio = steady(best_dask) / steady(best_local)
+    overall = min(r[0] for r in local) / min(r[0] for r in dask)
+    lines = [f"Dask cluster of this machine (2 workers of one thread; started in "
+             f"{cluster.seconds:.1f} s, not counted), against --workers 2, {runs} run(s) "
+             "each in turns:"]
+    for name, rows in (("local --workers 2", local), ("dask --scheduler ", dask)):
+        for r in rows:
+            per = r[0] * 2 / n
+            lines.append(f"  {name}: {r[0]:6.1f} s in all, first result after {r[3]:5.1f} s, "
+                         f"{steady(r):.3f} submissions/s after it; fixed start-up "
+                         f"{r[3] - per:5.1f} s (first result less {per:.2f} worker-s per "
+                         "submission)")
+    lines.append(f"  same scores: {same}; whole runs (fastest of each) local / dask: "
+                 f"{overall:.2f}x")
+    lines.append(f"throughput dask / local once grading runs: {ratio:.2f}x "
+                 f"(goal >= {DASK_GOAL}): {'PASS' if ratio >= DASK_GOAL else 'FAIL'}")
+    return lines
 
 
 def bare(course: Course, runs: int) -> float:
@@ -192,12 +297,17 @@ def main() -> int:
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--bare-runs", type=int, default=4)
     parser.add_argument("--sandbox-runs", type=int, default=2)
+    parser.add_argument("--dask-runs", type=int, default=2)
+    parser.add_argument("--only", choices=["dask"], help="only this comparison")
     args = parser.parse_args()
     course = Course(REPO)
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
         tmpdir = Path(tmp)
         subs = tmpdir / "subs"
         make_submissions(course, subs, args.students)
+        if args.only == "dask":
+            print("\n".join(dask_against_local(subs, tmpdir, args.students, args.dask_runs)))
+            return 0
         t_bare = bare(course, args.bare_runs)
         t_plain, t_setup, plain_scores = plain_autograde(course, subs, tmpdir / "plain")
         boxed, open_ = [], []
@@ -209,10 +319,11 @@ def main() -> int:
                                           meter=meter))
         finally:
             meter.close()
-        t_course, cpu_course, course_scores = min(boxed)
-        t_open, cpu_open, open_scores = min(open_)
+        t_course, cpu_course, course_scores, _ = min(boxed)
+        t_open, cpu_open, open_scores, _ = min(open_)
         cpu_course, cpu_open = min(b[1] for b in boxed), min(o[1] for o in open_)
-        t_fb, _, fb_scores = course_grade(subs, tmpdir / "course-fb", feedback=True)
+        t_fb, _, fb_scores, _ = course_grade(subs, tmpdir / "course-fb", feedback=True)
+        dask_lines = dask_against_local(subs, tmpdir, args.students, args.dask_runs)
     n = args.students
     same = plain_scores == course_scores == fb_scores == open_scores
     speedup = t_plain / t_course
@@ -247,6 +358,7 @@ def main() -> int:
         diff = {s: (plain_scores.get(s), course_scores.get(s)) for s in plain_scores
                 if plain_scores.get(s) != course_scores.get(s)}
         print(f"score differences (plain, course): {diff}")
+    print("\n".join(dask_lines))
     return 0
 
 

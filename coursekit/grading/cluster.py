@@ -266,7 +266,9 @@ class Cluster:
                     continue
                 job, _ = inflight.pop(future)
                 unplaced.pop(future.key, None)
-                finish(job, self._answer(future))
+                answer = self._answer(future)
+                future.release()  # its result leaves the worker's memory: nothing to redo
+                finish(job, answer)
             self._watch_starts(inflight, retried, finish)
             self._watch_unplaced(inflight, unplaced)
         return results
