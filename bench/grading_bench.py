@@ -22,8 +22,11 @@ after the first result) at least 0.9x the local pool's. Each path's fixed start-
 (time to the first result less one submission's worker time) is reported. Every grading
 process and kernel runs with one BLAS thread.
 
+``--only capacity`` measures instead the worker time of one submission of every module
+(with feedback) and works out from it how long a class takes on 1, 4 and 16 machines.
+
 Run: .venv/bin/python bench/grading_bench.py [--students 40] [--bare-runs 4]
-     [--sandbox-runs 2] [--dask-runs 2] [--only dask]
+     [--sandbox-runs 2] [--dask-runs 2] [--only dask|capacity] [--per-module 10]
 Always exits 0; prints the numbers and PASS or FAIL against the goals.
 """
 
@@ -63,15 +66,15 @@ def env() -> dict[str, str]:
     return out
 
 
-def make_submissions(course: Course, dest: Path, n: int) -> None:
+def make_submissions(course: Course, dest: Path, n: int, folder: str = MODULE) -> None:
     """``n`` students: even ones hand in the solution, odd ones a partial solution."""
-    module = next(m for m in course.modules() if m.folder == MODULE)
+    module = next(m for m in course.modules() if m.folder == folder)
     release = nbformat.read(module.release_notebook, as_version=4)
     source = nbformat.read(module.source_notebook, as_version=4)
     texts = {kind: nbformat.writes(student_notebook(release, source, kind))
              for kind in ("complete", "partial")}
     for i in range(n):
-        path = dest / f"s{i:03d}" / MODULE / module.notebook_name
+        path = dest / f"s{i:03d}" / folder / module.notebook_name
         path.parent.mkdir(parents=True)
         path.write_text(texts["complete" if i % 2 == 0 else "partial"], encoding="utf-8")
 
@@ -198,6 +201,7 @@ class LocalDask:
 
     def __init__(self, folder: Path, workers: int = 2) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
+        folder.mkdir(parents=True)
         dask = str(Path(sys.executable).parent / "dask")
         info = folder / "scheduler.json"
         start = time.perf_counter()
@@ -291,6 +295,42 @@ def bare(course: Course, runs: int) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def capacity(course: Course, tmpdir: Path, n: int) -> list[str]:
+    """Per module, the worker time of one submission with feedback (``n`` submissions,
+    half solutions, half partial, ``course grade --workers 2``; the time after the first
+    result, x 2 workers / the submissions after the first), and from their sum the time a
+    class takes on 1, 4 and 16 machines like this one (2 cores: 2 grading processes)."""
+    lines = [f"worker seconds per submission, with feedback ({n} per module, --workers 2):"]
+    total = 0.0
+    for module in course.modules():
+        subs = tmpdir / f"subs-{module.folder}"
+        make_submissions(course, subs, n, module.folder)
+        cmd = [str(Path(sys.executable).parent / "course"), "grade", "--submissions",
+               str(subs), "--out", str(tmpdir / f"out-{module.folder}"), "-m", module.folder,
+               "--workers", "2"]
+        start = time.perf_counter()
+        first = float("nan")
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if first != first and line.startswith("grade [1/"):
+                first = time.perf_counter() - start
+        if proc.wait():
+            raise SystemExit(f"{' '.join(cmd)} failed")
+        each = (time.perf_counter() - start - first) * 2 / (n - 1)
+        total += each
+        lines.append(f"  {module.folder:16s} {each:5.2f} s")
+    lines.append(f"  one student's 8 modules: {total:.1f} worker-s")
+    lines.append("hours for a class (students x 8 modules; machines of 2 cores, 2 grading "
+                 "processes each; start-up not counted):")
+    lines.append("  students | 1 machine | 4 machines | 16 machines")
+    for students in (500, 2000, 10000):
+        hours = [students * total / (2 * machines) / 3600 for machines in (1, 4, 16)]
+        lines.append(f"  {students:8d} | " + " | ".join(f"{h:8.2f} h" for h in hours))
+    return lines
+
+
 def main() -> int:
     """Run the benchmark; print the numbers and PASS/FAIL."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -298,13 +338,20 @@ def main() -> int:
     parser.add_argument("--bare-runs", type=int, default=4)
     parser.add_argument("--sandbox-runs", type=int, default=2)
     parser.add_argument("--dask-runs", type=int, default=2)
-    parser.add_argument("--only", choices=["dask"], help="only this comparison")
+    parser.add_argument("--only", choices=["dask", "capacity"],
+                        help="only this part: the Dask comparison, or the time per "
+                        "submission of every module and what a class takes")
+    parser.add_argument("--per-module", type=int, default=10,
+                        help="submissions per module for --only capacity")
     args = parser.parse_args()
     course = Course(REPO)
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
         tmpdir = Path(tmp)
         subs = tmpdir / "subs"
         make_submissions(course, subs, args.students)
+        if args.only == "capacity":
+            print("\n".join(capacity(course, tmpdir, args.per_module)))
+            return 0
         if args.only == "dask":
             print("\n".join(dask_against_local(subs, tmpdir, args.students, args.dask_runs)))
             return 0

@@ -30,7 +30,9 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from coursekit import settings
 from coursekit.course import CONFIG_FILE, Course, CourseError, Module
+from coursekit.grading import deadlines
 from coursekit.settings import SETTINGS_FILE
 
 MANIFEST = "manifest.json"
@@ -152,10 +154,11 @@ def _package_files() -> list[Path]:
 
 def grader_digest(course: Course, module: Module, options: dict[str, object]) -> str:
     """The SHA-256 of everything a grade of ``module`` depends on besides the submission:
-    its source notebook, ``grader_config.py``, ``course.toml`` (due dates, late policy), the
-    reference package of the modules before it, the course package's code and the grading
-    ``options`` (limits, sandbox, feedback). A submission graded under the same digest would
-    be graded the same way again."""
+    its source notebook, ``grader_config.py``, its due date and the late policy
+    (``course.toml``'s other settings do not count), the reference package of the modules
+    before it, the course package's code and the grading ``options`` (limits, sandbox,
+    feedback). A submission graded under the same digest would be graded the same way
+    again."""
     h = hashlib.sha256()
 
     def add(name: str, data: bytes) -> None:
@@ -163,8 +166,10 @@ def grader_digest(course: Course, module: Module, options: dict[str, object]) ->
 
     add("source notebook", module.source_notebook.read_bytes())
     add(CONFIG_FILE, course.config_file.read_bytes())
-    settings = course.root / SETTINGS_FILE
-    add(SETTINGS_FILE, settings.read_bytes() if settings.is_file() else b"")
+    due = deadlines.due_dates(course).get(module.folder)
+    add("due date and late policy", json.dumps(
+        {"due": due.isoformat() if due else None, "late": settings.table(course, "late")},
+        sort_keys=True, default=str).encode())
     for init in ("__init__.py", "core/__init__.py"):
         path = course.root / "tinytorch" / init
         add(f"tinytorch/{init}", path.read_bytes() if path.is_file() else b"")

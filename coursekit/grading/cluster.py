@@ -325,11 +325,9 @@ class Cluster:
         except Exception:  # noqa: BLE001 - looked at again after the next poll
             return
         now = time.monotonic()
-        with self.starts_lock:
-            started = set(self.starts)
         for future, (job, request) in list(inflight.items()):
             key = future.key
-            if key in placed or key in started or future.done():
+            if key in placed or future.done():
                 unplaced.pop(key, None)
                 continue
             since = unplaced.setdefault(key, now)
@@ -337,7 +335,10 @@ class Cluster:
                 inflight.pop(future)
                 unplaced.pop(key, None)
                 future.cancel()
-                inflight[self._submit(request, job)] = (job, request)
+                again = self._submit(request, job)
+                with self.starts_lock:  # where it was started before still counts
+                    self.starts[again.key] = list(self.starts.get(key, []))
+                inflight[again] = (job, request)
 
     def summary(self) -> str:
         """One line on the workers of the run."""

@@ -200,3 +200,28 @@ def test_course_package_identity_follows_its_files(tmp_path: Path) -> None:
     assert first.startswith("0.3.1 (files ")
     (package / "grading" / "x.py").write_text("A = 2\n")
     assert station.package_identity(package) != first
+
+
+def test_only_grading_settings_of_course_toml_count(tmp_path: Path) -> None:
+    """Raising ``through`` for the student repository grades nothing again; a module's due
+    date, or the late policy, does."""
+    import shutil
+
+    for part in ("modules", "source_notebooks", "tinytorch"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    shutil.copy(REPO / "grader_config.py", tmp_path)
+    toml = tmp_path / "course.toml"
+    course = Course(tmp_path)
+    tensor, layers = course.modules()[0], course.modules()[2]
+    options = {"overrides": {}, "sandbox": True, "feedback": True}
+
+    def digests(text: str) -> tuple[str, str]:
+        toml.write_text(text)
+        return grader_digest(course, tensor, options), grader_digest(course, layers, options)
+
+    base = digests('[student_repository]\nthrough = "02"\n')
+    assert digests('[student_repository]\nthrough = "05"\n') == base
+    due = digests(f'[due]\n{layers.folder} = 2026-03-02T12:00:00\n')
+    assert due[0] == base[0] and due[1] != base[1]
+    late = digests("[late]\npenalty_per_day = 10\n")
+    assert late[0] != base[0] and late[1] != base[1]

@@ -150,13 +150,33 @@ def test_lost_scheduler_then_the_same_command_grades_what_is_missing(
             if rows[key]["status"] == "graded":
                 gb.find_submission(key[1], key[0])
     assert sum(r["status"] == "not graded" for r in rows.values()) == 8 - len(first)
-    # the same command again, on a cluster at the same address, grades only what is missing
+    # the same command again, on a cluster at the same address, grades only what is
+    # missing; its only worker is lost after the first result, and a new one takes over
+    # (Dask does not give a waiting task to a worker that can grade only once it has
+    # joined: the submissions waiting are sent again)
     with DaskCluster(tmp_path / "cluster2", hide=hide) as dc:
         dc.start_scheduler(port)
         dc.start_worker("w2")
         dc.wait_for_workers(1)
-        again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stdout + again.stderr
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if line.startswith("grade [1/"):
+                    dc.kill("w2")
+                    dc.start_worker("w3")
+                    break
+            rest, _ = proc.communicate(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    again = subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines) + rest, "")
+    assert again.returncode == 0, again.stdout
+    assert len(re.findall(r"Dask worker tcp://\S+ ready", again.stdout)) == 2, again.stdout
+    assert "was lost while grading" in again.stdout, again.stdout
     assert f"{len(first)} of 8 submission(s) unchanged" in again.stdout, again.stdout
     second = graded_in(again.stdout)
     assert sorted(first + second) == sorted(rows), again.stdout
