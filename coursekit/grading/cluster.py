@@ -48,6 +48,7 @@ WORKER_WAIT = 60.0  # seconds to wait for a first worker
 NO_WORKER_WAIT = 120.0  # seconds without any worker that can grade before giving up
 POLL = 2.0  # seconds between looks at the cluster's workers
 MAX_STARTS = 2  # a submission started on this many workers that died is recorded
+RESULT_WAIT = 60.0  # seconds to fetch a finished answer from the worker that holds it
 
 
 class ClusterStopped(CourseError):
@@ -107,7 +108,7 @@ class Cluster:
         cloudpickle.register_pickle_by_value(station)
         cloudpickle.register_pickle_by_value(daskworker)
         for name in ("distributed", "distributed.client", "distributed.core",
-                     "distributed.comm", "distributed.batched"):
+                     "distributed.comm", "distributed.batched", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         # Dask's own comparison of versions warns on the console; the workers' plugin
         # checks what grading depends on and names the differences
@@ -234,6 +235,7 @@ class Cluster:
         inflight: dict[Any, tuple[Job, dict[str, Any]]] = {}
         unplaced: dict[str, float] = {}  # key -> since when no worker had it
         retried: set[str] = set()
+        lost: dict[tuple[str, str], int] = {}  # answers lost after grading
         results: list[Result] = []
 
         def finish(job: Job, answer: dict[str, Any]) -> None:
@@ -264,10 +266,18 @@ class Cluster:
                 if future.status == "cancelled":
                     self._check_alive()  # the scheduler went away
                     continue
-                job, _ = inflight.pop(future)
+                job, request = inflight.pop(future)
                 unplaced.pop(future.key, None)
                 answer = self._answer(future)
                 future.release()  # its result leaves the worker's memory: nothing to redo
+                which = (job.student, job.module.folder)
+                if answer.get("lost") and lost.get(which, 0) < MAX_STARTS:
+                    # graded, but the worker holding the answer died before it came back
+                    lost[which] = lost.get(which, 0) + 1
+                    self.log(f"grade: the answer for {job.student} {job.module.folder} was "
+                             "lost with the Dask worker that graded it; grading it again")
+                    inflight[self._submit(request, job)] = (job, request)
+                    continue
                 finish(job, answer)
             self._watch_starts(inflight, retried, finish)
             self._watch_unplaced(inflight, unplaced)
@@ -277,11 +287,21 @@ class Cluster:
         from distributed.scheduler import KilledWorker
 
         if future.status == "finished":
-            try:
-                return future.result()
-            except Exception as exc:  # noqa: BLE001 - the result could not come back
-                return {"failed": f"its answer did not arrive ({type(exc).__name__}: {exc})",
-                        "retry": True}
+            # the answer waits on the worker that graded it; if that worker dies first, the
+            # scheduler takes the task back (its status leaves "finished") and, with no
+            # worker holding the run's resource yet, would wait: it is sent again instead
+            deadline = time.monotonic() + RESULT_WAIT
+            why = "the worker holding it was lost"
+            while future.status == "finished" and time.monotonic() < deadline:
+                try:
+                    return future.result(timeout=2.0)
+                except TimeoutError:
+                    why = f"not fetched within {RESULT_WAIT:.0f} s"
+                except Exception as exc:  # noqa: BLE001 - the result could not come back
+                    why = f"{type(exc).__name__}: {exc}"
+                    break
+            return {"failed": f"its answer did not arrive ({why})", "retry": True,
+                    "lost": True}
         exc = future.exception()
         with self.starts_lock:
             workers = list(self.starts.get(future.key, []))
