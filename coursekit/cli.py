@@ -4,8 +4,10 @@ demo, examples (and the student-side commands of :mod:`coursekit.publishing.lab`
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import NoReturn
 
@@ -266,6 +268,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``course`` command; return the process exit code."""
+    for stream in (sys.stdout, sys.stderr):
+        # a line as soon as it is printed, also into a pipe or a log file (progress of a
+        # long run; a reader that acts on a line, as `tee` or a CI log does)
+        with suppress(AttributeError, ValueError, io.UnsupportedOperation):
+            stream.reconfigure(line_buffering=True)
     try:
         args = make_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a bad argument (the message is printed)

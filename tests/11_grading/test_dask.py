@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -111,6 +115,33 @@ def test_workers_with_other_versions_are_refused(tmp_path: Path,
     assert (out / "results.jsonl").read_text() == record  # nothing graded, nothing recorded
 
 
+def run_course(cmd: list[str], on_line: Callable[[str], None],
+               timeout: float) -> tuple[int, str]:
+    """Run ``course`` as an instructor's terminal or a log would (its output a pipe, no
+    PYTHONUNBUFFERED): ``on_line`` sees each line as it is printed; killed after
+    ``timeout`` seconds. The exit code and everything printed."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            on_line(line)
+        code = proc.wait()
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = "".join(lines)
+    assert code != -signal.SIGKILL, f"course grade did not finish within {timeout} s:\n{output}"
+    return code, output
+
+
 @pytest.mark.slow
 def test_lost_scheduler_then_the_same_command_grades_what_is_missing(
         tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -124,22 +155,15 @@ def test_lost_scheduler_then_the_same_command_grades_what_is_missing(
         dc.start_scheduler(port)
         dc.start_worker("w1")
         dc.wait_for_workers(1)
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        lines: list[str] = []
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.append(line)
-                if line.startswith("grade [2/"):
-                    break
-            dc.kill("scheduler")
-            rest, _ = proc.communicate(timeout=180)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    output = "".join(lines) + rest
-    assert proc.returncode == 1, output
+        killed: list[str] = []
+
+        def kill_scheduler(line: str) -> None:
+            if line.startswith("grade [2/") and not killed:
+                killed.append(line)
+                dc.kill("scheduler")
+
+        code, output = run_course(cmd, kill_scheduler, 180)
+    assert killed and code == 1, output
     assert f"course grade: error: lost the Dask scheduler at tcp://127.0.0.1:{port}" in output
     assert "Traceback" not in output and "not graded (" in output, output
     first = graded_in(output)
@@ -161,28 +185,14 @@ def test_lost_scheduler_then_the_same_command_grades_what_is_missing(
         dc.start_scheduler(port)
         dc.start_worker("w2")
         dc.wait_for_workers(1)
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        lines = []
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.append(line)
-                if line.startswith("grade [1/"):
-                    dc.kill("w2")
-                    dc.start_worker("w3")
-                    break
-            try:
-                rest, _ = proc.communicate(timeout=300)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                rest, _ = proc.communicate()
-                pytest.fail("course grade did not finish within 300 s:\n" + "".join(lines)
-                            + rest + "\n" + dc.log("scheduler")[-4000:])
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    again = subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines) + rest, "")
+
+        def replace_worker(line: str) -> None:
+            if line.startswith("grade [1/") and "w2" in dc.procs:
+                dc.kill("w2")
+                dc.start_worker("w3")
+
+        code, output = run_course(cmd, replace_worker, 300)
+    again = subprocess.CompletedProcess(cmd, code, output, "")
     assert again.returncode == 0, again.stdout
     assert len(re.findall(r"Dask worker tcp://\S+ ready", again.stdout)) == 2, again.stdout
     # w2 died grading a submission, or holding the answer of one it had graded
