@@ -98,7 +98,14 @@ def run(mode: str, folder: Path) -> dict:
     done = subprocess.run([sys.executable, "-c", RUNNER, mode, str(folder)], input=PROBE,
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {"stderr": done.stderr[-3000:]}
+
+
+# How a kernel ends after its notebook ran and it was asked to shut down: it exits, or
+# jupyter_client's SIGTERM ends it when it takes longer than 2.5 s (seen with both kinds of
+# kernel), or it aborts on its own way out (seen once, under load: CPython aborts when a
+# daemon thread holds stderr as the interpreter finalizes, python/cpython#129536).
+EXITED = (0, -signal.SIGTERM, -signal.SIGABRT)
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +135,8 @@ def test_forked_kernel_sees_what_a_new_kernel_sees(probes: dict) -> None:
     spawned_pipes = probes["spawn"]["kernels"][0]["pipes_open"]
     assert len(first["pipes_open"]) == len(spawned_pipes) + 1, (first, spawned_pipes)
     for kernel in probes["fork"]["kernels"] + probes["spawn"]["kernels"]:
-        # exited on the shutdown request, or on the SIGTERM jupyter_client sends when a
-        # kernel takes longer than 2.5 s to exit (seen with both kinds of kernel)
-        assert kernel["exit_code"] in (0, -signal.SIGTERM) and kernel["reaped"], kernel
+        assert kernel["exit_code"] in EXITED and kernel["reaped"], \
+            (kernel, probes["fork"]["stderr"], probes["spawn"]["stderr"])
     assert first["rlimit_as"] == 1024 * 1024 * 1024
     assert first["mplbackend"] == "module://matplotlib_inline.backend_inline"
     assert (first["marker"], first["nbgrader"]) == ("m1", "autograde")
@@ -146,7 +152,7 @@ def test_sandboxed_kernel_works_as_a_new_kernel(probes: dict) -> None:
         assert not differ, f"(sandboxed, spawned): {differ}"
         assert boxed["cwd"] == boxed["path0"] == "/home/student/" + Path(probes["folder"]).name
         assert boxed["marker"] is None  # nothing of the grader's environment
-        assert boxed["pid"] == 1 and boxed["exit_code"] in (0, -signal.SIGTERM)
+        assert boxed["pid"] == 1 and boxed["exit_code"] in EXITED
     a, b = probes["sandbox"]["kernels"]
     assert a["random"] != b["random"]
 
@@ -169,4 +175,4 @@ def test_kernels_are_started_the_usual_way_when_the_fork_server_is_gone(probes: 
     assert gone["launched"] == 0
     assert gone["refused"] and gone["refused"][0].startswith("the fork server stopped")
     assert [k["marker"] for k in gone["kernels"]] == ["m1", "m1"]
-    assert all(k["image"] and k["exit_code"] in (0, -signal.SIGTERM) for k in gone["kernels"])
+    assert all(k["image"] and k["exit_code"] in EXITED for k in gone["kernels"])
