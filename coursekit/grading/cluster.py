@@ -229,7 +229,8 @@ class Cluster:
     def run(self, jobs: list[Job],
             store: Callable[[Job, dict[str, Any]], Result],
             on_result: Callable[[Result, int, int], None] | None = None) -> list[Result]:
-        """Grade ``jobs`` on the cluster; ``store`` writes each answer (in this thread);
+        """Grade ``jobs`` on the cluster; ``store`` writes each answer (in this thread, see
+        :func:`coursekit.grading.jobs.answer_store`);
         ``on_result(result, done, total)`` as each one is stored."""
         pending = deque(jobs)
         inflight: dict[Any, tuple[Job, dict[str, Any]]] = {}
@@ -241,8 +242,6 @@ class Cluster:
         def finish(job: Job, answer: dict[str, Any]) -> None:
             if answer.get("worker"):
                 self.took_part.add(str(answer["worker"]))
-            for note in answer.get("notes", []):
-                self.log(f"grade: {job.student} {job.module.folder}: {note}")
             results.append(store(job, answer))
             if on_result:
                 on_result(results[-1], len(results), len(jobs))

@@ -35,7 +35,7 @@ from coursekit.grading.bundle import (
 )
 from coursekit.grading.cluster import ClusterStopped
 from coursekit.grading.gradebook import make_template
-from coursekit.grading.jobs import Grader, make_request, store_answer
+from coursekit.grading.jobs import Grader, answer_store, make_request
 from coursekit.grading.root import GradingRoot, fill_root, kernel_environment, open_root
 
 if TYPE_CHECKING:
@@ -137,14 +137,14 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
     jobs = sorted(jobs, key=lambda j: (j.module.folder, j.student))
     scratch = groot.root / "workers"
     bundle = write_bundle(groot.course, modules, scratch / "bundle")
-    late = deadlines.policy(groot.course)
+    store = answer_store(groot, log, deadlines.policy(groot.course))
     with ExitStack() as stack:
         stack.callback(kernels.stop)
         pool = None
         if workers and cluster is None:
             from coursekit.grading.pool import Pool
 
-            pool = stack.enter_context(Pool(groot, bundle, workers, log, feedback=feedback))
+            pool = stack.enter_context(Pool(groot, bundle, workers, feedback=feedback))
             pool.start(len(jobs))
         fill_root(groot, modules, log)
         deadlines.apply(groot, modules, log)
@@ -156,11 +156,10 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
             cluster.prepare(data, digest(data), worker_options(groot, feedback),
                             default_job_timeout(groot))
             log(f"grade: {len(jobs)} submissions, {cluster.connected} Dask worker(s)")
-            return cluster.run(jobs, lambda job, answer: store_answer(groot, job, answer, late),
-                               on_result)
+            return cluster.run(jobs, store, on_result)
         if pool is not None:
             log(f"grade: {len(jobs)} submissions, {workers} worker process(es)")
-            return pool.run(jobs, on_result)
+            return pool.run(jobs, store, on_result)
         grader = Grader(bundle, scratch / "serial", groot.overrides, groot.sandbox, feedback)
         results: list[Result] = []
         with kernel_environment(grader.course):
@@ -169,7 +168,7 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
                 if request is not None:
                     answer = grader.grade(request)
                 assert answer is not None
-                results.append(store_answer(groot, job, answer, late))
+                results.append(store(job, answer))
                 if on_result:
                     on_result(results[-1], len(results), len(jobs))
         return results

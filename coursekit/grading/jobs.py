@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -94,8 +95,8 @@ class Grader:
         student = str(request.get("student"))
         if module is None or not module.source_notebook.is_file():
             return {"failed": f"module {request.get('module')!r} is not in the grading bundle"}
-        if invalid_id(student):
-            return {"failed": invalid_id(student)}
+        if why := invalid_id(student):
+            return {"failed": why}
         if not self.db_ready:  # the bundle's gradebook may come after the process started
             shutil.copyfile(self.bundle / GRADEBOOK, self.groot.root / GRADEBOOK)
             self.db_ready = True
@@ -143,6 +144,21 @@ def _safe_path(rel: str, job: Job) -> PurePosixPath:
         raise CourseError(f"a grading worker answered with the file {rel!r}, which is not one "
                           f"of {job.student} {job.module.folder}'s")
     return path
+
+
+def answer_store(groot: GradingRoot, log: Callable[[str], None],
+                 late: deadlines.Policy | None = None
+                 ) -> Callable[[Job, dict[str, Any]], Result]:
+    """How every way of grading (local processes, a Dask cluster, this process) stores an
+    answer: the notes the worker made on the way (a process that died, ...) are logged, then
+    :func:`store_answer`."""
+
+    def store(job: Job, answer: dict[str, Any]) -> Result:
+        for note in answer.get("notes", []):
+            log(f"grade: {job.student} {job.module.folder}: {note}")
+        return store_answer(groot, job, answer, late)
+
+    return store
 
 
 def store_answer(groot: GradingRoot, job: Job, answer: dict[str, Any],

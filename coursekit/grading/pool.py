@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.course import CourseError
-from coursekit.grading import deadlines
-from coursekit.grading.jobs import make_request, store_answer
+from coursekit.grading.jobs import make_request
 from coursekit.grading.results import Job, Result
 from coursekit.grading.root import GradingRoot
 from coursekit.grading.station import Station
@@ -54,13 +53,11 @@ class Pool:
     """Grade jobs with N grading processes; store each answer in the grading root."""
 
     def __init__(self, groot: GradingRoot, bundle: Path, workers: int,
-                 log: Callable[[str], None] = print, job_timeout: float | None = None,
-                 feedback: bool = True) -> None:
+                 job_timeout: float | None = None, feedback: bool = True) -> None:
         if workers < 1:
             raise CourseError(f"--workers {workers}: must be at least 1")
         self.groot = groot
         self.workers = workers
-        self.log = log
         self.station = Station(bundle, groot.root / "workers",
                                worker_options(groot, feedback),
                                job_timeout or default_job_timeout(groot))
@@ -69,7 +66,6 @@ class Pool:
         self.done: queue.Queue[tuple[Job, dict[str, Any]]] = queue.Queue()
         self.running: dict[int, Job] = {}
         self.closing = False
-        self.late = deadlines.policy(groot.course)
         self._started = False
 
     def __enter__(self) -> Pool:
@@ -114,9 +110,11 @@ class Pool:
                 return
             self.done.put((job, answer))
 
-    def run(self, jobs: list[Job],
+    def run(self, jobs: list[Job], store: Callable[[Job, dict[str, Any]], Result],
             on_result: Callable[[Result, int, int], None] | None = None) -> list[Result]:
-        """Grade every job; call ``on_result(result, done, total)`` as each one is stored."""
+        """Grade every job; ``store`` writes each answer (in this thread, see
+        :func:`coursekit.grading.jobs.answer_store`); ``on_result(result, done, total)`` as
+        each one is stored."""
         self.queue.extend(jobs)
         self.start(len(jobs))
         threads = [threading.Thread(target=self._feed, args=(i + 1,), daemon=True)
@@ -132,9 +130,7 @@ class Pool:
                     raise CourseError("grading workers stopped before every submission was "
                                       f"graded ({len(results)}/{len(jobs)})") from None
                 continue
-            for note in answer.get("notes", []):
-                self.log(f"grade: {job.student} {job.module.folder}: {note}")
-            result = store_answer(self.groot, job, answer, self.late)
+            result = store(job, answer)
             results.append(result)
             if on_result:
                 on_result(result, len(results), len(jobs))

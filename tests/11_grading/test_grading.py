@@ -26,7 +26,9 @@ from coursekit.course import Course
 from coursekit.grading.grade import grade
 from coursekit.grading.results import Job
 from coursekit.grading.bundle import add_gradebook, write_bundle
+from coursekit.grading import deadlines
 from coursekit.grading.gradebook import make_template
+from coursekit.grading.jobs import answer_store
 from coursekit.grading.pool import Pool
 from coursekit.grading.root import prepare_root
 import shutil  # noqa: E402
@@ -321,7 +323,7 @@ def test_killed_worker_loses_nothing(graded: dict, course: Course, tmp_path: Pat
     jobs = [Job(s, module, graded["subs"] / s / corpus.MODULE / "activations.ipynb")
             for s in HONEST]
     lines: list[str] = []
-    pool = Pool(groot, bundle, 2, log=lines.append)
+    pool = Pool(groot, bundle, 2)
     killed: list[int] = []
 
     def kill_one() -> None:  # kill the first worker as soon as it is busy
@@ -336,7 +338,7 @@ def test_killed_worker_loses_nothing(graded: dict, course: Course, tmp_path: Pat
     killer = threading.Thread(target=kill_one)
     killer.start()
     try:
-        results = pool.run(jobs)
+        results = pool.run(jobs, answer_store(groot, lines.append, deadlines.policy(course)))
     finally:
         pool.close()
     killer.join()
