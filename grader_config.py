@@ -60,12 +60,12 @@ c.LimitOutput.max_traceback = 60
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "
 
-# Limits on every graded notebook (coursekit/grading/limits.py): nbgrader's Execute, with a limit
-# for the whole notebook, a kernel that dies stopping the run (earlier tests keep their points),
-# the kernel's memory and file size, and output cut while it runs (LimitOutput above only
-# acts after execution). c.Execute.timeout above stays the limit per cell.
+# Limits on every graded notebook (coursekit/grading/execution/limits.py): nbgrader's Execute,
+# with a limit for the whole notebook, a kernel that dies stopping the run (earlier tests keep
+# their points), the kernel's memory and file size, and output cut while it runs (LimitOutput above
+# only acts after execution). c.Execute.timeout above stays the limit per cell.
 c.Autograde.autograde_preprocessors = [
-    "coursekit.grading.limits.LimitedExecute",
+    "coursekit.grading.execution.limits.LimitedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -84,13 +84,13 @@ c.LimitedExecute.shutdown_kernel = "immediate"
 
 # Late work: the submission time (timestamp.txt next to a submitted notebook) against the
 # module's due date (course.toml [due]); the penalty follows course.toml [late]
-# (coursekit/grading/deadlines.py).
-c.AssignLatePenalties.plugin_class = "coursekit.grading.deadlines.LatePolicy"
+# (coursekit/grading/records/deadlines.py).
+c.AssignLatePenalties.plugin_class = "coursekit.grading.records.deadlines.LatePolicy"
 c.LatePolicy.settings_file = str(_HERE / "course.toml")
 
 # Feedback: hidden test code is not shown to students
 c.GenerateFeedback.preprocessors = [
-    "coursekit.grading.feedback.HideHiddenTests",
+    "coursekit.grading.execution.feedback.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

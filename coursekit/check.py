@@ -13,8 +13,9 @@ from pathlib import Path
 from coursekit.authoring.build import build
 from coursekit.course import Course, CourseError, Module
 from coursekit.grading.grade import run_jobs
-from coursekit.grading.results import Job, _num, default_workers
-from coursekit.grading.root import kernel_environment, open_root
+from coursekit.text import number
+from coursekit.grading.records.results import Job, default_workers
+from coursekit.grading.records.root import kernel_environment, open_root
 from coursekit.authoring.lint import LintError
 from coursekit.authoring.release import generate
 
@@ -110,14 +111,14 @@ def check(course: Course, wanted: list[str] | None = None, *, skip_grading: bool
                 want = r.max_score if student == "solution" else 0
                 good = r.status == "graded" and r.score == want and r.max_score > 0
                 mark = "ok" if good else "FAIL"
-                rows[m.folder][col] = f"{_num(r.score)}/{_num(r.max_score)} {mark}"
+                rows[m.folder][col] = f"{number(r.score)}/{number(r.max_score)} {mark}"
                 if not good:
                     ok = False
                     expect = "full marks" if student == "solution" else "zero"
                     part = "b" if col == 2 else "c"
                     log(f"check ({part}): {m.folder} {student} notebook "
                         f"should earn {expect}: {r.status}, {r.reason}")
-                log(f"check: graded {m.folder} {student}: {_num(r.score)}/{_num(r.max_score)}")
+                log(f"check: graded {m.folder} {student}: {number(r.score)}/{number(r.max_score)}")
     header = ["module", "(a) in sync", "(b) solution", "(c) blank"]
     table = [header, *rows.values()]
     widths = [max(len(r[i]) for r in table) for i in range(4)]

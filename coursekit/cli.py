@@ -44,7 +44,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from coursekit.grading.grade import grade
-    from coursekit.grading.results import print_table
+    from coursekit.grading.records.results import print_table
 
     course = _course(args)
     results = grade(
@@ -58,9 +58,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from coursekit.grading import roster
-    from coursekit.grading.collect import collect
-    from coursekit.grading.deadlines import due_timezone
+    from coursekit.lms import roster
+    from coursekit.lms.collect import collect
+    from coursekit.grading.records.deadlines import due_timezone
 
     course = _course(args)
     people = roster.load(Path(args.roster))
@@ -71,8 +71,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from coursekit.grading import roster
-    from coursekit.grading.export import export
+    from coursekit.lms import roster
+    from coursekit.lms.export import export
     from coursekit.grading.grade import existing_root
 
     course = _course(args)
@@ -84,7 +84,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    from coursekit.grading.return_feedback import bundle, feedback_pages
+    from coursekit.lms.feedback_archive import bundle, feedback_pages
 
     course = _course(args)
     root = (Path(args.grading) if args.grading else course.root / "grading").resolve()

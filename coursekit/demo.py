@@ -10,7 +10,7 @@ from coursekit.authoring.build import build
 from coursekit.course import Course
 from coursekit.authoring.examples import make_examples
 from coursekit.grading.grade import grade
-from coursekit.grading.results import print_table
+from coursekit.grading.records.results import print_table
 from coursekit.authoring.release import release
 
 

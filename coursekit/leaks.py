@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coursekit.cells import MARKERS, cell_source, is_trivial, line_regions
 from coursekit.course import CourseError, Module
 
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-MIN_SECRET_LEN = 8
-TRIVIAL_RE = re.compile(r"^[\W\d_]*$|^(pass|return|else:|try:|finally:|break|continue|None)$")
 
 
 class LeakError(CourseError):
@@ -31,42 +28,13 @@ class Secrets:
     hidden: dict[str, str] = field(default_factory=dict)
 
 
-def cell_source(cell: dict) -> str:
-    """A notebook cell's source as one string (nbformat JSON may store a list of lines)."""
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
-def _is_trivial(line: str) -> bool:
-    return len(line) < MIN_SECRET_LEN or bool(TRIVIAL_RE.match(line)) or line.startswith("#")
-
-
 def secrets_of(source_nb: dict) -> Secrets:
     """Non-trivial lines inside solution and hidden-test regions that appear nowhere else."""
-    inside: dict[str, dict[str, str]] = {"solution": {}, "hidden": {}}
-    visible: set[str] = set()
-    for cell in source_nb.get("cells", []):
-        cid = cell.get("id", "?")
-        region: str | None = None
-        for raw in cell_source(cell).splitlines():
-            line = raw.strip()
-            if "BEGIN SOLUTION" in line:
-                region = "solution"
-                continue
-            if "BEGIN HIDDEN TESTS" in line:
-                region = "hidden"
-                continue
-            if "END SOLUTION" in line or "END HIDDEN TESTS" in line:
-                region = None
-                continue
-            if region is None:
-                visible.add(line)
-            else:
-                inside[region].setdefault(line, cid)
+    regions = line_regions(source_nb)
     out = Secrets()
     for kind, target in (("solution", out.solution), ("hidden", out.hidden)):
-        for line, cid in inside[kind].items():
-            if line not in visible and not _is_trivial(line):
+        for line, cid in regions[kind].items():
+            if line not in regions["visible"] and not is_trivial(line):
                 target[line] = cid
     return out
 

@@ -34,7 +34,7 @@ CELL_ID_RE = re.compile(r"[^A-Za-z0-9_-]")
 KEEP_CELL_METADATA = ("nbgrader", "tags")
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
+def write_if_changed(path: Path, text: str) -> bool:
     """Write ``text`` to ``path`` unless it already holds exactly that; True if written."""
     data = text.encode("utf-8")
     if path.is_file() and path.read_bytes() == data:
@@ -260,8 +260,8 @@ def build(
     root = out_root or course.root
     for module, (nb_text, exp) in outputs.items():
         target = Module(module.number, module.name, root)
-        changed = [_write_if_changed(target.source_notebook, nb_text),
-                   _write_if_changed(target.export, exp)]
+        changed = [write_if_changed(target.source_notebook, nb_text),
+                   write_if_changed(target.export, exp)]
         log(f"build {module.folder}: source_notebooks/{module.folder}/{module.notebook_name}, "
             f"tinytorch/core/{module.name}.py ({'updated' if any(changed) else 'unchanged'})")
     if out_root is None:

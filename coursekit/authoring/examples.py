@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit.authoring.build import _write_if_changed, notebook_text
+from coursekit.authoring.build import write_if_changed, notebook_text
 from coursekit.course import Course, CourseError, Module
 
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
@@ -102,16 +102,16 @@ def make_examples(course: Course, out: Path | None = None,
                 _write_corrupt(path, release_nb)
                 log(f"examples {student} {m.folder}: corrupt file (truncated JSON)")
                 continue
-            _write_if_changed(path, notebook_text(student_notebook(release_nb, source_nb, kind)))
+            write_if_changed(path, notebook_text(student_notebook(release_nb, source_nb, kind)))
             log(f"examples {student} {m.folder}: {kind}")
-    _write_if_changed(target.parent / "README.md", _readme(modules))
+    write_if_changed(target.parent / "README.md", _readme(modules))
     log(f"examples: wrote {target}")
     return target
 
 
 def _write_corrupt(path: Path, nb: nbformat.NotebookNode) -> None:
     text = json.dumps(nb, indent=1, sort_keys=True)
-    _write_if_changed(path, text[: len(text) // 2])  # a save cut short
+    write_if_changed(path, text[: len(text) // 2])  # a save cut short
 
 
 def _readme(modules: list[Module]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import jupytext
 from nbformat import NotebookNode
 
+from coursekit.cells import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION
 from coursekit.course import Course, CourseError, Module
 
 MARKER_RE = re.compile(r"^\s*#\s*%%")
@@ -23,10 +24,6 @@ CELL_TYPE_RE = re.compile(r"^\[(?P<kind>[^\]]*)\]\s*")
 GRADE_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 EXPORT_LINE = "#| export"
 
-BEGIN_SOLUTION = "### BEGIN SOLUTION"
-END_SOLUTION = "### END SOLUTION"
-BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
-END_HIDDEN = "### END HIDDEN TESTS"
 # nbgrader recognises a delimiter anywhere in a line: these substrings are what it looks for
 DELIMITERS = {
     "BEGIN SOLUTION": BEGIN_SOLUTION,

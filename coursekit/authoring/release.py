@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from pathlib import Path
 import nbformat
 
 from coursekit import nbg
-from coursekit.authoring.build import _write_if_changed, notebook_text
+from coursekit.authoring.build import write_if_changed, notebook_text
 from coursekit.course import Course, CourseError, Module
 from coursekit.leaks import guard
 
@@ -70,7 +69,7 @@ def generate(course: Course, modules: list[Module], out_dir: Path,
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if path.suffix == ".ipynb":
                     rel = f"release/{module.folder}/{path.name}"
-                    _write_if_changed(target, normalize_release(path.read_text("utf-8"), rel))
+                    write_if_changed(target, normalize_release(path.read_text("utf-8"), rel))
                 else:
                     shutil.copy(path, target)  # the leak guard reports it
             written[module.folder] = dest / module.notebook_name
@@ -98,7 +97,3 @@ def release(course: Course, wanted: list[str] | None = None,
 def _read(path: Path) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
-
-def load_notebook(path: Path) -> dict:
-    """A notebook as plain JSON."""
-    return json.loads(path.read_text(encoding="utf-8"))

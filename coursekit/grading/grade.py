@@ -11,21 +11,22 @@ from typing import TYPE_CHECKING
 
 from coursekit import nbg
 from coursekit.course import Course, CourseError, Module
-from coursekit.grading import database, deadlines, kernels
-from coursekit.grading import sandbox as sb
-from coursekit.grading.results import (
+from coursekit.grading.records import database
+from coursekit.grading.records import deadlines
+from coursekit.grading.execution import kernelserver
+from coursekit.grading.execution import sandbox as sb
+from coursekit.text import duration, number
+from coursekit.grading.records.results import (
     Job,
     Result,
     RunRecord,
-    _duration,
-    _num,
     default_workers,
     gradebook_results,
     max_points,
     print_summary,
     write_csv,
 )
-from coursekit.grading.bundle import (
+from coursekit.grading.dispatch.bundle import (
     add_gradebook,
     digest,
     grader_digest,
@@ -33,13 +34,13 @@ from coursekit.grading.bundle import (
     submission_digest,
     write_bundle,
 )
-from coursekit.grading.cluster import ClusterStopped
-from coursekit.grading.gradebook import make_template
-from coursekit.grading.jobs import Grader, answer_store, make_request
-from coursekit.grading.root import GradingRoot, fill_root, kernel_environment, open_root
+from coursekit.grading.dispatch.cluster import ClusterStopped
+from coursekit.grading.records.gradebook import make_template
+from coursekit.grading.dispatch.jobs import Grader, answer_store, make_request
+from coursekit.grading.records.root import GradingRoot, fill_root, kernel_environment, open_root
 
 if TYPE_CHECKING:
-    from coursekit.grading.cluster import Cluster
+    from coursekit.grading.dispatch.cluster import Cluster
 
 COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-\d+|_\d+|\s+copy(\s*\d+)?)$", re.IGNORECASE)
 
@@ -125,9 +126,9 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
              cluster: Cluster | None = None) -> list[Result]:
     """Fill the grading root ``groot`` (made by :func:`open_root`) and grade ``jobs``.
 
-    Every submission is graded from the grading bundle (:mod:`coursekit.grading.bundle`,
+    Every submission is graded from the grading bundle (:mod:`coursekit.grading.dispatch.bundle`,
     written to ``workers/bundle`` in the grading root) in a private grading root, and the
-    answer is stored here (:func:`coursekit.grading.jobs.store_answer`): by ``workers``
+    answer is stored here (:func:`coursekit.grading.dispatch.jobs.store_answer`): by ``workers``
     grading processes on this machine (0: one after another in this process), or on the Dask
     ``cluster``. Local processes are started first, so they load nbgrader while the root is
     being filled. Jobs go module by module, so that a process keeps the sandbox of one
@@ -139,10 +140,10 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
     bundle = write_bundle(groot.course, modules, scratch / "bundle")
     store = answer_store(groot, log, deadlines.policy(groot.course))
     with ExitStack() as stack:
-        stack.callback(kernels.stop)
+        stack.callback(kernelserver.stop)
         pool = None
         if workers and cluster is None:
-            from coursekit.grading.pool import Pool
+            from coursekit.grading.dispatch.pool import Pool
 
             pool = stack.enter_context(Pool(groot, bundle, workers, feedback=feedback))
             pool.start(len(jobs))
@@ -150,7 +151,7 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
         deadlines.apply(groot, modules, log)
         add_gradebook(bundle, make_template(groot, modules, scratch / "template.db"))
         if cluster is not None:
-            from coursekit.grading.pool import default_job_timeout, worker_options
+            from coursekit.grading.dispatch.pool import default_job_timeout, worker_options
 
             data = pack(bundle)
             cluster.prepare(data, digest(data), worker_options(groot, feedback),
@@ -290,15 +291,16 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
 
     ``workers`` grading processes (default: one per core; 0: in this process) share the
     submissions, or the workers of the Dask cluster whose scheduler is at ``scheduler``
-    (``tcp://HOST:PORT``, :mod:`coursekit.grading.cluster`); every result is merged into the
-    course gradebook ``db_url``. ``students`` limits grading to those student folders.
+    (``tcp://HOST:PORT``, :mod:`coursekit.grading.dispatch.cluster`); every result is merged
+    into the course gradebook ``db_url``. ``students`` limits grading to those student folders.
     A submission graded before in this grading root from the same file by the same grader
     (module, configuration, course package, options) is not graded again unless ``regrade``:
     running the same command again after an interruption grades only what is missing.
     ``feedback=False`` skips the feedback HTML. ``overrides`` are nbgrader config values on
     top of grader_config.py, e.g. ``{"LimitedExecute": {"notebook_timeout": 60}}``.
-    ``sandbox=False`` grades without the sandbox (:mod:`coursekit.grading.sandbox`): only for
-    trusted notebooks; with it on, grading stops before it starts if the sandbox cannot run.
+    ``sandbox=False`` grades without the sandbox (:mod:`coursekit.grading.execution.sandbox`):
+    only for trusted notebooks; with it on, grading stops before it starts if the sandbox cannot
+    run.
 
     ``grades.csv`` is written from the gradebook: every student and assignment in it, not
     only those graded now. On Ctrl-C, or when the Dask scheduler is lost, it is written for
@@ -314,7 +316,7 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     if n < 0:
         raise CourseError(f"--workers {n}: must be 0 (in this process) or more")
     if scheduler is not None:
-        from coursekit.grading.cluster import check_address
+        from coursekit.grading.dispatch.cluster import check_address
 
         check_address(scheduler)
     deadlines.policy(course)  # bad [due] or [late] settings stop here, before any work
@@ -332,7 +334,7 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     with kernel_environment(course), ExitStack() as stack:
         cluster = None
         if scheduler is not None:
-            from coursekit.grading.cluster import Cluster
+            from coursekit.grading.dispatch.cluster import Cluster
 
             cluster = Cluster(scheduler, log)
             stack.callback(cluster.close)
@@ -359,9 +361,9 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
             left = elapsed / done * (total - done)
             where = f", {cluster.connected} Dask worker(s)" if cluster is not None else ""
             log(f"grade [{done}/{total}] {result.student} {result.assignment}: "
-                f"{_num(result.score)}/{_num(result.max_score)} {result.status}"
+                f"{number(result.score)}/{number(result.max_score)} {result.status}"
                 f"{' FLAGGED' if result.flagged else ''}  "
-                f"(elapsed {_duration(elapsed)}, about {_duration(left)} left{where})")
+                f"(elapsed {duration(elapsed)}, about {duration(left)} left{where})")
 
         results: list[Result] = []
         if todo:

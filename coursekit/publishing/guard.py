@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from coursekit.course import Course, CourseError, Module
-from coursekit.leaks import MARKERS, MIN_SECRET_LEN, TRIVIAL_RE, cell_source
+from coursekit.cells import MARKERS, is_trivial, line_regions
 
 
 @dataclass(frozen=True)
@@ -50,37 +50,6 @@ class TreeLeakError(CourseError):
                          f"nothing was written:\n{body}")
 
 
-_IMPORT_RE = re.compile(r"^(import [\w., ]+|from [\w.]+ import [\w., ()*]+)$")
-
-
-def _is_trivial(line: str) -> bool:
-    """Lines too short or too common to give anything away (imports included)."""
-    return (len(line) < MIN_SECRET_LEN or bool(TRIVIAL_RE.match(line)) or line.startswith("#")
-            or bool(_IMPORT_RE.match(line)))
-
-
-def regions(source_nb: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """Stripped lines of a source notebook by region: ``visible``, ``solution``, ``hidden``.
-
-    Each maps a line to the id of the first cell it occurs in.
-    """
-    found: dict[str, dict[str, str]] = {"visible": {}, "solution": {}, "hidden": {}}
-    for cell in source_nb.get("cells", []):
-        cid = str(cell.get("id", "?"))
-        region = "visible"
-        for raw in cell_source(cell).splitlines():
-            line = raw.strip()
-            if "BEGIN SOLUTION" in line:
-                region = "solution"
-            elif "BEGIN HIDDEN TESTS" in line:
-                region = "hidden"
-            elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
-                region = "visible"
-            else:
-                found[region].setdefault(line, cid)
-    return found
-
-
 def _source_notebook(module: Module) -> dict[str, Any]:
     path = module.source_notebook
     try:
@@ -93,7 +62,7 @@ def _source_notebook(module: Module) -> dict[str, Any]:
 def tree_secrets(course: Course, through: Module) -> dict[str, Secret]:
     """Every line that must not reach a student repository released through ``through``."""
     modules = course.modules()
-    parsed = {m.folder: regions(_source_notebook(m)) for m in modules}
+    parsed = {m.folder: line_regions(_source_notebook(m)) for m in modules}
     allowed: set[str] = set()
     for m in modules:
         allowed.update(parsed[m.folder]["visible"])  # shown to students somewhere: no secret
@@ -104,7 +73,7 @@ def tree_secrets(course: Course, through: Module) -> dict[str, Secret]:
         kinds = ["hidden"] + (["solution"] if m.number >= through.number else [])
         for kind in kinds:
             for line, cid in parsed[m.folder][kind].items():
-                if line not in allowed and not _is_trivial(line):
+                if line not in allowed and not is_trivial(line, imports=True):
                     secrets.setdefault(line, Secret(
                         "hidden test" if kind == "hidden" else "solution", m.folder, cid))
     return secrets

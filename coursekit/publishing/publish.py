@@ -38,7 +38,7 @@ from typing import Any
 from coursekit.authoring.colab import colab_setup_source
 from coursekit.authoring.student_repository import StudentRepository, read, resolve_through
 from coursekit.course import Course, CourseError, Module
-from coursekit.leaks import cell_source
+from coursekit.cells import cell_source
 from coursekit.publishing.badges import module_title, notebook_path, render_badges
 from coursekit.publishing.guard import guard_tree
 

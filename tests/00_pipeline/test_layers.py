@@ -1,11 +1,12 @@
 """The instructor tool's packages import one way only.
 
-Layers, lowest first: the base modules (``course``, ``nbg``, ``leaks``, ``settings``);
-``authoring`` (lint, build, release) and ``grading`` (queue, workers, sandbox, limits,
-flags, feedback), which do not import each other; ``publishing`` (student repository,
+Layers, lowest first: the base modules (``course``, ``cells``, ``nbg``, ``leaks``,
+``settings``, ``text``); ``authoring`` (lint, build, release) and ``grading`` (dispatch,
+execution, records), which do not import each other; ``lms`` (collect, roster, export,
+feedback archives), which builds on ``grading``; ``publishing`` (student repository,
 badges, lab), which builds on ``authoring``; the commands on top (``cli``, ``check``,
-``demo``). The kernel side (``grading/kernel``) runs inside the grading sandbox and imports
-nothing of ``coursekit`` but itself.
+``demo``). The kernel side (``grading/execution/kernel``) runs inside the grading sandbox
+and imports nothing of ``coursekit`` but itself.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "coursekit"
-BASE = {"course", "nbg", "leaks", "settings"}
+BASE = {"course", "cells", "nbg", "leaks", "settings", "text"}
 # package -> what it may import (besides itself)
 ALLOWED = {
     "base": {"base"},
     "authoring": {"base"},
     "grading": {"base", "grading.kernel"},
     "grading.kernel": set(),
+    "lms": {"base", "grading"},
     "publishing": {"base", "authoring"},
-    "top": {"base", "authoring", "grading", "grading.kernel", "publishing", "top"},
+    "top": {"base", "authoring", "grading", "grading.kernel", "lms", "publishing", "top"},
 }
 
 
@@ -30,9 +32,9 @@ def _layer(parts: tuple[str, ...]) -> str:
     """The layer of coursekit module ``parts`` (without the leading ``coursekit``)."""
     if not parts:
         return "top"
-    if parts[0] == "grading" and len(parts) > 1 and parts[1] == "kernel":
+    if parts[:3] == ("grading", "execution", "kernel"):
         return "grading.kernel"
-    if parts[0] in {"authoring", "grading", "publishing"}:
+    if parts[0] in {"authoring", "grading", "lms", "publishing"}:
         return parts[0]
     if parts[0] in BASE:
         return "base"
@@ -69,7 +71,8 @@ def test_imports_run_one_way() -> None:
 
 def test_the_layer_check_sees_a_wrong_import(tmp_path: Path) -> None:
     bad = tmp_path / "x.py"
-    bad.write_text("from coursekit.grading.pool import Pool\nimport coursekit.course\n")
-    assert [n for _, n in _imports(bad)] == ["coursekit.grading.pool", "coursekit.course"]
-    assert _layer(("grading", "pool")) == "grading"
+    bad.write_text("from coursekit.grading.dispatch.pool import Pool\nimport coursekit.course\n")
+    assert [n for _, n in _imports(bad)] == ["coursekit.grading.dispatch.pool", "coursekit.course"]
+    assert _layer(("grading", "dispatch", "pool")) == "grading"
+    assert _layer(("grading", "execution", "kernel", "guard")) == "grading.kernel"
     assert "grading" not in ALLOWED["authoring"]

@@ -77,7 +77,7 @@ class DaskCluster:
 
     def isolation(self, workdir: Path) -> list[str]:
         """The bubblewrap command that makes ``workdir`` a machine of its own."""
-        from coursekit.grading.sandbox import bwrap_path
+        from coursekit.grading.execution.sandbox import bwrap_path
 
         cmd = [bwrap_path(), "--dev-bind", "/", "/", "--die-with-parent"]
         for folder in self.hide:

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coursekit.course import Course, CourseError
-from coursekit.grading import station
-from coursekit.grading.bundle import (
+from coursekit.grading.dispatch import station
+from coursekit.grading.dispatch.bundle import (
     GRADEBOOK,
     BundledCourse,
     add_gradebook,
@@ -26,10 +26,10 @@ from coursekit.grading.bundle import (
     submission_digest,
     write_bundle,
 )
-from coursekit.grading.gradebook import _forget_students
-from coursekit.grading.jobs import make_request, store_answer
-from coursekit.grading.results import Job
-from coursekit.grading.root import GradingRoot
+from coursekit.grading.records.gradebook import _forget_students
+from coursekit.grading.dispatch.jobs import make_request, store_answer
+from coursekit.grading.records.results import Job
+from coursekit.grading.records.root import GradingRoot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ def test_bundle_holds_what_grading_needs_and_no_more(course: Course, bundle: Pat
     files = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
     assert {"grader_config.py", "course.toml", "manifest.json", GRADEBOOK,
             "source_notebooks/01_tensor/tensor.ipynb", "source_notebooks/03_layers/layers.ipynb",
-            "tinytorch/core/tensor.py", "coursekit/grading/submission.py"} <= files
+            "tinytorch/core/tensor.py", "coursekit/grading/execution/submission.py"} <= files
     # only the source notebooks of the modules graded; no module source, release notebook,
     # submission, gradebook of the course or test
     assert not [f for f in files if f.startswith(("source_notebooks/02", "modules/", "release/",
@@ -65,7 +65,7 @@ def test_bundle_holds_what_grading_needs_and_no_more(course: Course, bundle: Pat
 
 
 def test_rewriting_a_bundle_keeps_unchanged_files(course: Course, bundle: Path) -> None:
-    kept = bundle / "coursekit" / "grading" / "station.py"
+    kept = bundle / "coursekit" / "grading" / "dispatch" / "station.py"
     stale = bundle / "source_notebooks" / "03_layers" / "layers.ipynb"
     before = kept.stat().st_mtime_ns
     write_bundle(course, [m for m in course.modules() if m.folder == "01_tensor"], bundle)

@@ -26,9 +26,9 @@ import pytest
 from coursekit import nbg
 from coursekit.cli import main
 from coursekit.course import Course, CourseError
-from coursekit.grading.cluster import Cluster
-from coursekit.grading.results import max_points
-from coursekit.grading.station import versions
+from coursekit.grading.dispatch.cluster import Cluster
+from coursekit.grading.records.results import max_points
+from coursekit.grading.dispatch.station import versions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from daskcluster import DaskCluster  # noqa: E402

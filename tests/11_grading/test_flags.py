@@ -2,7 +2,7 @@
 
 import pytest
 
-from coursekit.grading.flags import PATCH_RE, reference_import_re
+from coursekit.grading.execution.flags import PATCH_RE, reference_import_re
 
 
 @pytest.mark.parametrize("line", [

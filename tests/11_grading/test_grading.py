@@ -24,13 +24,13 @@ import pytest
 
 from coursekit.course import Course
 from coursekit.grading.grade import grade
-from coursekit.grading.results import Job
-from coursekit.grading.bundle import add_gradebook, write_bundle
-from coursekit.grading import deadlines
-from coursekit.grading.gradebook import make_template
-from coursekit.grading.jobs import answer_store
-from coursekit.grading.pool import Pool
-from coursekit.grading.root import prepare_root
+from coursekit.grading.records.results import Job
+from coursekit.grading.dispatch.bundle import add_gradebook, write_bundle
+from coursekit.grading.records import deadlines
+from coursekit.grading.records.gradebook import make_template
+from coursekit.grading.dispatch.jobs import answer_store
+from coursekit.grading.dispatch.pool import Pool
+from coursekit.grading.records.root import prepare_root
 import shutil  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -284,7 +284,7 @@ def test_progress_and_summary(graded: dict) -> None:
 def test_feedback_hides_hidden_tests(graded: dict, course: Course) -> None:
     import json
 
-    from coursekit.grading.feedback import leaked_lines
+    from coursekit.grading.execution.feedback import leaked_lines
     from coursekit.leaks import secrets_of
 
     hidden = list(secrets_of(json.loads(
@@ -418,13 +418,26 @@ def test_dask_cluster_grades_as_local(graded: dict, course: Course, tmp_path: Pa
     expected = {**gradebook_cells("sqlite:///" + str(graded["out"] / "gradebook.db")),
                 **gradebook_cells("sqlite:///" + str(local / "gradebook.db"))}
     assert len(expected) > 5 * len(graded["cases"])
-    assert gradebook_cells("sqlite:///" + str(out / "gradebook.db")) == expected
+    # How far a notebook gets before its whole-notebook limit runs out depends on how fast
+    # the machine is at that moment: such a submission is compared by what the limit
+    # guarantees (status and reason below), not cell by cell.
+    timed = {s for s, case in graded["cases"].items()
+             if any("whole notebook" in part for part in case.reason)}
+    assert timed, "the corpus has a case stopped by the notebook time limit"
+    got_cells = gradebook_cells("sqlite:///" + str(out / "gradebook.db"))
+    assert {k: v for k, v in got_cells.items() if k[0] not in timed} == {
+        k: v for k, v in expected.items() if k[0] not in timed}
     fields = ("score", "max_score", "status", "reason", "flagged", "sandboxed")
 
     def row(r: dict[str, str]) -> dict[str, str]:
         # a process left running is named by its command line, which starts with the
         # worker's Python as it was started there (`.venv/bin/python` or `python3`)
-        return {f: re.sub(r"\S*/bin/python3?\b", "PYTHON", r[f]) for f in fields}
+        out = {f: re.sub(r"\S*/bin/python3?\b", "PYTHON", r[f]) for f in fields}
+        if r["student"] in timed and r["assignment"] == "02_activations":
+            assert "limit for the whole notebook" in out["reason"], out
+            out["score"] = "timed"
+            out["reason"] = "stopped by the whole-notebook limit"
+        return out
 
     want = {(r["student"], r["assignment"]): row(r)
             for r in [*graded["rows"].values(), *csv.DictReader((local / "grades.csv").open())]}
@@ -435,7 +448,7 @@ def test_dask_cluster_grades_as_local(graded: dict, course: Course, tmp_path: Pa
     assert {k for k in got if k not in want} == {(s, "01_tensor") for s in graded["cases"]}
     assert all(got[(s, "01_tensor")]["status"] == "missing" for s in graded["cases"])
     # the same feedback pages, none showing a hidden test of its module
-    from coursekit.grading.feedback import leaked_lines
+    from coursekit.grading.execution.feedback import leaked_lines
     from coursekit.leaks import secrets_of
 
     def pages(root: Path) -> set[tuple[str, str]]:

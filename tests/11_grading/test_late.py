@@ -13,7 +13,7 @@ import pytest
 from coursekit import nbg
 from coursekit.cli import main
 from coursekit.course import Course, CourseError
-from coursekit.grading import deadlines
+from coursekit.grading.records import deadlines
 from coursekit.grading.grade import grade
 
 REPO = Path(__file__).resolve().parents[2]

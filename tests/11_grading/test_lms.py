@@ -2,7 +2,7 @@
 graded, exported in the LMS's grade-import layout, feedback bundled for upload (slow).
 
 The downloads are made here from the example class, named as the LMSs name files (see
-coursekit/grading/collect.py for where the layouts are documented).
+coursekit/lms/collect.py for where the layouts are documented).
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ def test_feedback_archives(term: dict, tmp_path: Path) -> None:
 
 
 def test_zip_extended_timestamp_is_utc() -> None:
-    from coursekit.grading.collect import entry_time
+    from coursekit.lms.collect import entry_time
 
     info = zipfile.ZipInfo("x", date_time=(2026, 1, 1, 0, 0, 0))
     when = int(datetime(2026, 3, 1, 10, 0, tzinfo=UTC).timestamp())
@@ -286,7 +286,7 @@ def test_zip_extended_timestamp_is_utc() -> None:
                                                             False, "tensor.ipynb")),
 ])
 def test_lms_file_names(path: str, want: tuple) -> None:
-    from coursekit.grading.collect import parse_entry
+    from coursekit.lms.collect import parse_entry
 
     e = parse_entry(path)
     assert e is not None and (e.lms, e.name, e.user, e.late, e.filename) == want

@@ -77,7 +77,7 @@ def graded(server: pgserver.Server, tmp_path_factory: pytest.TempPathFactory) ->
     for kind in roots:
         grade(course, subs, out=roots[kind], db_url=urls[kind] if kind == "postgresql" else None,
               modules=MODULES, workers=2, feedback=False, log=lambda s: None)
-    from coursekit.grading.database import normalize
+    from coursekit.grading.records.database import normalize
 
     urls["postgresql"] = normalize(urls["postgresql"])
     return {"course": course, "subs": subs, "roots": roots, "urls": urls}

@@ -9,7 +9,7 @@ import nbformat
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coursekit.grading.restore import restore_locked_cells
+from coursekit.grading.execution.restore import restore_locked_cells
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,9 +1,9 @@
 """The grading sandbox is really on: a kernel lists what it can see and reach.
 
-Kernels are started exactly as grading starts them (``kernels.serve`` for a module, then
+Kernels are started exactly as grading starts them (``kernelserver.serve`` for a module, then
 nbclient with the grader's kernel manager), each runs a probe notebook, and the test
-compares what the probe saw with what the sandbox promises (coursekit/grading/sandbox.py,
-coursekit/grading/kernel/isolate.py).
+compares what the probe saw with what the sandbox promises (coursekit/grading/execution/sandbox.py,
+coursekit/grading/execution/kernel/isolate.py).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import nbformat
 import pytest
 
 from coursekit.course import Course
-from coursekit.grading import kernels
-from coursekit.grading import sandbox as sb
-from coursekit.grading.limits import LimitedKernelManager
+from coursekit.grading.execution import kernelserver
+from coursekit.grading.execution import sandbox as sb
+from coursekit.grading.execution.limits import LimitedKernelManager
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ print(json.dumps(facts))
 @pytest.fixture()
 def course() -> Iterator[Course]:
     yield Course(REPO)
-    kernels.stop()
+    kernelserver.stop()
 
 
 def run_probe(folder: Path, port: int, paths: list[str], tmp_env_file: Path) -> dict:
@@ -124,7 +124,7 @@ def test_a_sandboxed_kernel_sees_and_reaches_only_its_own(
     paths = [str(REPO), str(REPO / "modules"), str(REPO / "source_notebooks"),
              str(tmp_path), str(folder), str(Path.home()), "/root", "/var", "/srv"]
     try:
-        server = kernels.serve(course, module, sandboxed=True)
+        server = kernelserver.serve(course, module, sandboxed=True)
         assert server is not None and server.sandboxed
         first = run_probe(folder, port, paths, env_dir / "site.txt")
         second = run_probe(folder, port, paths, env_dir / "site.txt")
@@ -154,7 +154,7 @@ def test_a_sandboxed_kernel_sees_and_reaches_only_its_own(
     assert first["interfaces"] == ["lo"] and first["loopback"] != "connected"
     # a clean environment: nothing of the grading process, whatever the name
     assert secret not in json.dumps(first["env"])
-    ours = set(sb.kernel_env()) | set(kernels.SANDBOX_PASS_ENV) | {"JPY_PARENT_PID", "PWD"}
+    ours = set(sb.kernel_env()) | set(kernelserver.SANDBOX_PASS_ENV) | {"JPY_PARENT_PID", "PWD"}
     from_grader = {k for k in first["env"] if k in os.environ and k not in ours}
     assert not from_grader, sorted(from_grader)  # (ipykernel adds CLICOLOR, PAGER and such)
     # the scratch copy of its folder, in a private HOME; nothing written there comes back
@@ -181,7 +181,7 @@ def test_without_the_sandbox_the_kernel_sees_the_disk(course: Course, tmp_path: 
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     try:
-        kernels.serve(course, module, sandboxed=False)
+        kernelserver.serve(course, module, sandboxed=False)
         marker = tmp_path / "marker.txt"
         marker.write_text("x")
         facts = run_probe(folder, listener.getsockname()[1], [str(REPO / "modules")], marker)

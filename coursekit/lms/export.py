@@ -29,8 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from coursekit.course import Course, CourseError
-from coursekit.grading.results import RunRecord, _num, gradebook_results
-from coursekit.grading.roster import Person, Roster
+from coursekit.text import number
+from coursekit.grading.records.results import RunRecord, gradebook_results
+from coursekit.lms.roster import Person, Roster
 from coursekit.settings import SETTINGS_FILE, table
 
 FORMATS = ("canvas", "moodle", "csv")
@@ -93,7 +94,7 @@ def export(course: Course, fmt: str, db_url: str, course_id: str | None, grading
         rows.append(["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
                      *(titles[a] for a in assignments)])
         rows.append(["Points Possible", "", "", "", "",
-                     *(_num(maxima[a]) for a in assignments)])
+                     *(number(maxima[a]) for a in assignments)])
         for p in people:
             rows.append([p.sortable_name or p.student, p.canvas_id, p.sis_user_id,
                          p.sis_login_id, p.section, *_cells(p, assignments, scores)])
@@ -109,9 +110,9 @@ def export(course: Course, fmt: str, db_url: str, course_id: str | None, grading
         for p in people:
             cells = _cells(p, assignments, scores)
             graded = [scores[(p.student, a)] for a in assignments if (p.student, a) in scores]
-            total = _num(sum(graded)) if graded else ""
+            total = number(sum(graded)) if graded else ""
             rows.append([p.student, p.name, p.email, *cells, total,
-                         _num(sum(maxima.values()))])
+                         number(sum(maxima.values()))])
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -125,5 +126,5 @@ def export(course: Course, fmt: str, db_url: str, course_id: str | None, grading
 
 def _cells(person: Person, assignments: list[str],
            scores: dict[tuple[str, str], float]) -> list[str]:
-    return [_num(scores[(person.student, a)]) if (person.student, a) in scores else ""
+    return [number(scores[(person.student, a)]) if (person.student, a) in scores else ""
             for a in assignments]

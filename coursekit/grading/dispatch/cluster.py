@@ -1,14 +1,14 @@
 """Grading on a Dask cluster: ``course grade --scheduler tcp://HOST:PORT``.
 
 The instructor's process connects to a running Dask scheduler (``dask.distributed``), packs
-the grading bundle (:mod:`coursekit.grading.bundle`) and registers it with every worker as
-a plugin (:mod:`coursekit.grading.daskworker`): each worker checks it by its SHA-256,
+the grading bundle (:mod:`coursekit.grading.dispatch.bundle`) and registers it with every worker as
+a plugin (:mod:`coursekit.grading.dispatch.daskworker`): each worker checks it by its SHA-256,
 unpacks it, starts grading processes from it and is refused, with the difference named, if
 its Python, nbgrader, NumPy or course package differ from the instructor's or the sandbox
 cannot run there. No folder is shared: a submission travels to a worker as bytes in its
 task, and the answer (result, gradebook rows, executed notebook, feedback page, flags and
 reasons) comes back, to be written into the grading root and the course gradebook by this
-process alone (:func:`coursekit.grading.jobs.store_answer`), as for local grading.
+process alone (:func:`coursekit.grading.dispatch.jobs.store_answer`), as for local grading.
 
 Submissions are sent in module order, a few more at a time than the workers have threads,
 so that the scheduler holds only those in flight and a worker keeps the sandbox of one
@@ -39,9 +39,9 @@ from contextlib import suppress
 from typing import Any
 
 from coursekit.course import CourseError
-from coursekit.grading import station
-from coursekit.grading.jobs import make_request
-from coursekit.grading.results import Job, Result
+from coursekit.grading.dispatch import station
+from coursekit.grading.dispatch.jobs import make_request
+from coursekit.grading.records.results import Job, Result
 
 ADDRESS_RE = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
 WORKER_WAIT = 60.0  # seconds to wait for a first worker
@@ -56,9 +56,9 @@ class ClusterStopped(CourseError):
 
 
 def _dw() -> Any:
-    """:mod:`coursekit.grading.daskworker`, imported when first used (it imports
+    """:mod:`coursekit.grading.dispatch.daskworker`, imported when first used (it imports
     ``distributed``, which local grading does not need)."""
-    from coursekit.grading import daskworker
+    from coursekit.grading.dispatch import daskworker
 
     return daskworker
 
@@ -100,7 +100,7 @@ class Cluster:
         import distributed
         from distributed.versions import VersionMismatchWarning
 
-        from coursekit.grading import daskworker
+        from coursekit.grading.dispatch import daskworker
 
         self.address = check_address(address)
         self.log = log
@@ -230,7 +230,7 @@ class Cluster:
             store: Callable[[Job, dict[str, Any]], Result],
             on_result: Callable[[Result, int, int], None] | None = None) -> list[Result]:
         """Grade ``jobs`` on the cluster; ``store`` writes each answer (in this thread, see
-        :func:`coursekit.grading.jobs.answer_store`);
+        :func:`coursekit.grading.dispatch.jobs.answer_store`);
         ``on_result(result, done, total)`` as each one is stored."""
         pending = deque(jobs)
         inflight: dict[Any, tuple[Job, dict[str, Any]]] = {}

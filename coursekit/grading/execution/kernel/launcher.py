@@ -1,16 +1,18 @@
 """Start an IPython kernel under the grader's limits.
 
-Run as ``python -m coursekit.grading.kernel.launcher``.
+Run as ``python -m coursekit.grading.execution.kernel.launcher``.
 
-:class:`coursekit.grading.limits.LimitedKernelManager` replaces ``-m ipykernel_launcher`` in the
-kernel command by this module and puts ``--coursekit-limits=<json>`` first. Before the
-kernel starts, this sets, in the kernel process only:
+:class:`coursekit.grading.execution.limits.LimitedKernelManager` replaces
+``-m ipykernel_launcher`` in the kernel command by this module and puts
+``--coursekit-limits=<json>`` first. Before the kernel starts, this sets, in the kernel process
+only:
 
 * ``RLIMIT_AS`` (``memory_mb``): an allocation beyond it raises ``MemoryError`` in the cell;
 * ``RLIMIT_CORE`` 0: a crashing kernel writes no core file;
 * ``RLIMIT_FSIZE`` (``file_mb``): no file bigger than that;
-* the output cap (``output_bytes``): :class:`coursekit.grading.kernel.guard.CappedOutStream` drops
-  stdout/stderr beyond it per cell, before it is sent to the grader;
+* the output cap (``output_bytes``):
+  :class:`coursekit.grading.execution.kernel.guard.CappedOutStream` drops stdout/stderr beyond
+  it per cell, before it is sent to the grader;
 * the guard extension (``guard``): library functions restored before every cell.
 """
 
@@ -71,11 +73,11 @@ def main(argv: list[str]) -> None:
 
     cfg = Config()
     # ipykernel reads JPY_PARENT_PID when it is imported; a kernel forked from a process that
-    # imported it earlier (coursekit.grading.kernel.forkserver) must be told again
+    # imported it earlier (coursekit.grading.execution.kernel.forkserver) must be told again
     cfg.IPKernelApp.parent_handle = int(os.environ.get("JPY_PARENT_PID") or 0)
-    cfg.IPKernelApp.outstream_class = "coursekit.grading.kernel.guard.CappedOutStream"
+    cfg.IPKernelApp.outstream_class = "coursekit.grading.execution.kernel.guard.CappedOutStream"
     if opts.get("guard", True):
-        cfg.InteractiveShellApp.extensions = ["coursekit.grading.kernel.guard"]
+        cfg.InteractiveShellApp.extensions = ["coursekit.grading.execution.kernel.guard"]
     sys.argv = [sys.argv[0], *rest]
     IPKernelApp.launch_instance(config=cfg)
 

@@ -3,7 +3,7 @@
 The instructor's process turns a job into a request, the submission as bytes
 (:func:`make_request`); a grading worker, a local process or one on a Dask cluster, grades
 it in a private grading root made from the grading bundle (:class:`Grader`, around
-:func:`coursekit.grading.submission.grade_one`) and answers with the result, the
+:func:`coursekit.grading.execution.submission.grade_one`) and answers with the result, the
 submission's gradebook rows and the files grading wrote; the instructor's process alone
 writes them into the grading root and the course gradebook (:func:`store_answer`).
 
@@ -24,12 +24,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from coursekit.course import CourseError
-from coursekit.grading import deadlines
-from coursekit.grading.bundle import GRADEBOOK, BundledCourse
-from coursekit.grading.gradebook import merge_submission, submission_detail
-from coursekit.grading.results import STUDENT_ID_RE, Job, Result, max_points
-from coursekit.grading.root import GradingRoot
-from coursekit.grading.submission import clear_job, grade_one, precheck
+from coursekit.grading.records import deadlines
+from coursekit.grading.dispatch.bundle import GRADEBOOK, BundledCourse
+from coursekit.grading.records.gradebook import merge_submission, submission_detail
+from coursekit.grading.records.results import STUDENT_ID_RE, Job, Result, max_points
+from coursekit.grading.records.root import GradingRoot
+from coursekit.grading.execution.submission import clear_job, grade_one, precheck
 
 #: The grading root's folders of one submission that travel back from a worker.
 KINDS = ("submitted", "autograded", "feedback", "reports")

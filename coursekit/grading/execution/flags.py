@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from coursekit.leaks import cell_source
+from coursekit.cells import cell_source, nbgrader_meta, visible_lines
 
 PATCH_RE = re.compile(
     r"(?m)(?:^|;)\s*(np|numpy|math|builtins|__builtins__)(\s*\.\s*\w+)+\s*=(?!=)"
@@ -26,23 +26,6 @@ SHADOW_RE = re.compile(
     r"(?m)^\s*(def\s+(abs|isinstance|float|all|any)\s*\(|(abs|isinstance|float|all|any|np|math)"
     r"\s*=(?!=))")
 EVENTS_RE = re.compile(r"\.events\s*\.\s*(unregister|callbacks)")
-
-
-def _comparable(text: str) -> list[str]:
-    """Non-blank stripped lines outside hidden-test regions (students never see those)."""
-    out, inside = [], False
-    for line in text.splitlines():
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        elif not inside and line.strip():
-            out.append(line.strip())
-    return out
-
-
-def _meta(cell: dict[str, Any]) -> dict[str, Any]:
-    return (cell.get("metadata") or {}).get("nbgrader") or {}
 
 
 def reference_import_re(module_name: str) -> re.Pattern[str]:
@@ -58,19 +41,19 @@ def review(submitted: dict[str, Any], source: dict[str, Any], module_name: str) 
     """Flags for a submitted notebook (parsed JSON) against its source notebook."""
     flags: list[str] = []
     locked = {m["grade_id"]: (cell_source(c), m) for c in source.get("cells", [])
-              if (m := _meta(c)).get("locked") and m.get("grade_id")}
-    order_src = [gid for gid in (_meta(c).get("grade_id") for c in source.get("cells", []))
+              if (m := nbgrader_meta(c)).get("locked") and m.get("grade_id")}
+    order_src = [gid for gid in (nbgrader_meta(c).get("grade_id") for c in source.get("cells", []))
                  if gid in locked]
     seen: list[str] = []
     ref_re = reference_import_re(module_name)
     for cell in submitted.get("cells", []):
-        meta = _meta(cell)
+        meta = nbgrader_meta(cell)
         gid = meta.get("grade_id")
         text = cell_source(cell)
         if gid in locked:
             seen.append(gid)
             src_text, src_meta = locked[gid]
-            if _comparable(text) != _comparable(src_text):
+            if visible_lines(text) != visible_lines(src_text):
                 flags.append(f"edited locked cell {gid}")
             if meta.get("grade") and float(meta.get("points", 0)) != float(
                     src_meta.get("points", 0)):

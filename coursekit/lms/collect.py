@@ -18,7 +18,7 @@ The two layouts, as the LMSs write them:
   ``mod/assign/locallib.php``; the participant id is Moodle's per-assignment id of the
   student, so the name is what identifies them (underscores in it become spaces).
 
-Students are found in the roster (:mod:`coursekit.grading.roster`): by ``canvas_id`` for
+Students are found in the roster (:mod:`coursekit.lms.roster`): by ``canvas_id`` for
 Canvas, by ``name`` for Moodle. The module is the one given with ``--module`` or the one a
 notebook's name points to (``Tensor.ipynb``, ``tensor (1).ipynb``, ``tensor-2.ipynb`` all
 mean ``01_tensor``). A notebook is written under the module's notebook name, with a
@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 from coursekit.course import Course, CourseError, Module
 from coursekit.grading.grade import looks_like, writable_folder
-from coursekit.grading.roster import Person, Roster, name_key
+from coursekit.lms.roster import Person, Roster, name_key
 
 CANVAS_RE = re.compile(r"^(?:(?P<name>[^_/]+)_)??(?P<late>late_)?(?P<user>\d+)_(?P<sub>\d+)_"
                        r"(?P<file>[^/]+)$", re.IGNORECASE)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coursekit.course import CourseError
-from coursekit.grading.results import STUDENT_ID_RE
+from coursekit.grading.records.results import STUDENT_ID_RE
 
 COLUMNS = ("student", "name", "email", "canvas_id", "sis_user_id", "sis_login_id", "section",
            "id_number")

@@ -1,13 +1,13 @@
 """Grading processes for one grading bundle on one machine.
 
-A :class:`Station` runs ``python -m coursekit.grading.worker`` processes
-(:mod:`coursekit.grading.worker`) from an unpacked grading bundle
-(:mod:`coursekit.grading.bundle`): the course package they import is the bundle's, and each
+A :class:`Station` runs ``python -m coursekit.grading.dispatch.worker`` processes
+(:mod:`coursekit.grading.dispatch.worker`) from an unpacked grading bundle
+(:mod:`coursekit.grading.dispatch.bundle`): the course package they import is the bundle's, and each
 grades into a private grading root of its own under the station's scratch folder. It is
-what ``course grade`` runs on the instructor's machine (:mod:`coursekit.grading.pool`) and
-on every Dask worker (:mod:`coursekit.grading.daskworker`), so both grade the same way.
+what ``course grade`` runs on the instructor's machine (:mod:`coursekit.grading.dispatch.pool`) and
+on every Dask worker (:mod:`coursekit.grading.dispatch.daskworker`), so both grade the same way.
 
-A request is one submission as bytes (:func:`coursekit.grading.jobs.make_request`); the
+A request is one submission as bytes (:func:`coursekit.grading.dispatch.jobs.make_request`); the
 answer holds the result, the submission's gradebook rows and the files grading wrote
 (submitted, autograded and feedback notebooks, the limits' report), for the instructor's
 process to store. On the pipe to a process, one JSON object a line, bytes travel as
@@ -19,7 +19,7 @@ answer says so (``{"failed": reason}``). A submission that runs past ``job_timeo
 seconds has its process stopped, and the answer says that.
 
 This module uses the standard library only: it travels to Dask workers by value (with
-:mod:`coursekit.grading.daskworker`), where the course package is not installed.
+:mod:`coursekit.grading.dispatch.daskworker`), where the course package is not installed.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def versions() -> dict[str, str]:
             found[name] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
-    found["course package"] = package_identity(Path(__file__).resolve().parents[1])
+    found["course package"] = package_identity(Path(__file__).resolve().parents[2])
     return found
 
 
@@ -160,7 +160,7 @@ def remove_other_bundles(base: Path, keep: Path) -> None:
 
 
 class GradingProcess:
-    """One ``python -m coursekit.grading.worker`` process, started from a bundle folder.
+    """One ``python -m coursekit.grading.dispatch.worker`` process, started from a bundle folder.
 
     It answers a first line (its versions, :meth:`hello`), then one line per request.
     """
@@ -173,7 +173,7 @@ class GradingProcess:
             [str(bundle), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
         for var in BLAS_THREADS:
             env[var] = "1"
-        cmd = [sys.executable, "-m", "coursekit.grading.worker", "--bundle", str(bundle),
+        cmd = [sys.executable, "-m", "coursekit.grading.dispatch.worker", "--bundle", str(bundle),
                "--scratch", str(scratch), *options]
         self.log = log
         with log.open("a", encoding="utf-8") as err:

@@ -11,11 +11,11 @@ laid out as a course root, made from the course by :func:`write_bundle`:
 * ``coursekit/``: this package, so that a worker runs the instructor's grading code
   whatever is installed on its machine;
 * ``gradebook.db``: the assignments and their due dates, without any student
-  (:func:`coursekit.grading.gradebook.make_template`).
+  (:func:`coursekit.grading.records.gradebook.make_template`).
 
 No submission, grade or student name is in it. On a cluster it travels as one tar archive
 (:func:`pack`) named by its SHA-256 (:func:`digest`), which each worker checks on arrival
-(:func:`coursekit.grading.station.unpack`). A worker opens the folder with
+(:func:`coursekit.grading.dispatch.station.unpack`). A worker opens the folder with
 :class:`BundledCourse`.
 """
 
@@ -32,12 +32,12 @@ from pathlib import Path
 
 from coursekit import settings
 from coursekit.course import CONFIG_FILE, Course, CourseError, Module
-from coursekit.grading import deadlines
+from coursekit.grading.records import deadlines
 from coursekit.settings import SETTINGS_FILE
 
 MANIFEST = "manifest.json"
 GRADEBOOK = "gradebook.db"
-PACKAGE = Path(__file__).resolve().parents[1]  # the coursekit folder
+PACKAGE = Path(__file__).resolve().parents[2]  # the coursekit folder
 SKIP = {"__pycache__", ".ipynb_checkpoints"}
 
 

@@ -14,13 +14,15 @@ from pathlib import Path
 import nbformat
 
 from coursekit import nbg
-from coursekit.grading import kernels
-from coursekit.grading.feedback import leaked_lines
-from coursekit.grading.flags import kernel_flags, review
-from coursekit.grading.restore import restore_locked_cells
-from coursekit.grading.results import STUDENT_ID_RE, Job, Result, _num, max_points
-from coursekit.grading.root import GradingRoot
-from coursekit.leaks import cell_source, secrets_of
+from coursekit.grading.execution import kernelserver
+from coursekit.grading.execution.feedback import leaked_lines
+from coursekit.grading.execution.flags import kernel_flags, review
+from coursekit.grading.execution.restore import restore_locked_cells
+from coursekit.text import number
+from coursekit.grading.records.results import STUDENT_ID_RE, Job, Result, max_points
+from coursekit.grading.records.root import GradingRoot
+from coursekit.cells import cell_source
+from coursekit.leaks import secrets_of
 
 
 def precheck(path: Path) -> tuple[str, str] | None:
@@ -91,7 +93,7 @@ def _read_scores(groot: GradingRoot, job: Job) -> tuple[float, float, list[str]]
         nb_name = Path(job.module.notebook_name).stem
         subnb = gb.find_submission_notebook(nb_name, job.module.folder, job.student)
         failed = [
-            f"{g.name} ({_num(g.score)}/{_num(g.max_score)})"
+            f"{g.name} ({number(g.score)}/{number(g.max_score)})"
             for g in sorted(subnb.grades, key=lambda g: g.name)
             if g.max_score and g.score < g.max_score
         ]
@@ -101,7 +103,7 @@ STOPPING = {"kernel_died", "notebook_timeout"}  # the run stopped early: status 
 
 
 def _limit_events(report: Path) -> list[dict]:
-    """What the limits did (written by coursekit.grading.limits.LimitedExecute)."""
+    """What the limits did (written by coursekit.grading.execution.limits.LimitedExecute)."""
     try:
         events = json.loads(report.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -113,8 +115,8 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
     """Grade one submission; never raises for a bad submission (the reason goes in the Result).
 
     Its kernel runs in the module's sandbox unless the grading root says otherwise
-    (:mod:`coursekit.grading.sandbox`); a sandbox that cannot start raises
-    :class:`coursekit.grading.sandbox.SandboxUnavailable`.
+    (:mod:`coursekit.grading.execution.sandbox`); a sandbox that cannot start raises
+    :class:`coursekit.grading.execution.sandbox.SandboxUnavailable`.
     """
     assignment = job.module.folder
     total = max_points(job.module.source_notebook)
@@ -146,7 +148,7 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
     if restored:
         dest.write_text(json.dumps(restored_nb, indent=1, ensure_ascii=False), encoding="utf-8")
         flags.append(f"test cells put back in place before grading: {', '.join(restored)}")
-    server = kernels.serve(groot.course, job.module, groot.sandbox)
+    server = kernelserver.serve(groot.course, job.module, groot.sandbox)
     result = nbg.run("autograde", cfg, assignment, job.student)
     flags += kernel_flags(report)
     left = server.take_leftovers() if server is not None else []

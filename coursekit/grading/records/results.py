@@ -20,6 +20,7 @@ from pathlib import Path
 
 from coursekit import nbg
 from coursekit.course import Module
+from coursekit.text import duration, number
 
 STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -60,15 +61,12 @@ class Result:
     def row(self) -> dict[str, str]:
         """The CSV row (one line per cell: reasons are folded onto one line)."""
         data = {k: str(v) for k, v in asdict(self).items() if k in CSV_FIELDS}
-        data["score"] = _num(self.score)
-        data["max_score"] = _num(self.max_score)
+        data["score"] = number(self.score)
+        data["max_score"] = number(self.max_score)
         data["reason"] = one_line(self.reason)
         data["flagged"] = one_line(self.flagged)
         data["sandboxed"] = "yes" if self.sandboxed else "no"
         return {k: data.get(k, "") for k in CSV_FIELDS}
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
 
 def one_line(text: str, limit: int = MAX_REASON) -> str:
     """``text`` on one line (runs of whitespace, newlines included, become one space)."""
@@ -100,7 +98,7 @@ class RunRecord:
     One JSON line per result, appended and flushed as the result is saved in the gradebook,
     so an interrupted run leaves a record of everything it saved. Each line also holds the
     fingerprint of what was graded (the submission and the grader, see
-    :func:`coursekit.grading.bundle.grader_digest`), so that the next run grades only what
+    :func:`coursekit.grading.dispatch.bundle.grader_digest`), so that the next run grades only what
     is new or changed.
     """
 
@@ -182,7 +180,7 @@ def gradebook_results(db_url: str, course_id: str | None,
                     result.reason += "; needs manual grading (formgrader)"
                 result.submitted = utc_text(sub.timestamp)
                 result.late = late_text(sub.total_seconds_late)
-                result.penalty = _num(penalty) if penalty else ""
+                result.penalty = number(penalty) if penalty else ""
                 out.append(result)
     for key, rec in record.items():
         if key not in seen:
@@ -222,7 +220,7 @@ def print_table(results: list[Result], log: Callable[[str], None] = print) -> No
     rows = [["student", "assignment", "score", "status", "reason"]]
     for r in sorted(results, key=lambda r: (r.student, r.assignment)):
         reason = r.reason if len(r.reason) <= 70 else r.reason[:67] + "..."
-        rows.append([r.student, r.assignment, f"{_num(r.score)}/{_num(r.max_score)}",
+        rows.append([r.student, r.assignment, f"{number(r.score)}/{number(r.max_score)}",
                      r.status, reason])
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for i, row in enumerate(rows):
@@ -238,10 +236,6 @@ def default_workers() -> int:
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
 def print_summary(results: list[Result], seconds: float,
                   log: Callable[[str], None] = print, kept: int = 0) -> None:
     """Graded, failed with reason, flagged for review (``kept`` of ``results`` were graded by
@@ -250,11 +244,11 @@ def print_summary(results: list[Result], seconds: float,
     failed = [r for r in results if r.status != "graded"]
     flagged = [r for r in results if r.flagged]
     before = f" ({kept} kept from an earlier run)" if kept else ""
-    log(f"grade: {len(results)} submissions{before} in {_duration(seconds)}: "
+    log(f"grade: {len(results)} submissions{before} in {duration(seconds)}: "
         f"{len(graded)} graded, {len(failed)} failed or incomplete, {len(flagged)} flagged "
         "for review")
     for r in sorted(failed, key=lambda r: (r.student, r.assignment)):
         log(f"  failed   {r.student} {r.assignment} ({r.status}, "
-            f"{_num(r.score)}/{_num(r.max_score)}): {r.reason}")
+            f"{number(r.score)}/{number(r.max_score)}): {r.reason}")
     for r in sorted(flagged, key=lambda r: (r.student, r.assignment)):
         log(f"  flagged  {r.student} {r.assignment}: {r.flagged}")

@@ -1,15 +1,16 @@
 """Parallel grading on this machine: N grading processes, one course gradebook.
 
 The parent (:class:`Pool`) keeps one queue of submissions and a
-:class:`coursekit.grading.station.Station` of N grading processes started from the grading
-bundle (:mod:`coursekit.grading.bundle`), the same as on every Dask worker
-(:mod:`coursekit.grading.cluster`). One thread per process sends it a submission as bytes
-(:func:`coursekit.grading.jobs.make_request`) and takes the answer; the parent alone writes
+:class:`coursekit.grading.dispatch.station.Station` of N grading processes started from the grading
+bundle (:mod:`coursekit.grading.dispatch.bundle`), the same as on every Dask worker
+(:mod:`coursekit.grading.dispatch.cluster`). One thread per process sends it a submission as bytes
+(:func:`coursekit.grading.dispatch.jobs.make_request`) and takes the answer; the parent alone writes
 the answers into the grading root and the course gradebook (any SQLAlchemy URL), so there
 is a single writer.
 
 Processes are started before the grading root is ready (they import nbgrader meanwhile),
-and each forks its kernels from its own fork server (:mod:`coursekit.grading.kernel.forkserver`).
+and each forks its kernels from its own fork server
+(:mod:`coursekit.grading.execution.kernel.forkserver`).
 
 A process that dies (killed, out of memory, a crash in nbgrader) loses nothing: its
 submission is graded again once in a new process; if it kills that one too it is recorded
@@ -29,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.course import CourseError
-from coursekit.grading.jobs import make_request
-from coursekit.grading.results import Job, Result
-from coursekit.grading.root import GradingRoot
-from coursekit.grading.station import Station
+from coursekit.grading.dispatch.jobs import make_request
+from coursekit.grading.records.results import Job, Result
+from coursekit.grading.records.root import GradingRoot
+from coursekit.grading.dispatch.station import Station
 
 
 def worker_options(groot: GradingRoot, feedback: bool) -> list[str]:
@@ -113,7 +114,7 @@ class Pool:
     def run(self, jobs: list[Job], store: Callable[[Job, dict[str, Any]], Result],
             on_result: Callable[[Result, int, int], None] | None = None) -> list[Result]:
         """Grade every job; ``store`` writes each answer (in this thread, see
-        :func:`coursekit.grading.jobs.answer_store`); ``on_result(result, done, total)`` as
+        :func:`coursekit.grading.dispatch.jobs.answer_store`); ``on_result(result, done, total)`` as
         each one is stored."""
         self.queue.extend(jobs)
         self.start(len(jobs))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from coursekit import nbg
 from coursekit.course import Course, CourseError, Module
-from coursekit.grading.results import Job
+from coursekit.grading.records.results import Job
 
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -25,7 +25,7 @@ class GradingRoot:
     root: Path
     db_url: str
     overrides: dict[str, dict[str, object]] = field(default_factory=dict)
-    sandbox: bool = True  # kernels sealed off (coursekit.grading.sandbox)
+    sandbox: bool = True  # kernels sealed off (coursekit.grading.execution.sandbox)
 
     @property
     def config(self):  # noqa: ANN201 - traitlets Config
@@ -123,7 +123,7 @@ def fill_root(groot: GradingRoot, modules: list[Module],
                     f"grading root {root}: generate_assignment {module.folder} failed (if this "
                     "root graded an older version of the module, grade into a new --out or "
                     "remove the root):\n" + nbg.failure_text(result))
-        from coursekit.grading.database import masked
+        from coursekit.grading.records.database import masked
 
         log(f"grade: grading root {root} (gradebook {masked(groot.db_url)})")
         return groot

@@ -13,8 +13,8 @@ from typing import Any
 
 from coursekit import nbg
 from coursekit.course import CourseError, Module
-from coursekit.grading import deadlines
-from coursekit.grading.root import GradingRoot
+from coursekit.grading.records import deadlines
+from coursekit.grading.records.root import GradingRoot
 
 def submission_detail(db_url: str, assignment: str, student: str,
                       course_id: str | None = None) -> dict[str, Any] | None:

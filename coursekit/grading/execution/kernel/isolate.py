@@ -1,7 +1,7 @@
 """Namespaces of one grading kernel, taken inside the grading sandbox (Linux only).
 
-The sandbox (:mod:`coursekit.grading.sandbox`, bubblewrap) holds one fork server per worker
-and module; every kernel forked from it must also be sealed off from the kernels graded
+The sandbox (:mod:`coursekit.grading.execution.sandbox`, bubblewrap) holds one fork server per
+worker and module; every kernel forked from it must also be sealed off from the kernels graded
 before and after it. :func:`enter` runs in the forked process before it becomes a kernel and
 gives it namespaces of its own, with the same system calls bubblewrap uses (``unshare``,
 ``mount``):
@@ -98,7 +98,7 @@ def enter(home: str, scratch: str, stage: str, tmp_mb: int, home_mb: int) -> Non
     ``home`` and ``/tmp`` become new tmpfs mounts; the folder ``stage`` is copied to
     ``scratch`` (inside ``home``) and then covered by an empty read-only tmpfs. The calling
     process stays in the sandbox's PID namespace: its *next child* is process 1 of the new
-    one (see :func:`coursekit.grading.kernel.forkserver`).
+    one (see :func:`coursekit.grading.execution.kernel.forkserver`).
     """
     uid, gid = os.getuid(), os.getgid()
     _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC

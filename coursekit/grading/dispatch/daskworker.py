@@ -1,10 +1,10 @@
 """The Dask worker's side of grading: a worker plugin and the grading task.
 
-``course grade --scheduler`` (:mod:`coursekit.grading.cluster`) registers a
+``course grade --scheduler`` (:mod:`coursekit.grading.dispatch.cluster`) registers a
 :class:`GradingPlugin` carrying the packed grading bundle. Dask hands it to every worker,
 those connected now and those that join later (a worker restarted by its nanny, say). On
 each worker, :meth:`GradingPlugin.setup` checks the bundle's SHA-256, unpacks it into the
-worker's local folder, starts a :class:`coursekit.grading.station.Station` there (grading
+worker's local folder, starts a :class:`coursekit.grading.dispatch.station.Station` there (grading
 processes of the bundle's course package, exactly as ``course grade`` runs them locally) and
 compares what the first process reports (Python, nbgrader, NumPy, course package, and
 whether the sandbox runs) with the instructor's. Only a worker that matches gets the run's
@@ -12,7 +12,7 @@ Dask resource, and grading tasks (:func:`grade_task`) ask for it: a refused work
 given a submission, and says why (:func:`worker_status`).
 
 Nothing here needs the course package on the worker: this module and
-:mod:`coursekit.grading.station` travel by value (cloudpickle), and import only the
+:mod:`coursekit.grading.dispatch.station` travel by value (cloudpickle), and import only the
 standard library and ``distributed``.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from coursekit.grading.station import (
+from coursekit.grading.dispatch.station import (
     GradingProcessDied,
     Station,
     differences,

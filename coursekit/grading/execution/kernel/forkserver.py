@@ -4,18 +4,19 @@ Every submission is graded in a new kernel process. Started the usual way, each 
 about 0.7 s of CPU importing ipykernel, IPython, NumPy and matplotlib before the first cell
 runs; with two workers on two cores that is a large part of a class's grading time. A
 grading worker therefore starts one fork server (``python -m
-coursekit.grading.kernel.forkserver``) per module it grades, inside that module's sandbox
-(:mod:`coursekit.grading.sandbox`), which imports those modules once, then forks a new
+coursekit.grading.execution.kernel.forkserver``) per module it grades, inside that module's sandbox
+(:mod:`coursekit.grading.execution.sandbox`), which imports those modules once, then forks a new
 process for every kernel. Nothing of the reference package is imported before a fork: the
 fork server holds no course code but this package.
 
 A forked kernel is still a new process, sealed off from the kernels before and after it: in
-the sandbox it takes namespaces of its own (:mod:`coursekit.grading.kernel.isolate`: its own
-PID namespace, private ``/tmp``, ``HOME`` and scratch copy of its submission, no network)
-and drops every privilege before it runs a line of the notebook. It then becomes a kernel as
-``python -m coursekit.grading.kernel.launcher`` would: same limits, environment and
-working folder as the request says, a new session, stdin an empty pipe, NumPy's global
-random state seeded afresh, and no descriptor of the fork server left open.
+the sandbox it takes namespaces of its own
+(:mod:`coursekit.grading.execution.kernel.isolate`: its own PID namespace, private ``/tmp``,
+``HOME`` and scratch copy of its submission, no network) and drops every privilege before it runs a
+line of the notebook. It then becomes a kernel as ``python -m
+coursekit.grading.execution.kernel.launcher`` would: same limits, environment and working folder as
+the request says, a new session, stdin an empty pipe, NumPy's global random state seeded afresh,
+and no descriptor of the fork server left open.
 
 The fork server reads one JSON request a line on stdin and answers one JSON line on stdout:
 
@@ -41,8 +42,8 @@ from typing import Any
 # Not matplotlib_inline.backend_inline: on import it hooks itself into the running IPython
 # shell, which exists only once the kernel has started (the kernel imports it then).
 PRELOAD = ("numpy", "matplotlib", "matplotlib.pyplot", "ipykernel.kernelapp",
-           "ipykernel.ipkernel", "coursekit.grading.kernel.guard",
-           "coursekit.grading.kernel.launcher")
+           "ipykernel.ipkernel", "coursekit.grading.execution.kernel.guard",
+           "coursekit.grading.execution.kernel.launcher")
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -52,7 +53,7 @@ def _become_kernel(request: dict[str, Any]) -> None:
     try:
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        from coursekit.grading.kernel import isolate
+        from coursekit.grading.execution.kernel import isolate
 
         isolate.set_dumpable(True)
         stdin, keep_open = os.pipe()  # an empty pipe, as the launcher gives: reads wait
@@ -70,7 +71,7 @@ def _become_kernel(request: dict[str, Any]) -> None:
         np = sys.modules.get("numpy")
         if np is not None:
             np.random.seed()  # a fresh global state, as a new process would have
-        from coursekit.grading.kernel import launcher as kernel_launcher
+        from coursekit.grading.execution.kernel import launcher as kernel_launcher
 
         sys.argv = [request["argv"][0], *request["argv"][3:]]
         kernel_launcher.main(request["argv"][3:])
@@ -106,7 +107,7 @@ def _fork_kernel(request: dict[str, Any]) -> int:
         answer = b""
         try:
             os.close(read_end)
-            from coursekit.grading.kernel import isolate as ns
+            from coursekit.grading.execution.kernel import isolate as ns
 
             ns.enter(**isolate)
             kernel = os.fork()
@@ -237,7 +238,7 @@ def serve() -> int:
         answers.write(json.dumps({"error": "cannot become a child subreaper"}) + "\n")
         answers.flush()
         return 1
-    from coursekit.grading.kernel import isolate
+    from coursekit.grading.execution.kernel import isolate
 
     isolate.set_dumpable(False)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")

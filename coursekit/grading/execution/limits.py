@@ -12,8 +12,8 @@
 * ``max_output_bytes``: stream text and displayed data of a cell beyond it are dropped
   as they arrive (and, in the kernel, before they are sent: see ``kernel_guard``).
 * ``memory_limit_mb``/``file_limit_mb``: ``RLIMIT_AS``/``RLIMIT_FSIZE`` of the kernel
-  process, set by :mod:`coursekit.grading.kernel.launcher`, which :class:`LimitedKernelManager`
-  puts in the kernel command.
+  process, set by :mod:`coursekit.grading.execution.kernel.launcher`, which
+  :class:`LimitedKernelManager` puts in the kernel command.
 
 What happened is written to ``report_file`` (JSON) for ``course grade``.
 """
@@ -35,19 +35,20 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode
 
-from coursekit.grading import kernels
-from coursekit.grading.kernel.launcher import PREFIX
+from coursekit.grading.execution import kernelserver
+from coursekit.grading.execution.kernel.launcher import PREFIX
 
 OUTPUT_NOTICE = "\n[output cut by the grader after {n} characters]\n"
 
 
 class ForkingProvisioner(LocalProvisioner):
-    """Launches the kernel through this process's fork server (:mod:`coursekit.grading.kernels`)
-    when there is one; signals go through the server too (no process group: a sandboxed
-    kernel is process 1 of a PID namespace of its own)."""
+    """Launches the kernel through this process's fork server
+    (:mod:`coursekit.grading.execution.kernelserver`) when there is one; signals go through the
+    server too (no process group: a sandboxed kernel is process 1 of a PID namespace of its
+    own)."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
-        server = kernels.current()
+        server = kernelserver.current()
         process = (server.launch(cmd, kwargs.get("env"), kwargs.get("cwd"), self.parent)
                    if server else None)
         if process is None:
@@ -60,14 +61,14 @@ class ForkingProvisioner(LocalProvisioner):
 
 
 class LimitedKernelManager(AsyncKernelManager):
-    """Starts ipykernel through :mod:`coursekit.grading.kernel.launcher` with the grader's limits
-    (forked from the fork server, see :mod:`coursekit.grading.kernel.forkserver`, where one
-    runs)."""
+    """Starts ipykernel through :mod:`coursekit.grading.execution.kernel.launcher` with the
+    grader's limits (forked from the fork server, see
+    :mod:`coursekit.grading.execution.kernel.forkserver`, where one runs)."""
 
     launcher_options: dict[str, Any] = {}
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
-        server = kernels.current()
+        server = kernelserver.current()
         if server is not None and server.sandbox is not None:
             # Unix sockets in the one folder the sandbox shares: it has no network
             self.transport = "ipc"
@@ -82,7 +83,8 @@ class LimitedKernelManager(AsyncKernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         if len(cmd) >= 3 and cmd[1:3] == ["-m", "ipykernel_launcher"]:
             opts = json.dumps(self.launcher_options)
-            return [cmd[0], "-m", "coursekit.grading.kernel.launcher", PREFIX + opts, *cmd[3:]]
+            return [cmd[0], "-m", "coursekit.grading.execution.kernel.launcher", PREFIX + opts,
+                    *cmd[3:]]
         self.log.warning("kernel command %s is not ipykernel_launcher: no memory limit", cmd)
         return cmd
 

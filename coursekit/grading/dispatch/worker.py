@@ -1,11 +1,11 @@
-"""A grading process: ``python -m coursekit.grading.worker --bundle DIR --scratch DIR``.
+"""A grading process: ``python -m coursekit.grading.dispatch.worker --bundle DIR --scratch DIR``.
 
-Started by a :class:`coursekit.grading.station.Station` (on the instructor's machine or on a
-Dask worker) with the bundle folder first on ``PYTHONPATH``, so that the course package it
+Started by a :class:`coursekit.grading.dispatch.station.Station` (on the instructor's machine
+or on a Dask worker) with the bundle folder first on ``PYTHONPATH``, so that the course package it
 runs is the bundle's. Its first line on stdout says hello: the versions that must match the
-instructor's (:func:`coursekit.grading.station.versions`), where its course package comes
+instructor's (:func:`coursekit.grading.dispatch.station.versions`), where its course package comes
 from, and, if it cannot grade here, why (``refused``). Then it reads one request a line on
-stdin and answers one line on stdout (:class:`coursekit.grading.jobs.Grader`; bytes as
+stdin and answers one line on stdout (:class:`coursekit.grading.dispatch.jobs.Grader`; bytes as
 base64). It ends when its input closes, or at once when the process that started it dies.
 """
 
@@ -19,8 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-from coursekit.grading import kernels
-from coursekit.grading.station import decode, encode, versions
+from coursekit.grading.execution import kernelserver
+from coursekit.grading.dispatch.station import decode, encode, versions
 
 
 def _watch_parent() -> None:
@@ -39,7 +39,7 @@ def _watch_parent() -> None:
 
 def hello(bundle: Path, probe_sandbox: bool) -> dict:
     """What this process says first: versions, course package, why it cannot grade."""
-    package = Path(__file__).resolve().parents[1]  # the coursekit folder this runs from
+    package = Path(__file__).resolve().parents[2]  # the coursekit folder this runs from
     said = {"versions": versions(), "package": str(package), "pid": os.getpid(),
             "refused": ""}
     if not package.is_relative_to(bundle):
@@ -47,8 +47,8 @@ def hello(bundle: Path, probe_sandbox: bool) -> dict:
                            f"grading bundle {bundle}")
         return said
     if probe_sandbox:
-        from coursekit.grading import sandbox as sb
-        from coursekit.grading.bundle import BundledCourse
+        from coursekit.grading.execution import sandbox as sb
+        from coursekit.grading.dispatch.bundle import BundledCourse
 
         course = BundledCourse(bundle)
         try:
@@ -60,7 +60,7 @@ def hello(bundle: Path, probe_sandbox: bool) -> dict:
 
 def worker_main(argv: list[str] | None = None) -> int:
     """A grading process: hello, then one answer a line for each request read on stdin."""
-    parser = argparse.ArgumentParser(prog="python -m coursekit.grading.worker",
+    parser = argparse.ArgumentParser(prog="python -m coursekit.grading.dispatch.worker",
                                      description="Grade submissions sent on stdin, one JSON "
                                      "request a line, from an unpacked grading bundle.")
     parser.add_argument("--bundle", required=True, help="the unpacked grading bundle")
@@ -85,9 +85,9 @@ def worker_main(argv: list[str] | None = None) -> int:
     import nbgrader.api  # noqa: F401
     import nbgrader.converters  # noqa: F401
 
-    import coursekit.grading.limits  # noqa: F401
-    from coursekit.grading.jobs import Grader
-    from coursekit.grading.root import kernel_environment
+    import coursekit.grading.execution.limits  # noqa: F401
+    from coursekit.grading.dispatch.jobs import Grader
+    from coursekit.grading.records.root import kernel_environment
 
     grader = Grader(bundle, Path(args.scratch), json.loads(args.overrides),
                     sandbox=not args.no_sandbox, feedback=not args.no_feedback)
@@ -100,7 +100,7 @@ def worker_main(argv: list[str] | None = None) -> int:
                 answers.write(json.dumps(encode(answer)) + "\n")
                 answers.flush()
         finally:
-            kernels.stop()
+            kernelserver.stop()
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Grading one notebook: the sandbox, kernels, limits, restored cells, flags and feedback."""

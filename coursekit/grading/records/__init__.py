@@ -1,0 +1,1 @@
+"""Storing results: the grading root, the gradebook, results, grades.csv and deadlines."""

@@ -1,0 +1,2 @@
+"""The exchange with a learning platform: collecting submissions, the roster, grade export
+and feedback archives."""
