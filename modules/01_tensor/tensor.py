@@ -120,13 +120,25 @@ def _check_axis(axis: Any, ndim: int, op: str) -> None:
 # |---|---|
 # | Python numbers, lists, NumPy scalars, float arrays | `float32` |
 # | integer or bool NumPy arrays (`np.ndarray`: class labels, masks) | kept as they are |
+# | a `Tensor` | its own dtype, kept (a float64 tensor stays float64) |
 # | anything, with `dtype=` given | that dtype (`float64` for gradient checks) |
 #
 # A single Python number gives a 0-d tensor: shape `()`, one element.
 #
 # `np.asarray` is used, not `np.array`: an array that already has the right dtype
 # is **shared, not copied** (like `torch.as_tensor`). A batch of a million numbers
-# is not duplicated just to be wrapped.
+# is not duplicated just to be wrapped. Careful with `astype`: `a.astype(np.float32)`
+# copies even when `a` already is float32; `np.asarray(a, dtype=np.float32)` converts
+# only when it must.
+#
+# A `Tensor` given as `data` keeps its dtype, as `torch.as_tensor(t)` does: the first
+# lines of `__init__` (given) unwrap it into its array and, when no `dtype=` was given,
+# take that array's dtype as the `dtype` asked for. Your code then sees a NumPy array
+# and a `dtype`, like any other call with `dtype=` given.
+#
+# **Your part of `__init__`** turns `data` into the NumPy array to store, following
+# the table, and leaves it in a variable named `array`: the given lines after your
+# code check it (`requires_grad` needs a floating dtype) and store it as `self.data`.
 #
 # The properties `shape` (a tuple), `dtype` and `size` (the number of elements, a
 # plain Python `int`) read the array.
@@ -181,7 +193,8 @@ class Tensor:
     Args:
         data: numbers: a Python number, a (nested) list, a NumPy array or a Tensor.
         requires_grad: compute gradients for this tensor in ``backward()``.
-        dtype: NumPy dtype to store; default float32 (integer/bool arrays are kept).
+        dtype: NumPy dtype to store; default float32 (integer/bool arrays are kept,
+            a Tensor keeps its own dtype).
     """
 
     # NumPy must hand `ndarray + Tensor` to Tensor.__radd__ instead of
@@ -190,7 +203,10 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
+            if dtype is None:
+                dtype = data.data.dtype  # a Tensor keeps its dtype (like torch.as_tensor)
             data = data.data
+        # Set `array`: the NumPy array to store, by the dtype table above.
         ### BEGIN SOLUTION
         if dtype is not None:
             array = np.asarray(data, dtype=dtype)
@@ -489,7 +505,7 @@ class Tensor:
 # ## 3. Creating tensors
 #
 # Try it: a tensor from a list is float32, from an integer NumPy array keeps its
-# integers, and `dtype=` wins over both.
+# integers, and `dtype=` wins over both. A tensor made from a tensor keeps its dtype.
 
 # %%
 x = Tensor([[1, 2, 3], [4, 5, 6]])
@@ -498,9 +514,12 @@ precise = Tensor([0.1, 0.2], dtype=np.float64)
 print(x)
 print("shape", x.shape, "dtype", x.dtype, "size", x.size)
 print("labels dtype", labels.dtype, "| precise dtype", precise.dtype)
+print("Tensor(precise) dtype", Tensor(precise).dtype, "| Tensor(precise, dtype=np.float32) dtype",
+      Tensor(precise, dtype=np.float32).dtype)
 
 # %% nbgrader={"grade": true, "grade_id": "tensor_test_dtype", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert Tensor([[1, 2, 3], [4, 5, 6]]).dtype == np.float32, "lists become float32. Hint: astype(np.float32)"
+assert Tensor([[1, 2, 3], [4, 5, 6]]).dtype == np.float32, \
+    "lists become float32. Hint: np.asarray(data, dtype=np.float32) (it copies only when it must convert)"
 assert Tensor(np.array([1, 2])).dtype.kind == "i", "an integer NumPy array keeps its integer dtype"
 assert Tensor(np.zeros(3)).dtype == np.float32, "a float64 array becomes float32"
 assert Tensor([1.0], dtype=np.float64).dtype == np.float64, "dtype= wins"

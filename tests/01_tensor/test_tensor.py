@@ -69,6 +69,30 @@ def test_float32_array_is_shared_not_copied():
     assert np.shares_memory(Tensor(a).data, a)
 
 
+def test_a_tensor_given_as_data_keeps_its_dtype():
+    # the rule of torch.as_tensor(t): a tensor keeps its dtype and shares its data
+    # unless another dtype is asked for
+    x64 = Tensor([0.1, 0.2], dtype=np.float64)
+    again = Tensor(x64)
+    assert again.dtype == np.float64 and np.shares_memory(again.data, x64.data)
+    labels = Tensor(np.array([2, 0], dtype=np.int16))
+    assert Tensor(labels).dtype == np.int16
+    narrowed = Tensor(x64, dtype=np.float32)
+    assert narrowed.dtype == np.float32 and not np.shares_memory(narrowed.data, x64.data)
+    # float32([0.1, 0.2]) read back as float64: rounded once, by NumPy on the side
+    np.testing.assert_array_equal(narrowed.data, np.array([0.1, 0.2], dtype=np.float32))
+    assert Tensor(Tensor([1.0]), requires_grad=True).requires_grad
+
+
+def test_the_dtype_hint_of_the_notebook_shares_float32_arrays():
+    # the hint printed by the notebook's dtype test, followed by hand: it converts a list
+    # and keeps a float32 array shared (astype would copy it)
+    a = np.arange(4, dtype=np.float32)
+    assert np.shares_memory(np.asarray(a, dtype=np.float32), a)
+    assert not np.shares_memory(a.astype(np.float32), a)
+    assert np.asarray([[1, 2, 3]], dtype=np.float32).dtype == np.float32
+
+
 def test_bad_input_errors_name_the_problem():
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
         Tensor(np.ones((2, 3))) @ Tensor(np.ones((4, 5)))

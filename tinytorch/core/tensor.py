@@ -70,7 +70,8 @@ class Tensor:
     Args:
         data: numbers: a Python number, a (nested) list, a NumPy array or a Tensor.
         requires_grad: compute gradients for this tensor in ``backward()``.
-        dtype: NumPy dtype to store; default float32 (integer/bool arrays are kept).
+        dtype: NumPy dtype to store; default float32 (integer/bool arrays are kept,
+            a Tensor keeps its own dtype).
     """
 
     # NumPy must hand `ndarray + Tensor` to Tensor.__radd__ instead of
@@ -79,7 +80,10 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
+            if dtype is None:
+                dtype = data.data.dtype  # a Tensor keeps its dtype (like torch.as_tensor)
             data = data.data
+        # Set `array`: the NumPy array to store, by the dtype table above.
         if dtype is not None:
             array = np.asarray(data, dtype=dtype)
         else:
