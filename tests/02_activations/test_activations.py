@@ -108,9 +108,21 @@ def test_extreme_inputs_give_no_warnings(act):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for dtype in (np.float32, np.float64):
-            big = np.finfo(dtype).max / 2
+            big = np.finfo(dtype).max  # softmax: -big - big overflows to -inf, silently
             y = act(Tensor([-1000.0, 1000.0, -big, big, 0.0], dtype=dtype)).data
             assert np.all(np.isfinite(y))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_of_the_most_extreme_finite_logits(dtype):
+    # the largest finite number of the dtype against its negative: the difference
+    # overflows to -inf and e^-inf = 0; torch.softmax gives [0, 1] too, without a warning
+    big = np.finfo(dtype).max
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = Softmax()(Tensor([[-big, big], [big, -big]], dtype=dtype))
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y.data, [[0.0, 1.0], [1.0, 0.0]])
 
 
 def test_extreme_values():

@@ -121,7 +121,8 @@ class Softmax:
                 if ndim
                 else f"Softmax: axis={self.axis} needs a tensor with at least 1 dimension, got shape ()"
             )
-        shifted = data - data.max(axis=self.axis, keepdims=True)
+        with np.errstate(over="ignore"):  # extreme finite logits: the difference may be -inf
+            shifted = data - data.max(axis=self.axis, keepdims=True)
         e = np.exp(shifted)
         out = e / e.sum(axis=self.axis, keepdims=True)
         return Tensor._from_op(out, "softmax", (x,), self.axis)
