@@ -91,6 +91,12 @@ def _check_rng(rng: Any, owner: str) -> np.random.Generator:
 #
 # Results of operations on parameters are ordinary tensors (`w * 2` is a `Tensor`,
 # not a `Parameter`): only the arrays you store in a layer are parameters.
+#
+# A parameter follows Tensor's dtype rule (module 01), and since it requires
+# gradients, its data must be floating-point: an integer or bool array is refused
+# with Tensor's `ValueError` ("requires_grad=True needs a floating dtype"), as
+# `torch.nn.Parameter` refuses one. Pass `requires_grad=True` to Tensor's constructor
+# and that check does it; `Parameter(np.arange(3), dtype=np.float32)` converts first.
 
 # %% nbgrader={"grade": false, "grade_id": "layers_parameter", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -102,7 +108,8 @@ class Parameter(Tensor):
     Args:
         data: the initial values (array, list, number or Tensor).
         dtype: NumPy dtype to store; default follows Tensor's rule (float32 for numbers,
-            lists and float arrays; an integer array stays integer and cannot require grad).
+            lists and float arrays). Integer or bool data is refused with a ValueError:
+            a Parameter requires grad, which needs a floating dtype.
     """
 
     def __init__(self, data: Any, dtype: Any = None) -> None:
@@ -119,6 +126,13 @@ assert isinstance(p, Tensor), "Parameter should be a subclass of Tensor"
 assert p.requires_grad is True, f"a Parameter must require gradients, got requires_grad={p.requires_grad}"
 assert p.shape == (2, 3), f"Parameter keeps the shape of its data: expected (2, 3), got {p.shape}"
 assert p.dtype == np.float32, f"expected float32, got {p.dtype}"
+try:
+    Parameter(np.array([1, 2, 3]))
+except ValueError as error:
+    assert "requires_grad" in str(error), f"Tensor's error for an integer array that requires grad, got: {error}"
+else:
+    raise AssertionError("Parameter(np.array([1, 2, 3])) must raise ValueError: a Parameter requires grad, "
+                         "which needs a floating dtype. Hint: super().__init__(data, requires_grad=True, dtype=dtype)")
 print("Parameter: OK")
 ### BEGIN HIDDEN TESTS
 # A list of Python numbers follows Tensor's rule: float32 (module 01).
@@ -130,6 +144,13 @@ r = Parameter(np.zeros(4), dtype=np.float64)
 assert r.dtype == np.float64, f"Parameter(..., dtype=np.float64) should store float64, got {r.dtype}"
 # The values are kept: 1 + 2 + 3 = 6, summed by hand.
 assert float(np.asarray(q.data, dtype=np.float64).sum()) == 6.0, f"Parameter must keep the values it was given: {q.data}"
+# bool data cannot require grad either: refused like integers
+try:
+    Parameter(np.array([True, False]))
+except ValueError:
+    pass
+else:
+    raise AssertionError("Parameter of a bool array must raise ValueError (a Parameter requires grad)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -200,6 +221,13 @@ assert float(np.asarray(q.data, dtype=np.float64).sum()) == 6.0, f"Parameter mus
 # `"2.rng"`; the state is `generator.bit_generator.state`, a dict of plain numbers,
 # so a resumed run draws the same dropout masks as an uninterrupted one.
 #
+# **Key order**: first every parameter, in the order of `named_parameters()`; then
+# every generator, in the order of the given `_named_generators()` (modules as
+# `named_modules()` lists them, each module's attributes in assignment order). A
+# generator never sits between parameters, even when it was assigned before them:
+# `Noisy` below assigns its `rng` first and still saves
+# `["inner.scale", "inner.shift", "rng"]`.
+#
 # `load_state_dict(state)` is careful in two ways:
 #
 # 1. it **checks everything before changing anything**: missing names, unexpected
@@ -215,6 +243,14 @@ assert float(np.asarray(q.data, dtype=np.float64).sum()) == 6.0, f"Parameter mus
 #    parameters keeps working with the loaded values. Generator states are set
 #    back the same way (`generator.bit_generator.state = saved`), on the very
 #    generator objects the modules hold.
+#
+# A saved generator state is **wrong** when the generator refuses it: not a dict, the
+# state of another kind of generator (an `MT19937` state for a `PCG64`), a dict with
+# entries missing or of the wrong type. Find out without touching the module's own
+# generator: set it on a scratch generator of the same kind,
+# `type(generator.bit_generator)().state = value`, which raises `TypeError`,
+# `ValueError` or `KeyError` for a wrong state. Such a state is one more problem in the
+# one `ValueError`, named by its key (e.g. `'2.rng' is not a valid generator state`).
 
 # %% nbgrader={"grade": false, "grade_id": "layers_module", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -323,7 +359,8 @@ class Module:
         return found
 
     def state_dict(self) -> dict[str, Any]:
-        """Copies of all parameter arrays by name, plus the state of every owned generator."""
+        """Copies of all parameter arrays by name (in `named_parameters()` order), then the
+        state of every owned generator (in `_named_generators()` order)."""
         ### BEGIN SOLUTION
         state: dict[str, Any] = {name: p.data.copy() for name, p in self.named_parameters()}
         for name, generator in self._named_generators():
@@ -415,12 +452,12 @@ class TwoStage(Module):
 
 
 class Noisy(Module):
-    """A module that owns a random generator (as Dropout will)."""
+    """A module that owns a random generator (as Dropout will), assigned before its parameters."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.inner = Affine(1)
         self.rng = np.random.default_rng(0)
+        self.inner = Affine(1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.inner(x) + Tensor(self.rng.standard_normal(x.shape).astype(np.float32))
@@ -525,14 +562,16 @@ assert float(small.scale.data[0]) == 1.0, "state_dict() must return copies: chan
 noisy_state = Noisy().state_dict()
 assert noisy_state["rng"] == np.random.default_rng(0).bit_generator.state, \
     f"a generator attribute is saved as generator.bit_generator.state under its name, got keys {list(noisy_state)}"
+assert list(noisy_state) == ["inner.scale", "inner.shift", "rng"], \
+    f"the parameters first, then the generators (even one assigned before them), got {list(noisy_state)}"
 print("state_dict: OK")
 ### BEGIN HIDDEN TESTS
 holder = Module()
 holder.noisy = Noisy()
 holder.noisy.rng.random(3)  # move the generator on: its current state is saved
 got = holder.state_dict()
-assert [k for k in got if k != "noisy.rng"] == ["noisy.inner.scale", "noisy.inner.shift"] and "noisy.rng" in got, \
-    f"keys: the parameters' names, and '<module name>.<attribute>' for each generator; got {list(got)}"
+assert list(got) == ["noisy.inner.scale", "noisy.inner.shift", "noisy.rng"], \
+    f"keys: the parameters' names, then '<module name>.<attribute>' for each generator; got {list(got)}"
 reference = np.random.default_rng(0)
 reference.random(3)
 assert got["noisy.rng"] == reference.bit_generator.state, "the generator's state now, bit_generator.state"
@@ -643,7 +682,9 @@ else:
 # bias   = rng.uniform(-k, k, size=(out_features,))               # then the bias
 # ```
 #
-# both stored as float32 `Parameter`s. With `bias=False`, `self.bias` is `None`.
+# both stored as float32 `Parameter`s. With `bias=False`, `self.bias` is `None` and
+# nothing is drawn for it (as in PyTorch): the weight is the same as with a bias, and
+# `rng` moves on by the weight's draws only.
 #
 # **Speed.** `forward` is two Tensor operations, `x @ self.weight` and `+ self.bias`:
 # no copies, no loops, float32 throughout. NumPy hands the product to an optimised
@@ -657,7 +698,8 @@ class Linear(Module):
     Args:
         in_features: length of each input vector (the last dimension of x).
         out_features: length of each output vector.
-        bias: learn an additive bias (default True); with False, `self.bias` is None.
+        bias: learn an additive bias (default True); with False, `self.bias` is None and
+            no bias is drawn from `rng`.
         rng: np.random.Generator for the initial weights; None means a fresh default_rng().
 
     `weight` has shape (in_features, out_features) (PyTorch stores the transpose),
@@ -760,6 +802,11 @@ assert plain.bias is None, "with bias=False, self.bias should be None"
 plain.weight.data[...] = [[1, 0, -1], [2, 1, 0]]
 got = np.asarray(plain(Tensor([[1.0, 2.0]])).data, dtype=np.float64).tolist()
 assert got == [[5.0, 2.0, -1.0]], f"bias=False: y = x @ W = [[5, 2, -1]] (the worked example without b), got {got}"
+g = np.random.default_rng(4)
+Linear(2, 3, bias=False, rng=g)
+reference = np.random.default_rng(4)
+reference.uniform(-1 / np.sqrt(2), 1 / np.sqrt(2), size=(2, 3))  # the weight's draws only, NumPy on the side
+assert g.random() == reference.random(), "bias=False draws nothing for the bias: rng moves on by the weight only"
 print("Linear without bias: OK")
 ### BEGIN HIDDEN TESTS
 nobias = Linear(5, 4, bias=False, rng=np.random.default_rng(2))
@@ -767,6 +814,12 @@ assert [n for n, _ in nobias.named_parameters()] == ["weight"], "without bias th
 xs = np.random.default_rng(3).standard_normal((6, 5)).astype(np.float32)
 ref = xs.astype(np.float64) @ nobias.weight.data.astype(np.float64)
 assert np.allclose(np.asarray(nobias(Tensor(xs)).data, dtype=np.float64), ref, atol=1e-5), "bias=False: y = x @ W"
+# the weight is the one drawn with a bias; the generator has moved by the weight's 20 draws only
+g, reference = np.random.default_rng(8), np.random.default_rng(8)
+same_weight = Linear(5, 4, bias=False, rng=g).weight.data
+w_expected = reference.uniform(-1 / np.sqrt(5), 1 / np.sqrt(5), size=(5, 4)).astype(np.float32)
+assert np.array_equal(same_weight, w_expected) and g.random() == reference.random(), \
+    "bias=False: the weight is drawn as usual, and nothing is drawn for the bias"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "layers_test_linear_init", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -863,16 +916,22 @@ plt.show()
 # * The mask comes from the layer's own generator `self.rng`, drawn as
 #   `self.rng.random(x.shape, dtype=np.float32) >= p` (True means "keep"). Because `rng`
 #   is an attribute, `state_dict()` saves its state, and a resumed run repeats the masks.
-# * Multiply `x` by the mask **as a Tensor operation** (`x * mask`, the mask already
-#   scaled by `1/(1-p)` and in `x`'s dtype). Then the multiplication is recorded in
-#   the graph and the gradient flows back through exactly the kept units.
+# * The kept values are scaled by **multiplying with a scaled mask**: `mask` holds 0
+#   for a dropped element and `1/(1-p)` for a kept one, in `x`'s dtype (so the scale
+#   is rounded once, to that dtype), and the output is `x * mask`. That is exactly what
+#   PyTorch computes, bit for bit. (Dividing the kept values by `1 - p` gives the same
+#   numbers up to the last bit, not always the same bits; the tests allow for that
+#   rounding.)
+# * Multiply **as a Tensor operation** (`x * mask`, with `mask` a NumPy array or a
+#   Tensor). Then the multiplication is recorded in the graph and the gradient flows
+#   back through exactly the kept units.
 # * In eval mode (or `p = 0`) return `x` itself: no copy, nothing recorded.
 
 # %% nbgrader={"grade": false, "grade_id": "layers_dropout", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 class Dropout(Module):
-    """Inverted dropout: in training, zero each element with probability p and scale the
-    rest by 1/(1-p); in evaluation mode, the identity. p = 1 gives zeros.
+    """Inverted dropout: in training, `x * mask` with `mask` 0 (probability p) or 1/(1-p)
+    in x's dtype; in evaluation mode, the identity. p = 1 gives zeros.
 
     Args:
         p: probability of dropping an element, in [0, 1].
@@ -912,22 +971,23 @@ out = np.asarray(drop(ones).data, dtype=np.float64)
 assert set(np.unique(out).tolist()) <= {0.0, 2.0}, f"with p=0.5 every element is 0 or 1/(1-0.5) = 2, got values {np.unique(out)[:5]}"
 dropped = float((out == 0).mean())
 assert 0.45 < dropped < 0.55, f"about half of 10,000 elements should be dropped with p=0.5, got {dropped:.3f}"
-# The mask recipe, recomputed with NumPy on the side: keep = random >= p, scale 1/(1-p).
+# The mask recipe, recomputed with NumPy on the side: keep = random >= p, mask 0 or 1/(1-p), x * mask.
 x = np.array([[2.0, 4.0, 6.0, 8.0]], dtype=np.float32)
 keep = np.random.default_rng(1).random((1, 4), dtype=np.float32) >= 0.5
+mask = np.where(keep, np.float32(1 / (1 - 0.5)), np.float32(0.0))
 got = Dropout(0.5, rng=np.random.default_rng(1))(Tensor(x))
-assert np.array_equal(got.data, np.where(keep, x / 0.5, 0.0)), \
-    f"mask = rng.random(x.shape, dtype=np.float32) >= p, kept values divided by (1 - p): expected {np.where(keep, x / 0.5, 0.0)}, got {got.data}"
+assert np.allclose(got.data, x * mask, rtol=1e-6, atol=0), \
+    f"keep = rng.random(x.shape, dtype=np.float32) >= p, output x * mask with mask 0 or 1/(1-p): expected {x * mask}, got {got.data}"
 assert got.dtype == np.float32, f"float32 in, float32 out; got {got.dtype}"
 print("Dropout in training: OK")
 ### BEGIN HIDDEN TESTS
 # The documented mask recipe, recomputed with NumPy on the side, with another p and seed.
 x = np.arange(1, 21, dtype=np.float32).reshape(4, 5)
 keep = np.random.default_rng(3).random((4, 5), dtype=np.float32) >= 0.25
-expected = np.where(keep, x.astype(np.float64) / 0.75, 0.0)
+expected = x * np.where(keep, np.float32(1 / 0.75), np.float32(0.0))
 got = Dropout(0.25, rng=np.random.default_rng(3))(Tensor(x))
-assert np.allclose(np.asarray(got.data, dtype=np.float64), expected, rtol=1e-6), \
-    "mask should be rng.random(x.shape, dtype=np.float32) >= p, kept values divided by (1 - p)"
+assert np.allclose(np.asarray(got.data, dtype=np.float64), expected, rtol=1e-6, atol=0), \
+    "keep = rng.random(x.shape, dtype=np.float32) >= p, output x * mask with mask 0 or 1/(1-p)"
 x64 = Tensor(np.ones((3, 3)), dtype=np.float64)
 assert Dropout(0.5, rng=np.random.default_rng(0))(x64).dtype == np.float64, "a float64 input should give a float64 output"
 # The multiplication is recorded: the output's inputs include x.

@@ -43,7 +43,8 @@ class Parameter(Tensor):
     Args:
         data: the initial values (array, list, number or Tensor).
         dtype: NumPy dtype to store; default follows Tensor's rule (float32 for numbers,
-            lists and float arrays; an integer array stays integer and cannot require grad).
+            lists and float arrays). Integer or bool data is refused with a ValueError:
+            a Parameter requires grad, which needs a floating dtype.
     """
 
     def __init__(self, data: Any, dtype: Any = None) -> None:
@@ -152,7 +153,8 @@ class Module:
         return found
 
     def state_dict(self) -> dict[str, Any]:
-        """Copies of all parameter arrays by name, plus the state of every owned generator."""
+        """Copies of all parameter arrays by name (in `named_parameters()` order), then the
+        state of every owned generator (in `_named_generators()` order)."""
         state: dict[str, Any] = {name: p.data.copy() for name, p in self.named_parameters()}
         for name, generator in self._named_generators():
             state[name] = generator.bit_generator.state
@@ -216,7 +218,8 @@ class Linear(Module):
     Args:
         in_features: length of each input vector (the last dimension of x).
         out_features: length of each output vector.
-        bias: learn an additive bias (default True); with False, `self.bias` is None.
+        bias: learn an additive bias (default True); with False, `self.bias` is None and
+            no bias is drawn from `rng`.
         rng: np.random.Generator for the initial weights; None means a fresh default_rng().
 
     `weight` has shape (in_features, out_features) (PyTorch stores the transpose),
@@ -265,8 +268,8 @@ class Linear(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout: in training, zero each element with probability p and scale the
-    rest by 1/(1-p); in evaluation mode, the identity. p = 1 gives zeros.
+    """Inverted dropout: in training, `x * mask` with `mask` 0 (probability p) or 1/(1-p)
+    in x's dtype; in evaluation mode, the identity. p = 1 gives zeros.
 
     Args:
         p: probability of dropping an element, in [0, 1].
