@@ -31,6 +31,11 @@
 # backward rule needs. The result keeps the predictions' dtype (float32 stays
 # float32, float64 stays float64), whatever the targets' dtype.
 #
+# **An empty batch** has no mean (it would be 0/0), so each loss refuses it with a
+# `ValueError` that says the batch is empty. PyTorch returns `nan` instead; a loss of
+# `nan` is found only later, in a training curve, and an empty batch is always a bug
+# in the data pipeline. The checks are given at the start of each loss.
+#
 # **Inputs of the op.** The predictions always; the targets too when they are given
 # as a Tensor that can carry a gradient (for MSE and BCE any Tensor, for cross
 # entropy a Tensor of probabilities), as in PyTorch, where a target that requires
@@ -83,7 +88,8 @@ def _as_array(targets: Any) -> np.ndarray:
 #
 # Shapes must match exactly. PyTorch broadcasts `(N, 1)` against `(N,)` into an
 # `(N, N)` matrix with only a warning, a classic silent bug; we refuse with a
-# `ValueError` that names both shapes. Targets are converted to the predictions'
+# `ValueError` that names both shapes. Predictions with no elements (an empty batch)
+# are a `ValueError` too (given). Targets are converted to the predictions'
 # dtype (float64 targets must not turn a float32 network into float64).
 #
 # Graph record: inputs `(predictions,)`, plus the targets when they are a Tensor
@@ -107,6 +113,8 @@ class MSELoss:
             raise ValueError(
                 f"MSELoss: targets must have the predictions' shape {p.shape}, got shape {t.shape}"
             )
+        if p.size == 0:
+            raise ValueError(f"MSELoss: the batch is empty (predictions of shape {p.shape})")
         inputs = (predictions, targets) if isinstance(targets, Tensor) else (predictions,)
         ### BEGIN SOLUTION
         diff = p - t.astype(p.dtype, copy=False)
@@ -393,9 +401,22 @@ for bad_targets in (np.array([0, 1, 2]), np.array([0, 10]), np.array([0, -1]), n
 # The two agree whenever $\varepsilon \le p \le 1 - \varepsilon$, which covers every
 # prediction that is not saturated.
 #
-# In float32, $1 - 10^{-7}$ rounds to $1 - 1.19 \cdot 10^{-7}$ (the second float below
-# 1; the first is $1 - 5.96 \cdot 10^{-8}$), so the clamp still keeps $1 - p > 0$. Larger `eps` (such as `1e-4`) give a
-# gentler loss; `eps` must lie in $(0, 0.5)$.
+# The clamp works in the predictions' dtype: clip with `np.clip(p, eps, 1 - eps)` on
+# the predictions' array, and the bounds are rounded to that dtype. In float32,
+# $1 - 10^{-7}$ rounds to $1 - 1.19 \cdot 10^{-7}$ (the second float below 1; the first
+# is $1 - 5.96 \cdot 10^{-8}$), so the clamp still keeps $1 - p > 0$; in float64 nothing
+# is lost. Larger `eps` (such as `1e-4`) give a gentler loss; `eps` must lie in
+# $(0, 0.5)$.
+#
+# **float16.** Half precision has 11 significant bits: the float below 1 is
+# $1 - 2^{-11} \approx 0.99951$, and $1 - 10^{-7}$ rounds to exactly 1. The clamp would
+# then keep a saturated prediction at 1, and $\ln(1 - p) = -\infty$. So the loss refuses
+# (given code, a `ValueError`) an `eps` for which $1 - \varepsilon$ rounds to 1 in the
+# predictions' dtype, and names the smallest `eps` that works there,
+# `np.finfo(dtype).epsneg`: $2^{-11} \approx 0.000488$ for float16, about $6 \cdot 10^{-8}$
+# for float32 (so the default `1e-7` fits float32 and float64). For float16 predictions
+# pass `eps=1e-3`, or compute the loss in float32. PyTorch, which clamps the logs at
+# $-100$ instead of the probabilities, needs no such rule.
 #
 # Predictions must lie in $[0, 1]$ (they are probabilities; for raw scores use a
 # sigmoid first) and targets too: anything else is a `ValueError` naming the value
@@ -429,7 +450,13 @@ class BinaryCrossEntropyLoss:
                 f"got shape {t.shape}"
             )
         if p.size == 0:
-            raise ValueError("BinaryCrossEntropyLoss: the batch is empty")
+            raise ValueError(f"BinaryCrossEntropyLoss: the batch is empty (predictions of shape {p.shape})")
+        if p.dtype.type(1.0 - self.eps) >= 1 or p.dtype.type(self.eps) <= 0:
+            raise ValueError(
+                f"BinaryCrossEntropyLoss: eps={self.eps} is too small for {p.dtype} predictions: "
+                f"1 - eps rounds to 1 in {p.dtype}, so a prediction of 1 would give an infinite loss; "
+                f"use eps >= {np.finfo(p.dtype).epsneg:.3g} (np.finfo({p.dtype}).epsneg) or float32 predictions"
+            )
         for name, values in (("predictions", p), ("targets", t)):
             low, high = values.min(), values.max()
             if not (low >= 0 and high <= 1):  # also catches nan
@@ -504,6 +531,20 @@ assert float(pc[0]) == 1e-7 and float(pc[2]) == 0.5 and float(pc[1]) == 1 - 1e-7
 assert abs(rec.item() + np.log(1e-7) / 3 + np.log(1 - 1e-7) / 3 + np.log(0.5) / 3) < 1e-12, \
     "the loss uses the clamped probabilities"
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# Two more refusals, both given: an empty batch, and float16 predictions with an `eps`
+# that float16 cannot tell from 0 next to 1. See them at work:
+
+# %%
+for bad_call in (lambda: MSELoss()(Tensor(np.zeros((0, 3))), np.zeros((0, 3))),
+                 lambda: bce(Tensor([0.5, 1.0], dtype=np.float16), np.array([1.0, 0.0]))):
+    try:
+        bad_call()
+    except ValueError as error:
+        print(f"ValueError: {error}")
+half = BinaryCrossEntropyLoss(eps=1e-3)(Tensor([0.5, 1.0], dtype=np.float16), np.array([1.0, 0.0]))
+print("float16 with eps=1e-3:", half.item(), half.dtype)
 
 # %% [markdown]
 # ## 4. Which loss for which output

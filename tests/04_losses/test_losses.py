@@ -66,6 +66,18 @@ def test_mse_shape_mismatch():
         MSELoss()(Tensor(np.zeros((4, 1))), np.zeros(4))
 
 
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0)])
+def test_every_loss_refuses_an_empty_batch(shape):
+    # torch returns nan for all three (F.mse_loss, F.cross_entropy, F.binary_cross_entropy
+    # of empty tensors, torch 2.13.0); the course refuses, the same way for each loss
+    with pytest.raises(ValueError, match="empty"):
+        MSELoss()(Tensor(np.zeros(shape)), np.zeros(shape))
+    with pytest.raises(ValueError, match="empty"):
+        BinaryCrossEntropyLoss()(Tensor(np.zeros(shape)), np.zeros(shape))
+    with pytest.raises(ValueError, match="empty"):
+        CrossEntropyLoss()(Tensor(np.zeros((0, 3))), np.zeros(0, dtype=np.int64))
+
+
 # ---- cross entropy ------------------------------------------------------------------------------
 
 
@@ -206,6 +218,23 @@ def test_bce_clamps_saturated_probabilities(dtype):
     assert 0 < 1 - p[1] and np.isfinite(loss.item())
     # both terms are -log(eps) up to float32 rounding of 1 - eps: about 16.1
     assert loss.item() == pytest.approx(-math.log(1e-7), rel=0.02)
+
+
+def test_bce_refuses_an_eps_that_rounds_away_in_the_predictions_dtype():
+    # float16: 1 - 1e-7 rounds to 1 (the float below 1 is 1 - 2**-11), so the clamp could
+    # not keep log(1 - p) finite; the message names eps, the dtype and epsneg = 2**-11
+    with pytest.raises(ValueError, match=r"eps=1e-07.*float16.*0\.000488"):
+        BinaryCrossEntropyLoss()(Tensor([0.5, 1.0], dtype=np.float16), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="eps=1e-17.*float64"):
+        BinaryCrossEntropyLoss(eps=1e-17)(Tensor([0.5], dtype=np.float64), np.array([1.0]))
+    # 2**-11 itself works in float16: 1 - 2**-11 = 0.99951171875 is a float16
+    smallest = float(np.finfo(np.float16).epsneg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        saturated = Tensor([1.0], dtype=np.float16)
+        loss = BinaryCrossEntropyLoss(eps=smallest)(saturated, np.array([0.0]))
+    # -ln(2**-11) = 11 ln 2 = 7.6246, rounded to float16
+    assert loss.dtype == np.float16 and loss.item() == pytest.approx(11 * math.log(2), rel=1e-3)
 
 
 def test_bce_eps():

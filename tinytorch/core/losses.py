@@ -45,6 +45,8 @@ class MSELoss:
             raise ValueError(
                 f"MSELoss: targets must have the predictions' shape {p.shape}, got shape {t.shape}"
             )
+        if p.size == 0:
+            raise ValueError(f"MSELoss: the batch is empty (predictions of shape {p.shape})")
         inputs = (predictions, targets) if isinstance(targets, Tensor) else (predictions,)
         diff = p - t.astype(p.dtype, copy=False)
         loss = np.asarray(np.mean(diff * diff), dtype=p.dtype)
@@ -149,7 +151,13 @@ class BinaryCrossEntropyLoss:
                 f"got shape {t.shape}"
             )
         if p.size == 0:
-            raise ValueError("BinaryCrossEntropyLoss: the batch is empty")
+            raise ValueError(f"BinaryCrossEntropyLoss: the batch is empty (predictions of shape {p.shape})")
+        if p.dtype.type(1.0 - self.eps) >= 1 or p.dtype.type(self.eps) <= 0:
+            raise ValueError(
+                f"BinaryCrossEntropyLoss: eps={self.eps} is too small for {p.dtype} predictions: "
+                f"1 - eps rounds to 1 in {p.dtype}, so a prediction of 1 would give an infinite loss; "
+                f"use eps >= {np.finfo(p.dtype).epsneg:.3g} (np.finfo({p.dtype}).epsneg) or float32 predictions"
+            )
         for name, values in (("predictions", p), ("targets", t)):
             low, high = values.min(), values.max()
             if not (low >= 0 and high <= 1):  # also catches nan
