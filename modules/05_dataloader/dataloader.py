@@ -290,7 +290,11 @@ else:
 # same order of epoch `e`.
 #
 # Each batch is a tuple of `Tensor`s, one per array: `(inputs, targets)` for two
-# arrays. Dtypes are those of the data set: float32 inputs, integer labels.
+# arrays. Dtypes are those of the data set: float32 inputs, integer labels, and float64
+# inputs for a data set built from a float64 `Tensor`. So wrap each batch with
+# `Tensor(batch, dtype=array.dtype)`: a plain `Tensor(batch)` would apply Tensor's rule
+# again and turn float64 rows into float32 (the given `_collate` does the same for
+# other data sets).
 #
 # ### Checking the arguments
 #
@@ -310,9 +314,18 @@ else:
 # ```
 #
 # `load_state_dict(state)` restores all five. It checks first and changes nothing when
-# the state does not fit: a missing or an unexpected key is a `ValueError` that names
-# the key; each value goes through the same check as in the constructor
-# (`_check_int`, `_check_bool`), whose error names the key and the value.
+# the state does not fit, in this order:
+#
+# 1. the keys: every missing and every unexpected key, named together in one
+#    `ValueError`;
+# 2. the values, in the order `seed`, `epoch`, `batch_size`, `shuffle`, `drop_last`,
+#    each with the same check as in the constructor (`_check_int`, `_check_bool`), so
+#    with the same error: a `TypeError` for a value of the wrong type, a `ValueError`
+#    for a number out of range, naming the key and the value. The first bad value
+#    raises. A `seed` of `None` is refused like any other non-integer (a `TypeError`):
+#    a saved state always holds the seed that was used, never `None`;
+# 3. last, as in the constructor, `drop_last=True` with a `batch_size` larger than
+#    the data set (a `ValueError`: no batch at all).
 
 # %% nbgrader={"grade": false, "grade_id": "dataloader_dataloader", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -531,9 +544,13 @@ assert all(isinstance(b, tuple) and len(b) == 2 and all(isinstance(t, Tensor) fo
 )
 assert [b[0].shape for b in batches] == [(4, 2), (4, 2), (2, 2)], f"input shapes should be (4, 2), (4, 2), (2, 2), got {[b[0].shape for b in batches]}"
 assert batches[0][1].data.tolist() == [0, 1, 2, 3], f"unshuffled, the first batch holds examples 0-3, got targets {batches[0][1].data.tolist()}"
-assert batches[0][0].dtype == np.float32 and batches[0][1].dtype == y.dtype, (
-    f"dtypes float32 / {y.dtype} expected, got {batches[0][0].dtype} / {batches[0][1].dtype}"
-)
+for data_set, want in ((TensorDataset(X, y), (np.float32, y.dtype)),
+                       (TensorDataset(Tensor(X, dtype=np.float64), y), (np.float64, y.dtype))):
+    first = next(iter(DataLoader(data_set, batch_size=4)))
+    assert (first[0].dtype, first[1].dtype) == want, (
+        f"batches keep the data set's dtypes {want}, got {first[0].dtype} / {first[1].dtype}. "
+        "Hint: Tensor(batch, dtype=array.dtype)"
+    )
 ### BEGIN HIDDEN TESTS
 # the last batch holds rows 8 and 9 of X: [16, 17], [18, 19]
 assert np.asarray(batches[2][0].data, dtype=np.float64).tolist() == [[16.0, 17.0], [18.0, 19.0]], (
@@ -547,8 +564,9 @@ for n in (1, 5, 7, 64, 65):
             f"n={n}, b={b}: expected ceil(n / b) = {-(-n // b)} batches, got len {len(loader_n)}"
         )
 # one array gives 1-tuples; a batch larger than the data set gives one batch with everything
-single = next(iter(DataLoader(TensorDataset(X), batch_size=3)))
-assert isinstance(single, tuple) and len(single) == 1 and single[0].shape == (3, 2), "one array in, batches are (inputs,)"
+single = next(iter(DataLoader(TensorDataset(Tensor(X, dtype=np.float64)), batch_size=3, shuffle=True, seed=1)))
+assert isinstance(single, tuple) and len(single) == 1 and single[0].shape == (3, 2) and single[0].dtype == np.float64, \
+    "one array in, batches are (inputs,), with the data set's dtype (float64 here, also shuffled)"
 whole = list(DataLoader(TensorDataset(X, y), batch_size=100))
 assert len(whole) == 1 and whole[0][0].shape == (10, 2), "batch_size=100 on 10 examples: one batch of 10"
 ### END HIDDEN TESTS
@@ -719,12 +737,20 @@ except ValueError as error:
 else:
     raise AssertionError("a state without drop_last must raise ValueError")
 assert (loader.seed, loader.epoch) == (7, 0), "a refused state must not change the loader"
+try:
+    loader.load_state_dict({"seed": None, "epoch": 1, "batch_size": 6, "shuffle": True, "drop_last": False})
+except TypeError as error:
+    assert "seed" in str(error) and "None" in str(error), f"the error should name seed and None: {error}"
+else:
+    raise AssertionError("a seed of None must raise TypeError (_check_int), as in a state it must be the seed used")
+assert (loader.seed, loader.epoch) == (7, 0), "a refused state must not change the loader"
 ### BEGIN HIDDEN TESTS
 for bad, words in (
     ({"seed": 4, "epoch": 0, "batch_size": 5, "shuffle": True, "drop_last": False, "lr": 0.1}, ["lr"]),
     ({"seed": 4, "epoch": -1, "batch_size": 5, "shuffle": True, "drop_last": False}, ["epoch", "-1"]),
     ({"seed": 4, "epoch": 0, "batch_size": 0, "shuffle": True, "drop_last": False}, ["batch_size", "0"]),
     ({"seed": 4, "epoch": 0, "batch_size": 5, "shuffle": "yes", "drop_last": False}, ["shuffle", "yes"]),
+    ({"seed": 2.5, "epoch": 0, "batch_size": 5, "shuffle": True, "drop_last": False}, ["seed", "2.5"]),
 ):
     try:
         loader.load_state_dict(bad)

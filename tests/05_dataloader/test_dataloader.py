@@ -220,6 +220,7 @@ def test_state_dict_contents():
     ("change", "word", "error"),
     [
         ({"epoch": None}, "epoch", TypeError),
+        ({"seed": None}, "seed.*None", TypeError),
         ({"epoch": -1}, "epoch", ValueError),
         ({"seed": -5}, "seed", ValueError),
         ({"batch_size": 0}, "batch_size", ValueError),
@@ -237,6 +238,40 @@ def test_load_state_dict_validates_before_changing_anything(change, word, error)
     with pytest.raises(error, match=word):
         loader.load_state_dict(bad)
     assert loader.state_dict() == before
+
+
+def test_load_state_dict_checks_keys_then_values_in_order_then_the_combination():
+    X, y = make_data(20)
+    loader = DataLoader(TensorDataset(X, y), batch_size=4)
+    good = loader.state_dict()
+    # a missing key and bad values: the keys are reported (all of them), not the values
+    keys_wrong = {**good, "seed": None, "lr": 1}
+    del keys_wrong["drop_last"]
+    with pytest.raises(ValueError, match=r"missing \['drop_last'\], unexpected \['lr'\]"):
+        loader.load_state_dict(keys_wrong)
+    # several bad values: the first in the order seed, epoch, batch_size, shuffle, drop_last
+    with pytest.raises(TypeError, match="seed"):
+        loader.load_state_dict({**good, "seed": None, "epoch": -1, "shuffle": "no"})
+    with pytest.raises(ValueError, match="epoch"):
+        loader.load_state_dict({**good, "epoch": -1, "batch_size": 0, "shuffle": "no"})
+    with pytest.raises(TypeError, match="shuffle"):
+        loader.load_state_dict({**good, "shuffle": "no", "drop_last": "no"})
+    # the drop_last / batch_size combination comes last, after every value passed
+    with pytest.raises(ValueError, match="no batch"):
+        loader.load_state_dict({**good, "batch_size": 50, "drop_last": True})
+
+
+def test_batches_keep_the_data_sets_float64():
+    # a data set built from a float64 Tensor keeps float64 (TensorDataset), and so do its
+    # batches, sliced or fancy-indexed, and the batches of a generic data set
+    X, y = make_data(10)
+    data = TensorDataset(Tensor(X, dtype=np.float64), y)
+    for shuffle in (False, True):
+        for inputs, labels in DataLoader(data, batch_size=4, shuffle=shuffle, seed=0):
+            assert inputs.dtype == np.float64 and labels.dtype == np.int64
+    pairs = [(Tensor(X[i], dtype=np.float64), int(y[i])) for i in range(10)]
+    generic = next(iter(DataLoader(pairs, batch_size=4)))
+    assert generic[0].dtype == np.float64
 
 
 def test_load_state_dict_missing_key_and_non_mapping():
