@@ -212,6 +212,13 @@ draw_graph(L, labels)
 # | `neg` | $-a$ | $-\bar y$ | |
 # | `pow` | $a^p$ ($p$ = `_ctx`) | $\bar y\, p\, a^{p-1}$ | |
 #
+# **`pow` with $p = 0$.** Then $y = a^0 = 1$ is a constant and its gradient is 0
+# everywhere. The formula would compute $\bar y \cdot 0 \cdot a^{-1}$, which at $a = 0$ is
+# $0 \cdot \infty$ = `nan` (with NumPy's divide-by-zero warning). So for `p == 0` return
+# zeros of `grad`'s shape and dtype (`np.zeros_like(grad)`), as PyTorch does. For other
+# exponents the formula stands, also where it gives `inf` at $a = 0$ (for $p = 0.5$,
+# say), which is PyTorch's answer too.
+#
 # Shapes: here the gradients have the **output's** shape, which is larger than an
 # input's when broadcasting stretched it. Do not worry about that in the rules: the
 # backward pass fixes it in one place (section 3). `mul` and `div` skip the
@@ -265,9 +272,12 @@ def neg_backward(grad: np.ndarray, out: Any) -> GradPair:
 
 
 def pow_backward(grad: np.ndarray, out: Any) -> GradPair:
-    """y = a ** p with the number p saved in `out._ctx`: `grad * p * a ** (p - 1)` to a."""
+    """y = a ** p with the number p saved in `out._ctx`: `grad * p * a ** (p - 1)` to a;
+    zeros for p == 0 (y = 1 is constant; the formula would give nan at a = 0)."""
     p = float(out._ctx)  # a Python float keeps float32 arrays float32
     ### BEGIN SOLUTION
+    if p == 0.0:
+        return (np.zeros_like(grad),)
     a = out._inputs[0].data
     return (grad * p * a ** (p - 1.0),)
     ### END SOLUTION
@@ -336,6 +346,15 @@ assert ga is None and np.allclose(np.asarray(gb, dtype=np.float64), [6.0]), "mul
 (g_pow,) = pow_backward(one, a_t**3)
 assert abs(float(g_pow[0]) - 27.0) < 1e-4, f"pow: d(a^3)/da = 3a^2 = 27 at a=3, got {g_pow}"
 assert g_pow.dtype == np.float32, f"float32 in, float32 out: got {g_pow.dtype}. Hint: use float(p)"
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+        (g_zero,) = pow_backward(np.ones(2, dtype=np.float32), Tensor([0.0, 2.0], requires_grad=True) ** 0)
+    except RuntimeWarning as warning:
+        raise AssertionError(f"pow with p = 0 warned ({warning}). Hint: for p == 0 return np.zeros_like(grad)") from None
+assert np.array_equal(g_zero, [0.0, 0.0]), f"p = 0: y = 1 is constant, its gradient is 0 everywhere (also at a = 0), got {g_zero}"
 print("pow rule: OK")
 ### BEGIN HIDDEN TESTS
 b_h = Tensor([0.5], requires_grad=True)
@@ -348,6 +367,14 @@ assert np.allclose(np.asarray(g_pow, dtype=np.float64), [3 * 2.5 * 0.5**1.5], rt
     f"pow: grad * p * a^(p-1) with a fractional p, got {g_pow}"
 (g_pow,) = pow_backward(np.ones(2, dtype=np.float32), Tensor([2.0, -1.0], requires_grad=True) ** 2)
 assert g_pow.dtype == np.float32 and np.allclose(g_pow, [4.0, -2.0]), f"pow: 2a for p = 2, float32 kept, got {g_pow}"
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+        (g_zero,) = pow_backward(np.full((2, 1), 3.0), Tensor([[0.0], [-1.5]], dtype=np.float64, requires_grad=True) ** 0.0)
+    except RuntimeWarning as warning:
+        raise AssertionError(f"pow with p = 0 must not warn ({warning})") from None
+assert g_zero.shape == (2, 1) and np.array_equal(np.asarray(g_zero, dtype=np.float64), [[0.0], [0.0]]), \
+    f"p = 0.0: the gradient is 0 everywhere, also at a = 0, got {g_zero}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1150,14 +1177,18 @@ BACKWARD_RULES: dict[str, Callable[[np.ndarray, Any], GradPair]] = {
 #   its inputs are already in the list.
 #
 # Only nodes with `requires_grad` are visited: constants (data, labels) need no
-# gradient and neither does anything below them. Keep track of seen nodes by
+# gradient and neither does anything below them. The root itself is always in the
+# order, last, whatever its `requires_grad`: a root that does not require grad
+# recorded no inputs, so its order is just `[root]` (`backward` refuses such a root
+# before it orders anything). Keep track of seen nodes by
 # `id(node)` in a set (a tensor is not hashable by value). Look at the order for our
 # small graph: leaves first, `L` last.
 
 # %% nbgrader={"grade": false, "grade_id": "autograd_topological_order", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 def topological_order(root: Any) -> list[Any]:
-    """Nodes of the graph below `root` that require grad, each after its inputs; `root` is last.
+    """Nodes of the graph below `root` that require grad, each after its inputs; `root` is last
+    (always listed, even when it does not require grad: then the order is `[root]`).
 
     Iterative depth-first search (no recursion), so graphs of any depth work.
     """
@@ -1196,6 +1227,9 @@ diamond = (shared * 2.0) + (shared * 3.0)
 assert len(topological_order(diamond)) == 4, \
     "a node used twice is listed once (shared, two products, the sum). Hint: a set of ids"
 assert len(topological_order(shared * Tensor(2.0))) == 2, "constants are not visited"
+plain = Tensor(2.0) * 3.0
+assert len(topological_order(plain)) == 1 and topological_order(plain)[0] is plain, \
+    "a root that does not require grad is still listed, alone: [root]"
 deep = Tensor(0.0, requires_grad=True)
 for _ in range(5000):
     deep = deep + 1.0
@@ -1215,6 +1249,10 @@ deep = Tensor(0.0, requires_grad=True)
 for _ in range(20000):
     deep = deep * 1.0
 assert len(topological_order(deep)) == 20001, "a 20,000-op chain: use a stack, not recursion"
+with no_grad():
+    quiet = (a_h * a_h).sum()
+assert [id(n) for n in topological_order(quiet)] == [id(quiet)], \
+    "a root computed under no_grad() requires no grad and recorded nothing: its order is [root]"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1256,6 +1294,15 @@ assert len(topological_order(deep)) == 20001, "a 20,000-op chain: use a stack, n
 #
 # A rule's result is a new array exactly when it is not `grad` itself and not a view:
 # `g_in is not g and g_in.base is None`.
+#
+# **The start is no exception.** `_initial_grad(root, grad)` (given) returns the
+# gradient the pass starts from *and* whether the pass owns it: `True` for an array it
+# made itself (the ones of a loss, or the caller's `grad` converted to the root's
+# dtype), `False` for the caller's own array, which the pass only borrows. Keep that
+# flag with the array, as for every gradient in `grads` (a pair `(array, owned)` per
+# node works well): a borrowed start is copied before a leaf stores it, like a view.
+# Where it shows: `backward(w, g)` on a leaf `w` must store a copy of `g`; storing `g`
+# itself would make the next `backward` add into the caller's array.
 #
 # ### The 0-d trap: NumPy scalars are not arrays
 #
@@ -1513,6 +1560,11 @@ c_t = Tensor([0.0, 0.0], requires_grad=True)
 backward(c_t + 1.0, upstream)
 backward(c_t + 1.0, upstream)
 assert np.allclose(upstream, 1.0), "backward must never change the caller's grad array"
+leaf_root = Tensor([0.0, 0.0], requires_grad=True)
+backward(leaf_root, upstream)
+backward(leaf_root, upstream)
+assert np.allclose(upstream, 1.0) and np.allclose(leaf_root.grad, 2.0), \
+    "a leaf as the root: _initial_grad says the caller's grad is not owned, so the leaf stores a copy"
 print("aliasing: OK")
 ### BEGIN HIDDEN TESTS
 # sum's rule returns a read-only broadcast view: a leaf must store a copy it can add into

@@ -121,3 +121,25 @@ def test_targets_without_requires_grad_get_nothing():
     targets = Tensor([[0.5, 0.5]])
     CrossEntropyLoss()(z, targets).backward()
     assert targets.grad is None and z.grad is not None
+
+
+@pytest.mark.parametrize("exponent", [0, 0.0])
+def test_pow_with_exponent_zero_has_gradient_zero_also_at_zero(exponent):
+    # torch: x = torch.tensor([0.0, 2.0, -1.5], dtype=torch.float64, requires_grad=True)
+    #        (x ** 0).sum().backward()   -> x.grad = [0., 0., 0.]
+    # (the formula p * a ** (p - 1) would give 0 * inf = nan at a = 0)
+    x = Tensor([0.0, 2.0, -1.5], dtype=np.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        backward((x**exponent).sum())
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0])
+
+
+def test_pow_keeps_torchs_infinite_gradients_at_zero():
+    # torch: (x ** 0.5).sum().backward() at x = [0, 2] -> [inf, 0.3536]; x ** -1.0 -> [-inf, -0.25]
+    for exponent, want in ((0.5, [math.inf, 0.5 / math.sqrt(2.0)]), (-1.0, [-math.inf, -0.25])):
+        x = Tensor([0.0, 2.0], dtype=np.float64, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's divide by zero at a = 0
+            backward((x**exponent).sum())
+        np.testing.assert_allclose(x.grad, want, rtol=1e-12)

@@ -247,6 +247,18 @@ def test_leaf_root():
     assert float(x.grad) == 1.0
 
 
+def test_a_leaf_root_stores_a_copy_of_the_callers_grad():
+    # _initial_grad says the caller's array is not owned: the leaf copies it, so the
+    # second call adds into the leaf's own array, never into the caller's
+    upstream = np.array([1.0, 2.0], dtype=np.float32)
+    w = Tensor([0.0, 0.0], requires_grad=True)
+    backward(w, upstream)
+    assert w.grad is not upstream and not np.shares_memory(w.grad, upstream)
+    backward(w, upstream)
+    np.testing.assert_array_equal(upstream, [1.0, 2.0])
+    np.testing.assert_array_equal(w.grad, [2.0, 4.0])
+
+
 def test_unknown_op_names_the_op():
     x = Tensor([1.0], requires_grad=True)
     weird = Tensor._from_op(x.data * 2, "frobnicate", (x,))
@@ -304,6 +316,15 @@ def test_topological_order_puts_inputs_first():
         for inp in node._inputs:
             if inp.requires_grad:
                 assert position[id(inp)] < position[id(node)]
+
+
+def test_topological_order_of_a_root_without_grad_is_the_root_alone():
+    plain = Tensor([1.0, 2.0]) * 3.0
+    assert [id(n) for n in topological_order(plain)] == [id(plain)]
+    x = Tensor([1.0], requires_grad=True)
+    with no_grad():
+        quiet = x * 2.0
+    assert [id(n) for n in topological_order(quiet)] == [id(quiet)]
 
 
 @given(st.integers(1, 6), st.integers(0, 2**32 - 1))

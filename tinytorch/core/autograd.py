@@ -59,8 +59,11 @@ def neg_backward(grad: np.ndarray, out: Any) -> GradPair:
 
 
 def pow_backward(grad: np.ndarray, out: Any) -> GradPair:
-    """y = a ** p with the number p saved in `out._ctx`: `grad * p * a ** (p - 1)` to a."""
+    """y = a ** p with the number p saved in `out._ctx`: `grad * p * a ** (p - 1)` to a;
+    zeros for p == 0 (y = 1 is constant; the formula would give nan at a = 0)."""
     p = float(out._ctx)  # a Python float keeps float32 arrays float32
+    if p == 0.0:
+        return (np.zeros_like(grad),)
     a = out._inputs[0].data
     return (grad * p * a ** (p - 1.0),)
 
@@ -309,7 +312,8 @@ BACKWARD_RULES: dict[str, Callable[[np.ndarray, Any], GradPair]] = {
 
 
 def topological_order(root: Any) -> list[Any]:
-    """Nodes of the graph below `root` that require grad, each after its inputs; `root` is last.
+    """Nodes of the graph below `root` that require grad, each after its inputs; `root` is last
+    (always listed, even when it does not require grad: then the order is `[root]`).
 
     Iterative depth-first search (no recursion), so graphs of any depth work.
     """
