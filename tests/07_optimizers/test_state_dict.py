@@ -233,3 +233,33 @@ def test_empty_state_loads_back_to_empty():
     opt = Adam(params)
     opt.load_state_dict(Adam(params, lr=0.3).state_dict())
     assert opt.lr == 0.3 and opt.state == [{}, {}, {}] and opt.step_count == 0
+
+
+def test_a_wrongly_typed_saved_value_gets_the_constructors_type_error():
+    # the same error as SGD(params, lr=0.1, nesterov="yes") and Adam(params, eps="tiny")
+    params = make_params(np.random.default_rng(8))
+    saved = SGD(params, lr=0.1).state_dict()
+    saved["hyperparameters"]["nesterov"] = "yes"
+    with pytest.raises(TypeError, match="nesterov.*yes"):
+        SGD(params, lr=0.1, nesterov="yes")
+    with pytest.raises(TypeError, match="nesterov.*yes"):
+        SGD(params, lr=0.2).load_state_dict(saved)
+    saved = Adam(params).state_dict()
+    saved["hyperparameters"]["eps"] = "tiny"
+    target = Adam(params, lr=0.3)
+    with pytest.raises(TypeError, match="eps.*tiny"):
+        target.load_state_dict(saved)
+    assert target.lr == 0.3
+
+
+def test_a_bare_optimizer_loads_its_own_state():
+    params = make_params(np.random.default_rng(9))
+    bare = Optimizer(params)
+    saved = bare.state_dict()
+    assert saved == {"type": "Optimizer", "hyperparameters": {}, "step": 0, "state": [{}, {}, {}]}
+    bare.load_state_dict(json.loads(json.dumps(saved)))
+    assert bare.state_dict() == saved
+    # a buffer the base class does not know is refused like any other unknown key
+    saved["state"][0] = {"momentum_buffer": np.zeros(3)}
+    with pytest.raises(ValueError, match=r"state\[0\] has keys"):
+        bare.load_state_dict(saved)

@@ -93,8 +93,13 @@ class Optimizer:
     # ---- given helpers ------------------------------------------------------------
     @classmethod
     def _validated(cls, **hyperparameters: Any) -> dict[str, Any]:
-        """Check hyperparameter values; return them normalised (each subclass defines it)."""
-        raise NotImplementedError(f"{cls.__name__} does not define _validated")
+        """Check hyperparameter values; return them normalised. The base class has none and
+        returns {}; each subclass with hyperparameters defines its own."""
+        if hyperparameters:
+            raise NotImplementedError(
+                f"{cls.__name__} does not define _validated for {sorted(hyperparameters)}"
+            )
+        return {}
 
     def _set_hyperparameters(self, **hyperparameters: Any) -> None:
         """Validate, then store each hyperparameter as an attribute (``self.lr``, ...)."""
