@@ -321,6 +321,14 @@ assert CosineSchedule(0.3, 0.0, 1).get_lr(0) == 0.3, "a one-epoch schedule start
 #   `[-1, 1]`, and compute `m * sqrt(sum((g / m)^2))`, in float64. (Summing float32
 #   squares in float64 is enough for float32 gradients; float64 gradients near the ends of
 #   float64's range, `1e200` or `1e-200`, need the division by `m` too.)
+#
+#   That float64 shortcut holds for the 1-norm and the 2-norm only, where every
+#   `|g|` or `g^2` of a float32 number fits float64's range. For other `p` it does not:
+#   float32 gradients of `4e37` give `(4e37)^10 = 1e377`, beyond float64's `1.8e308`, and
+#   gradients of `4e-38` give `(4e-38)^10`, below float64's smallest number. So for
+#   every `p` other than 1 and 2, divide by `m` first, whatever the dtype:
+#   `m * (sum(|g / m|^p))^(1/p)`. The rule is the same for every norm: for finite
+#   entries, the norm is finite whenever the true norm fits float64.
 # * **Not finite.** If some gradient holds `inf` or `nan`, the norm is not finite and no
 #   factor can repair it. Then nothing is changed and the non-finite norm is returned,
 #   so the caller can skip the step (the `Trainer` does). With `error_if_nonfinite=True`
@@ -375,11 +383,12 @@ def _distinct(arrays: list[np.ndarray]) -> list[np.ndarray]:
 def _total_norm(grads: list[np.ndarray], norm_type: float = 2.0) -> float:
     """The `norm_type`-norm of all `grads` taken as one vector, as a Python float.
 
-    No overflow or underflow for any finite entries: float32 squares are summed in
-    float64 (whose range holds them all); otherwise the entries are divided by the largest
-    magnitude before powers are taken, in float64 (the largest of all the arrays, or of
-    each array with the per-array norms combined: either keeps every entry in [-1, 1]). Returns inf or nan when an
-    entry is not finite, 0.0 for no gradients.
+    No overflow or underflow for any finite entries and any norm: float32 squares (p = 2)
+    are summed in float64 (whose range holds them all); otherwise, and for every p other
+    than 1 and 2 even in float32, the entries are divided by the largest magnitude before
+    powers are taken, in float64 (the largest of all the arrays, or of each array with the
+    per-array norms combined: either keeps every entry in [-1, 1]). Returns inf or nan
+    when an entry is not finite, 0.0 for no gradients.
     """
     ### BEGIN SOLUTION
     if not grads:
@@ -570,6 +579,14 @@ assert math.isfinite(got) and abs(got - want) < 1e-6 * want, (
     "Hint: float32 squares overflow; work in float64, or divide by the largest magnitude first"
 )
 assert np.allclose(np.asarray(t.grad, dtype=np.float64), [0.6, 0.8], rtol=1e-6), f"clipped: expected [0.6, 0.8], got {t.grad}"
+# the 10-norm of float32 [3e37, 4e37]: (4e37)^10 overflows even float64; b (1 + (a/b)^10)^(1/10), in Python floats
+a10, b10 = float(np.float32(3e37)), float(np.float32(4e37))
+want10 = b10 * (1.0 + (a10 / b10) ** 10) ** 0.1
+got10 = clip_grad_norm([_with_grad([3e37, 4e37])], max_norm=1.0, norm_type=10)
+assert math.isfinite(got10) and abs(got10 - want10) < 1e-6 * want10, (
+    f"10-norm of [3e37, 4e37]: expected {want10:.6g}, got {got10}. "
+    "Hint: for p other than 1 and 2, divide by the largest magnitude first, also in float32"
+)
 ### BEGIN HIDDEN TESTS
 # tiny gradients: their float32 squares underflow to 0; the norm must not
 t = _with_grad([3e-30, 4e-30])
@@ -587,6 +604,20 @@ got = clip_grad_norm([big], max_norm=1.0)
 assert math.isfinite(got) and abs(got - 5e200) < 1e-9 * 5e200, (
     f"norm of float64 gradients [3e200, 4e200]: expected 5e200, got {got}. "
     "Hint: divide each array by its largest magnitude before taking powers"
+)
+# other norms of float32 gradients: (4e-38)^10 underflows float64, (2e20)^20 overflows it; closed form in Python floats
+a, b = float(np.float32(3e-38)), float(np.float32(4e-38))
+got = clip_grad_norm([_with_grad([3e-38]), _with_grad([-4e-38])], max_norm=1.0, norm_type=10)
+want = b * (1.0 + (a / b) ** 10) ** 0.1
+assert got > 0 and abs(got - want) < 1e-6 * want, (
+    f"10-norm of tiny float32 gradients: got {got}. Hint: for p other than 1 and 2, divide by the largest magnitude first"
+)
+a, b = float(np.float32(1e20)), float(np.float32(2e20))
+got = clip_grad_norm([_with_grad([1e20, -2e20])], max_norm=1.0, norm_type=20)
+want = b * (1.0 + (a / b) ** 20) ** 0.05
+assert math.isfinite(got) and abs(got - want) < 1e-6 * want, (
+    f"20-norm of float32 gradients [1e20, -2e20]: expected {want:.6g}, got {got}. "
+    "Hint: for p other than 1 and 2, divide by the largest magnitude first"
 )
 ### END HIDDEN TESTS
 
@@ -750,7 +781,8 @@ class Trainer:
         self.step = 0
         self.skipped_steps = 0
         self.history: dict[str, list[float]] = {key: [] for key in self.HISTORY_KEYS}
-        self._last_print = 0.0
+        self._last_print = -math.inf  # the first progress line always shows
+        self._progress_open = False   # a progress line without its newline yet
 
     def train_epoch(self, dataloader: Iterable[Any], accumulation_steps: int = 1) -> float:
         """Train one epoch; return its mean training loss, weighted by samples.
@@ -800,6 +832,15 @@ class Trainer:
         line = (f"epoch {self.epoch:>3} | batch {batches}{of} | loss {loss:.4f} | "
                 f"lr {float(self.optimizer.lr):.4g} | steps {self.step}")
         print("\r" + line, end="\n" if final else "", file=sys.stdout, flush=True)
+        self._progress_open = not final
+
+    def _print_line(self, text: str) -> None:
+        """Print `text` as a line of its own on stdout: an unfinished progress line (redrawn
+        in place with "\\r") is ended first, so the two never share a line."""
+        if self._progress_open:
+            print(file=sys.stdout)
+            self._progress_open = False
+        print(text, file=sys.stdout, flush=True)
 
     def _apply_state(self, state: dict[str, Any]) -> None:
         """Copy a checked state into the model, optimizer, schedule and counters."""
@@ -950,6 +991,10 @@ def arrays_of(tree, prefix=""):
 #    `Trainer: epoch 3: gradient norm is nan; update skipped`. (Not a Python warning: in
 #    a notebook a warning goes to stderr, and a graded cell that writes to stderr counts
 #    as failed.) The epoch's loss then shows `nan` or `inf`: a signal to look.
+#    Print it with the given `trainer._print_line(text)`, not with `print`: with
+#    `progress=True` the progress line is redrawn in place (`"\r"`, no newline yet), and
+#    a plain `print` would glue the message to its end. `_print_line` ends an unfinished
+#    progress line first, so the message gets a line of its own.
 # 4. **Zero.** `trainer.optimizer.zero_grad()`, after a step and after a skip alike: the
 #    next window starts from nothing.
 #
@@ -972,8 +1017,8 @@ def _close_window(trainer: Trainer, params: list[Any], divisor: int) -> float:
     Divide the summed gradients by `divisor` (nothing when it is 1), record the norm in
     `history["grad_norms"]` (clipping first when `trainer.grad_clip_norm` is set), then
     step and count it in `trainer.step` when the norm is finite, or else skip: count it in
-    `trainer.skipped_steps` and print a line containing "skipped" to stdout. Zero the
-    gradients in both cases.
+    `trainer.skipped_steps` and print a line containing "skipped" with
+    `trainer._print_line` (stdout, on a line of its own). Zero the gradients in both cases.
     """
     ### BEGIN SOLUTION
     grads = [p.grad for p in params if p.grad is not None]
@@ -990,8 +1035,8 @@ def _close_window(trainer: Trainer, params: list[Any], divisor: int) -> float:
         trainer.step += 1
     else:
         trainer.skipped_steps += 1
-        print(f"Trainer: epoch {trainer.epoch}: gradient norm is {norm}; update skipped and "
-              f"gradients discarded ({trainer.skipped_steps} skipped so far)", file=sys.stdout)
+        trainer._print_line(f"Trainer: epoch {trainer.epoch}: gradient norm is {norm}; update skipped "
+                            f"and gradients discarded ({trainer.skipped_steps} skipped so far)")
     trainer.optimizer.zero_grad()
     return norm
     ### END SOLUTION
@@ -1121,6 +1166,19 @@ assert all(np.array_equal(f64(p.data), b) for p, b in zip(layer.parameters(), be
     "a skipped update must not call the optimizer: parameters and momentum buffers stay as they were"
 )
 assert "skipped" in printed.getvalue(), f"a skipped update prints a line with the word 'skipped' to stdout, got {printed.getvalue()!r}"
+# with progress=True, in the middle of an epoch: the message must not end up on the progress line
+shown = Trainer(layer, opt, MSELoss(), progress=True)
+layer.weight.grad = np.array([[np.nan], [1.0]], dtype=np.float32)
+layer.bias.grad = np.array([1.0], dtype=np.float32)
+printed = io.StringIO()
+with redirect_stdout(printed), quietly():
+    shown._show_progress(1, 4, 0.5, 1, final=False)   # a progress line, not finished
+    _close_window(shown, layer.parameters(), divisor=2)
+lines = printed.getvalue().replace("\r", "\n").split("\n")
+assert [line for line in lines if "skipped" in line and "| batch" not in line], (
+    f"the 'skipped' message must get a line of its own, got {printed.getvalue()!r}. "
+    "Hint: print it with trainer._print_line(text), which ends the progress line first"
+)
 print("closing a window, skipping: OK")
 ### BEGIN HIDDEN TESTS
 # an infinite gradient with clipping on, after one good window: the good update stays, the bad one is skipped

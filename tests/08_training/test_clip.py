@@ -95,6 +95,19 @@ def test_no_overflow_or_underflow_in_float32(scale):
         np.testing.assert_array_equal(t.grad.astype(np.float64), stored)
 
 
+@pytest.mark.parametrize("p", [3.0, 10.0, 20.0, 0.5])
+@pytest.mark.parametrize("scale", [1e37, 1e20, 1e-30, 1e-38])
+def test_other_norms_of_float32_gradients_neither_overflow_nor_underflow(p, scale):
+    # float32 [3 s, -4 s]: the p-norm in closed form, b (1 + (a / b)^p)^(1/p) in Python
+    # floats; the powers alone would leave float64's range for most of these (4e37^10)
+    t = with_grad([3.0 * scale, -4.0 * scale])
+    a, b = (abs(float(v)) for v in t.grad)
+    want = b * (1.0 + (a / b) ** p) ** (1.0 / p)
+    got = clip_grad_norm([t], max_norm=1e300, norm_type=p)
+    assert math.isfinite(got) and got > 0
+    assert abs(got - want) <= 1e-12 * want
+
+
 def test_float64_near_the_top_of_the_range():
     t = with_grad([3e200, 4e200], dtype=np.float64)
     assert abs(clip_grad_norm([t], max_norm=1.0) - 5e200) <= 1e-15 * 5e200

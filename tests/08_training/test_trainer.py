@@ -277,6 +277,20 @@ def test_nonfinite_window_is_skipped_and_reported_on_stdout(capfd):
     np.testing.assert_array_equal(model.weight.data, clean.weight.data)
 
 
+def test_the_skipped_message_gets_a_line_of_its_own_beside_the_progress_line(capfd):
+    bad = X.copy()
+    bad[4:8] = np.nan
+    model = Linear(3, 2, rng=np.random.default_rng(5))
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), MSELoss(), progress=True)
+    trainer.train_epoch(batches(bad, T, [4, 4, 4, 4]))
+    out, err = capfd.readouterr()
+    assert err == ""
+    lines = out.replace("\r", "\n").split("\n")
+    skipped = [line for line in lines if "skipped" in line]
+    assert len(skipped) == 1 and skipped[0].startswith("Trainer: epoch 0:"), out
+    assert out.endswith("\n")
+
+
 def test_progress_goes_to_stdout_only(capfd):
     model = Linear(3, 2, rng=np.random.default_rng(1))
     trainer = Trainer(model, SGD(model.parameters(), lr=0.1), MSELoss(), progress=True)

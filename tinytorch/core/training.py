@@ -116,11 +116,12 @@ def _distinct(arrays: list[np.ndarray]) -> list[np.ndarray]:
 def _total_norm(grads: list[np.ndarray], norm_type: float = 2.0) -> float:
     """The `norm_type`-norm of all `grads` taken as one vector, as a Python float.
 
-    No overflow or underflow for any finite entries: float32 squares are summed in
-    float64 (whose range holds them all); otherwise the entries are divided by the largest
-    magnitude before powers are taken, in float64 (the largest of all the arrays, or of
-    each array with the per-array norms combined: either keeps every entry in [-1, 1]). Returns inf or nan when an
-    entry is not finite, 0.0 for no gradients.
+    No overflow or underflow for any finite entries and any norm: float32 squares (p = 2)
+    are summed in float64 (whose range holds them all); otherwise, and for every p other
+    than 1 and 2 even in float32, the entries are divided by the largest magnitude before
+    powers are taken, in float64 (the largest of all the arrays, or of each array with the
+    per-array norms combined: either keeps every entry in [-1, 1]). Returns inf or nan
+    when an entry is not finite, 0.0 for no gradients.
     """
     if not grads:
         return 0.0
@@ -234,7 +235,8 @@ class Trainer:
         self.step = 0
         self.skipped_steps = 0
         self.history: dict[str, list[float]] = {key: [] for key in self.HISTORY_KEYS}
-        self._last_print = 0.0
+        self._last_print = -math.inf  # the first progress line always shows
+        self._progress_open = False   # a progress line without its newline yet
 
     def train_epoch(self, dataloader: Iterable[Any], accumulation_steps: int = 1) -> float:
         """Train one epoch; return its mean training loss, weighted by samples.
@@ -284,6 +286,15 @@ class Trainer:
         line = (f"epoch {self.epoch:>3} | batch {batches}{of} | loss {loss:.4f} | "
                 f"lr {float(self.optimizer.lr):.4g} | steps {self.step}")
         print("\r" + line, end="\n" if final else "", file=sys.stdout, flush=True)
+        self._progress_open = not final
+
+    def _print_line(self, text: str) -> None:
+        """Print `text` as a line of its own on stdout: an unfinished progress line (redrawn
+        in place with "\\r") is ended first, so the two never share a line."""
+        if self._progress_open:
+            print(file=sys.stdout)
+            self._progress_open = False
+        print(text, file=sys.stdout, flush=True)
 
     def _apply_state(self, state: dict[str, Any]) -> None:
         """Copy a checked state into the model, optimizer, schedule and counters."""
@@ -308,8 +319,8 @@ def _close_window(trainer: Trainer, params: list[Any], divisor: int) -> float:
     Divide the summed gradients by `divisor` (nothing when it is 1), record the norm in
     `history["grad_norms"]` (clipping first when `trainer.grad_clip_norm` is set), then
     step and count it in `trainer.step` when the norm is finite, or else skip: count it in
-    `trainer.skipped_steps` and print a line containing "skipped" to stdout. Zero the
-    gradients in both cases.
+    `trainer.skipped_steps` and print a line containing "skipped" with
+    `trainer._print_line` (stdout, on a line of its own). Zero the gradients in both cases.
     """
     grads = [p.grad for p in params if p.grad is not None]
     if divisor != 1:
@@ -325,8 +336,8 @@ def _close_window(trainer: Trainer, params: list[Any], divisor: int) -> float:
         trainer.step += 1
     else:
         trainer.skipped_steps += 1
-        print(f"Trainer: epoch {trainer.epoch}: gradient norm is {norm}; update skipped and "
-              f"gradients discarded ({trainer.skipped_steps} skipped so far)", file=sys.stdout)
+        trainer._print_line(f"Trainer: epoch {trainer.epoch}: gradient norm is {norm}; update skipped "
+                            f"and gradients discarded ({trainer.skipped_steps} skipped so far)")
     trainer.optimizer.zero_grad()
     return norm
 
