@@ -54,30 +54,27 @@ c.Execute.raise_on_iopub_timeout = True
 c.OverwriteCells.add_missing_cells = True
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60
-# nbgrader fails a test cell with any stderr output. IgnorePattern runs after Execute and
-# before SaveAutoGrades and drops stderr outputs that match: Python warnings
-# ("<file>:<line>: UserWarning: ...") printed by correct code must not cost points.
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "
-
-# Limits on every graded notebook (coursekit/grading/execution/limits.py): nbgrader's Execute,
-# with a limit for the whole notebook, a kernel that dies stopping the run (earlier tests keep
-# their points), the kernel's memory and file size, and output cut while it runs (LimitOutput above
-# only acts after execution). c.Execute.timeout above stays the limit per cell.
+# Running a graded notebook (coursekit/grading/execution/limits.py): every locked cell (given
+# code and tests) runs sealed, its verdict signed by the seal inside the kernel (what a test cell
+# displays or prints on stderr counts for nothing); limits for the whole notebook (time), for
+# the kernel and everything it starts (processes, memory, CPU), each kernel process's memory
+# and file size, and outputs cut as they arrive (LimitOutput above only acts after execution).
+# c.Execute.timeout above stays the limit per cell.
 c.Autograde.autograde_preprocessors = [
     "coursekit.grading.execution.limits.LimitedExecute",
-    "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
+    "coursekit.grading.execution.limits.SaveVerdicts",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.LimitedExecute.notebook_timeout = 300  # seconds for the whole notebook
-c.LimitedExecute.memory_limit_mb = 2048  # RLIMIT_AS of the kernel process
-c.LimitedExecute.file_limit_mb = 100  # RLIMIT_FSIZE of the kernel process
-c.LimitedExecute.max_output_bytes = 100_000  # characters of output kept per cell
-c.LimitedExecute.guard = True  # restore np.allclose, builtins etc. before every cell
+c.LimitedExecute.memory_limit_mb = 2048  # the kernel and all it starts; RLIMIT_AS of each
+c.LimitedExecute.max_processes = 32  # processes of the kernel and all it starts
+c.LimitedExecute.file_limit_mb = 100  # RLIMIT_FSIZE of the kernel's processes
+c.LimitedExecute.max_output_bytes = 100_000  # characters of text output kept per cell
+c.LimitedExecute.max_display_bytes = 2_000_000  # bytes of images and other displays per cell
+c.LimitedExecute.max_notebook_bytes = 20_000_000  # bytes of output for the whole notebook
 # Kill the kernel as soon as its notebook has run: a graceful shutdown gains grading nothing,
 # and a kernel slow to exit (seen about one in twenty) holds the worker 2.5 s more.
 c.LimitedExecute.shutdown_kernel = "immediate"

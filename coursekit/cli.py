@@ -86,8 +86,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_feedback(args: argparse.Namespace) -> int:
     from coursekit.lms.feedback_archive import bundle, feedback_pages
 
+    from coursekit.grading.grade import existing_root
+    from coursekit.grading.records.feedback import render_stale
+
     course = _course(args)
-    root = (Path(args.grading) if args.grading else course.root / "grading").resolve()
+    groot = existing_root(course, Path(args.grading) if args.grading else None)
+    root = groot.root
+    # every page as the gradebook has it now: manual grades, extensions, regrades
+    render_stale(root, groot.db_url, groot.course_id, course.modules())
     if not args.zip:
         pages = feedback_pages(root)
         count = sum(len(p) for p in pages.values())
@@ -223,7 +229,9 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "feedback", help="bundle the feedback pages for returning (--zip)",
-        description="Bundle the feedback pages `course grade` wrote: one archive per student "
+        description="First remake every feedback page whose scores changed in the gradebook "
+        "since it was made (a manual grade or extra credit in the formgrader, an extension, a "
+        "regrade), and any that is missing; then bundle them: one archive per student "
         "(--layout student), or one per module in the upload layout of Canvas or Moodle "
         "(--layout canvas|moodle, with --submissions from `course collect`). Without --zip, "
         "say how many pages there are.")

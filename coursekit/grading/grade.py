@@ -138,14 +138,14 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
     jobs = sorted(jobs, key=lambda j: (j.module.folder, j.student))
     scratch = groot.root / "workers"
     bundle = write_bundle(groot.course, modules, scratch / "bundle")
-    store = answer_store(groot, log, deadlines.policy(groot.course))
+    store = answer_store(groot, log, deadlines.policy(groot.course), feedback)
     with ExitStack() as stack:
         stack.callback(kernelserver.stop)
         pool = None
         if workers and cluster is None:
             from coursekit.grading.dispatch.pool import Pool
 
-            pool = stack.enter_context(Pool(groot, bundle, workers, feedback=feedback))
+            pool = stack.enter_context(Pool(groot, bundle, workers))
             pool.start(len(jobs))
         fill_root(groot, modules, log)
         deadlines.apply(groot, modules, log)
@@ -154,14 +154,14 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
             from coursekit.grading.dispatch.pool import default_job_timeout, worker_options
 
             data = pack(bundle)
-            cluster.prepare(data, digest(data), worker_options(groot, feedback),
+            cluster.prepare(data, digest(data), worker_options(groot),
                             default_job_timeout(groot))
             log(f"grade: {len(jobs)} submissions, {cluster.connected} Dask worker(s)")
             return cluster.run(jobs, store, on_result)
         if pool is not None:
             log(f"grade: {len(jobs)} submissions, {workers} worker process(es)")
             return pool.run(jobs, store, on_result)
-        grader = Grader(bundle, scratch / "serial", groot.overrides, groot.sandbox, feedback)
+        grader = Grader(bundle, scratch / "serial", groot.overrides, groot.sandbox)
         results: list[Result] = []
         with kernel_environment(grader.course):
             for job in jobs:
@@ -193,12 +193,12 @@ def in_gradebook(groot: GradingRoot, assignments: list[str]) -> dict[tuple[str, 
     return found
 
 
-def fingerprints(groot: GradingRoot, jobs: list[Job], feedback: bool,
+def fingerprints(groot: GradingRoot, jobs: list[Job],
                  extensions: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
     """For each job, what its grade depends on (:func:`submission_digest`: the grader, the
     file and its submission time) and the extension the gradebook grants it: the same
     fingerprint twice means the same grade twice."""
-    options = {"overrides": groot.overrides, "sandbox": groot.sandbox, "feedback": feedback}
+    options = {"overrides": groot.overrides, "sandbox": groot.sandbox}
     graders: dict[str, str] = {}
     out: dict[tuple[str, str], str] = {}
     for job in jobs:
@@ -341,7 +341,7 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
         groot = open_root(course, root, url, overrides, sandbox)
         record = RunRecord(groot.root)
         state = in_gradebook(groot, [m.folder for m in chosen])
-        prints = fingerprints(groot, jobs, feedback, state)
+        prints = fingerprints(groot, jobs, state)
         kept = {} if regrade else unchanged(groot, prints, set(state))
         if kept:
             log(f"grade: {len(kept)} of {len(jobs)} submission(s) unchanged since this grading "

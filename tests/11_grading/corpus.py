@@ -131,9 +131,12 @@ def cases(course: Course, targets: Targets | None = None) -> list[Case]:
     nb = solved()
     _prefix(nb, "activations_gelu", "import os\nos._exit(3)")
     out.append(Case("os_exit", _text(nb), 4, "error", reason=["kernel died"]))
-    # a segfault in the Softmax cell: the six tests before it (1 each): 6
+    # a segfault in the Softmax cell (ctypes is refused while grading; a recursion through
+    # C calls deeper than the C stack crashes the interpreter all the same): the six tests
+    # before it: 6
     nb = solved()
-    _prefix(nb, "activations_softmax", "import ctypes\nctypes.string_at(0)")
+    _prefix(nb, "activations_softmax", "import sys\nsys.setrecursionlimit(10 ** 8)\n"
+            "def _down(n):\n    return list(map(_down, [n + 1]))\n_down(0)")
     out.append(Case("segfault", _text(nb), 6, "error", reason=["kernel died"]))
 
     # test cells edited to pass, nothing written: nbgrader restores them: 0
@@ -200,13 +203,12 @@ def cases(course: Course, targets: Targets | None = None) -> list[Case]:
     nb = solved()
     _append(nb, "activations_relu", "print('x' * 100_000_000)")
     out.append(Case("print_flood", _text(nb), 8, reason=["output of cell"]))
-    # a process started in its own session would outlive the kernel: the grader stops it
-    # with the kernel (in the sandbox, with the kernel's PID namespace) and flags it: 8
+    # a process still running when the notebook ends: the grader stops it with the kernel
+    # (in the sandbox, with the kernel's PID namespace) and flags it: 8
     nb = solved()
     _append(nb, "activations_relu",
             "import subprocess as _sp, sys as _sys\n"
-            f"_sp.Popen([_sys.executable, '-c', 'import time; time.sleep(120)', {LEFTOVER!r}],\n"
-            "          start_new_session=True)")
+            f"_sp.Popen([_sys.executable, '-c', 'import time; time.sleep(120)', {LEFTOVER!r}])")
     out.append(Case("background_process", _text(nb), 8,
                     flagged=["left 1 process(es) running", LEFTOVER]))
     # the reference solution imported instead of written: module 02 is not in the sandbox's
@@ -350,9 +352,203 @@ for _d in ({str(t.grading_root)!r}, {str(t.course_root)!r}, {str(t.submissions)!
     return out
 
 
-def write(course: Course, dest: Path, targets: Targets | None = None) -> list[Case]:
-    """Write ``dest/<student>/02_activations/activations.ipynb`` for every case."""
-    all_cases = cases(course, targets)
+#: Code that finds hidden-test code wherever the kernel might hold it while a test runs, and
+#: returns it base64-encoded (the channel an exfiltrating notebook would use).
+_STEAL = """
+import base64 as _b64, linecache as _lc, sys as _sys, zlib as _zl
+def _steal():
+    found = []
+    try:
+        found.append(str(get_ipython().kernel.get_parent().get("content", {}).get("code")))
+    except Exception:
+        pass
+    try:
+        found += [str(x) for x in get_ipython().user_ns.get("In", [])[-3:]]
+    except Exception:
+        pass
+    found += ["".join(v[2]) for v in list(_lc.cache.values())[-5:] if len(v) > 2]
+    return _b64.b64encode(_zl.compress("\\n".join(found).encode())).decode()
+"""
+
+
+def seal_cases(course: Course) -> list[Case]:
+    """Attacks from inside the kernel, where the notebook's code shares the interpreter with
+    the tests (graded in their own run by test_seal.py), and the honest code that must not
+    be mistaken for them. Each expected score says which tests pass and why."""
+    module = next(m for m in course.modules() if m.folder == MODULE)
+    release = nbformat.read(module.release_notebook, as_version=4)
+    source = nbformat.read(module.source_notebook, as_version=4)
+    full = student_notebook(release, source, "complete")
+    out: list[Case] = []
+
+    def blank(student: str, code: str, **kw: list[str]) -> None:
+        nb = copy.deepcopy(release)
+        _prefix(nb, "activations_relu", code)
+        out.append(Case(student, _text(nb), 0, **kw))
+
+    def solved(student: str, code: str, score: float = TOTAL, cid: str = "activations_relu",
+               status: str = "graded", **kw: list[str]) -> None:
+        nb = copy.deepcopy(full)
+        _append(nb, cid, code)
+        out.append(Case(student, _text(nb), score, status, **kw))
+
+    # Nothing written; every later cell's first output made an execute_result (nbgrader
+    # alone gives full marks at the first execute_result): 0
+    blank("attack_displayhook", "get_ipython().events.register('pre_run_cell', "
+          "lambda info: get_ipython().displayhook('ok'))",
+          flagged=["pre_run_cell callbacks", "IPython's cell events"])
+    # every cell that asserts (and the grader's own call) turned into `pass`: 0
+    blank("attack_transformer", "get_ipython().input_transformers_post.append(\n"
+          "    lambda lines: ['pass\\n'] if any('assert' in l or '__grader' in l "
+          "for l in lines) else lines)", flagged=["no signed outcome", "transformers"])
+    # every statement of every later cell replaced by `pass`, at the level of the AST: 0
+    blank("attack_ast", "import ast as _ast\n"
+          "class _Nothing(_ast.NodeTransformer):\n"
+          "    def visit_Module(self, node):\n"
+          "        return _ast.Module(body=[_ast.Pass()], type_ignores=[])\n"
+          "get_ipython().ast_transformers.append(_Nothing())",
+          flagged=["no signed outcome", "transformers"])
+    # a NumPy function's code replaced by one that always passes (same function object): 0
+    blank("attack_codeswap", "import numpy as _np\n"
+          "_np.testing.assert_allclose.__code__ = (lambda *a, **k: None).__code__",
+          flagged=["__code__ (refused)"])
+    # the tolerances of a NumPy comparison widened: refused too: 0
+    blank("attack_defaults", "import numpy as _np\n"
+          "_np.testing.assert_allclose.__defaults__ = (1e9, 1e9, True, '', True)",
+          flagged=["__defaults__ (refused)"])
+    # lines that look like the grader's outcomes written where the grader reads them, and the
+    # grader's runner replaced by one that does nothing: 0
+    blank("attack_forged_lines",
+          "import os as _os, stat as _st\n"
+          "for _fd in _os.listdir('/proc/self/fd'):\n"
+          "    try:\n"
+          "        if not _st.S_ISFIFO(_os.fstat(int(_fd)).st_mode):\n"
+          "            continue\n"
+          "        _os.write(int(_fd), b'\\x1eCKV1 ' + b'0' * 64 + b' ' + "
+          "'1:activations_test_relu:x:test:passed'.encode().hex().encode() + b'\\n')\n"
+          "    except OSError:\n"
+          "        pass\n"
+          "import builtins as _bi\n"
+          "_bi.__grader_run__ = lambda *a: None",
+          flagged=["not signed (forged)", "no signed outcome"])
+    # a wrong Softmax (not normalised) whose __call__ replaces np.allclose for the test that
+    # called it, with a stand-in that always passes and puts the real one back on its first
+    # use: caught at the statement after the call; test_softmax and test_softmax_stable
+    # fail, the six others pass: 6
+    nb = copy.deepcopy(full)
+    _replace_body(nb, "activations_softmax", "out = e / e.sum(axis=self.axis, keepdims=True)",
+                  "out = e")
+    _append(nb, "activations_softmax",
+            "_real = np.allclose\n"
+            "def _fake(*a, **k):\n"
+            "    np.allclose = _real\n"
+            "    return True\n"
+            "_call = Softmax.__call__\n"
+            "def _patched(self, x):\n"
+            "    np.allclose = _fake\n"
+            "    return _call(self, x)\n"
+            "Softmax.__call__ = _patched")
+    out.append(Case("attack_transient", _text(nb), 6,
+                    flagged=["numpy.allclose replaced while activations_test_softmax ran"]))
+    # hidden-test code looked for everywhere the kernel might hold it (the request, the
+    # history, linecache) and printed base64-encoded after every cell, and put into the
+    # message of a failing test: nothing written, 0; nothing recoverable from anything the
+    # student gets back (test_seal.py decodes every such token of the page)
+    blank("attack_exfiltrate", _STEAL +
+          "get_ipython().events.register('post_run_cell', lambda r: print(_steal()))\n"
+          "class ReLU:\n"
+          "    def __call__(self, x):\n"
+          "        raise ValueError(_steal())",
+          flagged=["post_run_cell callbacks"])
+    # the test's own frame read by the code it calls (its constants: the hidden numbers),
+    # and put into the message of a test made to fail on purpose (GELU): 7, and the
+    # messages are held back for review
+    nb = copy.deepcopy(full)
+    _append(nb, "activations_relu",
+            "import sys as _s\n"
+            "_seen = []\n"
+            "_relu = ReLU.__call__\n"
+            "def _spy(self, x):\n"
+            "    _seen.append(repr(_s._getframe(1).f_code.co_consts))\n"
+            "    return _relu(self, x)\n"
+            "ReLU.__call__ = _spy")
+    _append(nb, "activations_gelu",
+            "class GELU:\n"
+            "    def __call__(self, x):\n"
+            "        raise ValueError('|'.join(_seen)[:400])")
+    out.append(Case("attack_frames", _text(nb), TOTAL - 2,
+                    flagged=["frame introspection (sys._getframe)"]))
+    # places shared with the grader or the next kernel: /dev, /dev/shm, the run folder (with
+    # a 1,500-deep tree and its sockets replaced by links), the kernel's own output pipe
+    # read back: none reachable or harmless: 8
+    solved("attack_shared_places", "import os as _o\n"
+           "for _p in ('/dev/planted', '/dev/shm/planted', '/run/grader/planted'):\n"
+           "    try:\n"
+           "        open(_p, 'w').write('x')\n"
+           "    except OSError:\n"
+           "        pass\n"
+           "try:\n"
+           "    _o.makedirs('/run/grader/' + 'd/' * 1500)\n"
+           "except OSError:\n"
+           "    pass\n"
+           "for _s in _o.listdir('/run/grader'):\n"
+           "    try:\n"
+           "        _o.replace('/run/grader/' + _s, '/run/grader/old-' + _s)\n"
+           "        _o.symlink('/run/dbus/system_bus_socket', '/run/grader/' + _s)\n"
+           "    except OSError:\n"
+           "        pass\n"
+           "for _fd in (1, 2):\n"
+           "    try:\n"
+           "        _o.read(_fd, 10)\n"
+           "    except OSError:\n"
+           "        pass\n"
+           "_o.write(1, b'noise ' * 100_000)")
+    # processes: 40 at once, stopped at 32: the run stops in the first solution cell: 0
+    solved("attack_processes", "import subprocess as _sp, sys as _s, time as _t\n"
+           "_ps = [_sp.Popen([_s.executable, '-c', 'import time; time.sleep(30)']) "
+           "for _ in range(40)]\n"
+           "_t.sleep(5)", score=0, status="error", reason=["processes at once"])
+    # memory: three children of 900 MiB each, over the 2048 MiB of the kernel and all it
+    # starts: 0
+    solved("attack_memory", "import subprocess as _sp, sys as _s, time as _t\n"
+           "_ps = [_sp.Popen([_s.executable, '-c', 'import time; b = bytearray(900 * 2**20); "
+           "b[::4096] = bytes(len(b[::4096])); time.sleep(30)']) for _ in range(3)]\n"
+           "_t.sleep(6)", score=0, status="error", reason=["MiB of memory"])
+    # a process in a session of its own (a CPU share of its own): refused; a process left
+    # running whose name is made of escape codes: stopped and flagged, the codes shown as
+    # text: 8
+    solved("attack_sessions", "import subprocess as _sp, sys as _s\n"
+           "try:\n"
+           "    _sp.Popen([_s.executable, '-c', 'pass'], start_new_session=True)\n"
+           "    print('SETSID ALLOWED')\n"
+           "except PermissionError:\n"
+           "    print('setsid refused')\n"
+           "_sp.Popen([_s.executable, '-c', 'import time; time.sleep(60)', "
+           "'\\x1b[2J\\x1b[31mcorpus-escape\\x07'])",
+           flagged=["left 1 process(es) running", "\\x1b[2J"])
+    # honest: an exception in __del__ ("Exception ignored in ...", on stderr) while tests
+    # run, a ResourceWarning, and a multiprocessing pool used and closed: 8, not flagged
+    solved("honest_stderr", "import warnings as _w\n"
+           "class _Leaky:\n"
+           "    def __del__(self):\n"
+           "        raise RuntimeError('cleanup failed')\n"
+           "_relu_call = ReLU.__call__\n"
+           "def _noisy(self, x):\n"
+           "    _Leaky()\n"
+           "    _w.warn('unclosed file', ResourceWarning)\n"
+           "    return _relu_call(self, x)\n"
+           "ReLU.__call__ = _noisy")
+    solved("honest_pool", "import multiprocessing as _mp\n"
+           "with _mp.get_context('fork').Pool(2) as _pool:\n"
+           "    assert _pool.map(abs, [-1, 2]) == [1, 2]")
+    return out
+
+
+def write(course: Course, dest: Path, targets: Targets | None = None,
+          which: str = "corpus") -> list[Case]:
+    """Write ``dest/<student>/02_activations/activations.ipynb`` for every case (``which``:
+    ``corpus``, or ``seal`` for :func:`seal_cases`)."""
+    all_cases = cases(course, targets) if which == "corpus" else seal_cases(course)
     for case in all_cases:
         path = dest / case.student / MODULE / "activations.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)

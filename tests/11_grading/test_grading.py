@@ -240,16 +240,24 @@ def test_attacks_are_real_without_the_sandbox(course: Course, tmp_path: Path,
         (Path("/tmp") / targets.planted).unlink(missing_ok=True)
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
     assert all(r["sandboxed"] == "no" for r in rows.values())
-    assert float(rows["attack_forge"]["score"]) > corpus.TOTAL  # manual scores of 100 per cell
-    assert float(rows["attack_theft"]["score"]) == corpus.TOTAL
+    # the forge reached the course's gradebook and wrote manual scores of 100 into it
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gb:
+        manual = [g.manual_score for s in gb.assignment_submissions(corpus.MODULE)
+                  for n in s.notebooks for g in n.grades]
+    assert 100 in manual
     assert file_digests(subs / "victim") != victim_before
     assert listener.received == [b"attack_network"]
     assert (out / targets.planted).is_file() and (home / targets.planted).is_file()
-    feedback = {p.name: p.read_text(errors="replace")
-                for p in (out / "feedback").rglob("loot-*")}
-    assert "loot-environ.txt" in feedback and SECRET in feedback["loot-environ.txt"]
+    # what the attacks stole, in the files their kernels wrote next to the notebook (in the
+    # grading root: without the sandbox the kernel runs there)
+    loot = {p.name: p.read_text(errors="replace") for p in (out / "autograded").rglob("loot-*")}
+    assert "loot-environ.txt" in loot and SECRET in loot["loot-environ.txt"]
+    # the theft read the module's source notebook, solutions and hidden tests included
+    assert "source_notebooks" in loot.get("loot-stolen.txt", "")
     hidden, _ = hidden_and_solution_lines(course)
-    assert any(line.strip() in feedback.get("loot-file.txt", "") for line in hidden
+    assert any(line.strip() in loot.get("loot-file.txt", "") for line in hidden
                if len(line.strip()) > 20)
 
 
@@ -282,8 +290,6 @@ def test_progress_and_summary(graded: dict) -> None:
 
 
 def test_feedback_hides_hidden_tests(graded: dict, course: Course) -> None:
-    import json
-
     from coursekit.grading.execution.feedback import leaked_lines
     from coursekit.leaks import secrets_of
 

@@ -147,7 +147,7 @@ def test_collect_report_names_every_file_not_placed(tmp_path: Path, capsys) -> N
     (["collect", "NOTZIP", "--roster", "ROSTER", "--timezone", "Mars/Base"],
      "--timezone Mars/Base: unknown time zone"),
     (["export", "--format", "canvas", "--grading", "NOWHERE"], "not a grading root"),
-    (["feedback", "--zip", "--grading", "NOWHERE"], "no feedback/ folder"),
+    (["feedback", "--zip", "--grading", "NOWHERE"], "not a grading root"),
 ])
 def test_bad_input_gets_one_message(tmp_path: Path, capsys, args: list[str],
                                     message: str) -> None:

@@ -72,7 +72,22 @@ for pid in [p for p in os.listdir("/proc") if p.isdigit() and p != me]:
         except OSError:
             server_environ.append("refused")
 facts["server_environ"] = server_environ
-for path in ("/tmp/left-by-kernel", os.path.expanduser("~/left-in-home"), "written-in-cwd"):
+facts["dev"] = sorted(os.listdir("/dev"))
+facts["shm"] = sorted(os.listdir("/dev/shm"))
+facts["run_writable"] = {}
+for p in ["/dev/probe", "/run/grader/probe"]:
+    try:
+        open(p, "w").close()
+        facts["run_writable"][p] = True
+    except OSError:
+        facts["run_writable"][p] = False
+import subprocess
+facts["setsid"] = subprocess.run([sys.executable, "-c", "import os; os.setsid()"],
+                                 capture_output=True, text=True).returncode
+facts["fds"] = sorted({os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                       if os.path.islink(f"/proc/self/fd/{fd}")})
+for path in ("/tmp/left-by-kernel", os.path.expanduser("~/left-in-home"), "written-in-cwd",
+             "/dev/shm/left-by-kernel"):
     with open(path, "w") as fh:
         fh.write("x")
 print(json.dumps(facts))
@@ -169,6 +184,19 @@ def test_a_sandboxed_kernel_sees_and_reaches_only_its_own(
     assert set(first["tmp"]) == set(second["tmp"]) == under_tmp
     assert set(second["home_files"]) == {module.folder, ".ipython"}  # IPython's own profile
     assert second["cwd_files"] == ["data.txt"]
+    # a /dev of its own: read-only, the usual devices, a /dev/shm of its own (what the first
+    # kernel left there is not there for the second)
+    for facts in (first, second):
+        assert set(facts["dev"]) == {"fd", "full", "null", "pts", "random", "shm", "stderr",
+                                     "stdin", "stdout", "tty", "urandom", "zero"}
+        assert facts["run_writable"] == {"/dev/probe": False, "/run/grader/probe": False}
+    assert first["shm"] == second["shm"] == []
+    # no new session for anything it starts (a CPU share of its own): refused
+    assert first["setsid"] != 0
+    # what it writes goes to pipes and its own folders, never a file of the grading machine
+    for target in first["fds"]:
+        assert target.startswith(("pipe:", "socket:", "anon_inode:", "/dev/", "/proc/",
+                                  "/tmp/", sb.HOME)), first["fds"]
 
 
 def test_without_the_sandbox_the_kernel_sees_the_disk(course: Course, tmp_path: Path) -> None:
@@ -188,6 +216,7 @@ def test_without_the_sandbox_the_kernel_sees_the_disk(course: Course, tmp_path: 
     finally:
         listener.close()
     assert facts["visible"][str(REPO / "modules")] and facts["loopback"] == "connected"
+    assert facts["setsid"] == 0  # the seccomp filter is what refuses it above
     assert "layers" in facts["package"] and facts["pid"] != 1
     assert (folder / "written-in-cwd").is_file()
 

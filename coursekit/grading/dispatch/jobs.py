@@ -28,11 +28,15 @@ from coursekit.grading.records import deadlines
 from coursekit.grading.dispatch.bundle import GRADEBOOK, BundledCourse
 from coursekit.grading.records.gradebook import merge_submission, submission_detail
 from coursekit.grading.records.results import STUDENT_ID_RE, Job, Result, max_points
+from coursekit.grading.execution import kernelserver
+from coursekit.grading.execution.kerneloutput import remove_tree
+from coursekit.grading.records.feedback import render as render_feedback
 from coursekit.grading.records.root import GradingRoot
+from coursekit.text import clean
 from coursekit.grading.execution.submission import clear_job, grade_one, precheck
 
 #: The grading root's folders of one submission that travel back from a worker.
-KINDS = ("submitted", "autograded", "feedback", "reports")
+KINDS = ("submitted", "autograded", "reports")
 
 
 def invalid_id(student: str) -> str:
@@ -73,7 +77,7 @@ class Grader:
     request at a time with :func:`grade_one`, exactly as for a local worker."""
 
     def __init__(self, bundle: Path, scratch: Path, overrides: dict[str, dict[str, Any]],
-                 sandbox: bool = True, feedback: bool = True) -> None:
+                 sandbox: bool = True) -> None:
         self.bundle = bundle.resolve()
         self.course = BundledCourse(self.bundle)
         root = scratch.resolve() / "root"
@@ -84,7 +88,6 @@ class Grader:
         self.groot = GradingRoot(self.course, root, "sqlite:///" + str(root / GRADEBOOK),
                                  overrides, sandbox)
         self.incoming = scratch.resolve() / "incoming"
-        self.feedback = feedback
         self.modules = {m.folder: m for m in self.course.modules()}
         self.db_ready = False
 
@@ -110,15 +113,17 @@ class Grader:
             (folder / "timestamp.txt").write_bytes(request["timestamp"])
         job = Job(student, module, path)
         try:
-            result = grade_one(self.groot, job, feedback=self.feedback)
-        except CourseError as exc:  # the sandbox or the fork server failed
-            return {"failed": str(exc), "retry": True}
+            result = grade_one(self.groot, job)
+        except Exception as exc:  # noqa: BLE001 - the sandbox, the fork server, a bug
+            # whatever the kernel of this submission left, the next one starts afresh
+            kernelserver.stop()
+            why = str(exc) if isinstance(exc, CourseError) else (
+                f"grading failed ({type(exc).__name__}: {exc})")
+            return {"failed": why, "retry": True}
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_tree(folder)
         detail = submission_detail(self.groot.db_url, module.folder, student)
         files = self._files(job)
-        if result.feedback:
-            result.feedback = Path(result.feedback).relative_to(self.groot.root).as_posix()
         clear_job(self.groot, job)
         return {"result": asdict(result), "detail": detail, "files": files,
                 "seconds": time.monotonic() - started}
@@ -147,7 +152,7 @@ def _safe_path(rel: str, job: Job) -> PurePosixPath:
 
 
 def answer_store(groot: GradingRoot, log: Callable[[str], None],
-                 late: deadlines.Policy | None = None
+                 late: deadlines.Policy | None = None, feedback: bool = True
                  ) -> Callable[[Job, dict[str, Any]], Result]:
     """How every way of grading (local processes, a Dask cluster, this process) stores an
     answer: the notes the worker made on the way (a process that died, ...) are logged, then
@@ -155,16 +160,17 @@ def answer_store(groot: GradingRoot, log: Callable[[str], None],
 
     def store(job: Job, answer: dict[str, Any]) -> Result:
         for note in answer.get("notes", []):
-            log(f"grade: {job.student} {job.module.folder}: {note}")
-        return store_answer(groot, job, answer, late)
+            log(f"grade: {job.student} {job.module.folder}: {clean(note)}")
+        return store_answer(groot, job, answer, late, feedback)
 
     return store
 
 
 def store_answer(groot: GradingRoot, job: Job, answer: dict[str, Any],
-                 late: deadlines.Policy | None = None) -> Result:
+                 late: deadlines.Policy | None = None, feedback: bool = True) -> Result:
     """Write a worker's answer into the grading root and the course gradebook (this
-    process is the only writer); the result, with the feedback page's path here."""
+    process is the only writer), then (``feedback``) the submission's feedback page, made
+    from the course gradebook as it is now; the result, with the page's path."""
     folder = job.module.folder
     clear_job(groot, job)
     if "failed" in answer:
@@ -179,6 +185,9 @@ def store_answer(groot: GradingRoot, job: Job, answer: dict[str, Any],
     merge_submission(groot.db_url, folder, job.student, answer.get("detail"), groot.course_id,
                      late)
     result = Result(**answer["result"])
-    if result.feedback:
-        result.feedback = str(groot.root.joinpath(*_safe_path(result.feedback, job).parts))
+    result.feedback = ""
+    if feedback and result.status in ("graded", "error"):
+        page, _ = render_feedback(groot.root, groot.db_url, groot.course_id, job.module,
+                                  job.student, force=True)
+        result.feedback = str(page) if page else ""
     return result

@@ -36,16 +36,15 @@ from coursekit.grading.records.root import GradingRoot
 from coursekit.grading.dispatch.station import Station
 
 
-def worker_options(groot: GradingRoot, feedback: bool) -> list[str]:
+def worker_options(groot: GradingRoot) -> list[str]:
     """The command-line options of a grading process for ``groot``."""
     return ["--overrides", json.dumps(groot.overrides),
-            *([] if feedback else ["--no-feedback"]),
             *([] if groot.sandbox else ["--no-sandbox"])]
 
 
 def default_job_timeout(groot: GradingRoot) -> float:
     """Seconds a grading process may spend on one submission: the notebook's limit and two
-    minutes for the rest (restoring cells, feedback)."""
+    minutes for the rest (restoring cells, nbgrader's bookkeeping)."""
     notebook = groot.config.LimitedExecute.get("notebook_timeout", 600) or 600
     return float(notebook) + 120
 
@@ -54,13 +53,13 @@ class Pool:
     """Grade jobs with N grading processes; store each answer in the grading root."""
 
     def __init__(self, groot: GradingRoot, bundle: Path, workers: int,
-                 job_timeout: float | None = None, feedback: bool = True) -> None:
+                 job_timeout: float | None = None) -> None:
         if workers < 1:
             raise CourseError(f"--workers {workers}: must be at least 1")
         self.groot = groot
         self.workers = workers
         self.station = Station(bundle, groot.root / "workers",
-                               worker_options(groot, feedback),
+                               worker_options(groot),
                                job_timeout or default_job_timeout(groot))
         self.queue: deque[Job] = deque()
         self.lock = threading.Lock()

@@ -66,7 +66,6 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", required=True, help="the unpacked grading bundle")
     parser.add_argument("--scratch", required=True, help="this process's private folder")
     parser.add_argument("--overrides", default="{}", help="nbgrader config values (JSON)")
-    parser.add_argument("--no-feedback", action="store_true", help="no feedback HTML")
     parser.add_argument("--no-sandbox", action="store_true", help="kernels without sandbox")
     parser.add_argument("--probe-sandbox", action="store_true",
                         help="check first that the sandbox runs here (else refuse)")
@@ -90,7 +89,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     from coursekit.grading.records.root import kernel_environment
 
     grader = Grader(bundle, Path(args.scratch), json.loads(args.overrides),
-                    sandbox=not args.no_sandbox, feedback=not args.no_feedback)
+                    sandbox=not args.no_sandbox)
     with kernel_environment(grader.course):
         try:
             for line in sys.stdin:

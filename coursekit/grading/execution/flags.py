@@ -1,19 +1,25 @@
 """Flags for review: what a submission did that grading cannot undo or should not ignore.
 
-nbgrader restores edited/deleted test cells and the kernel guard restores replaced
-library functions, so these do not change a score; an instructor still wants to know.
-Importing the module's own reference file (``tinytorch.core.<name>``) cannot be stopped
-in general (``Tensor.backward`` imports module 06's file on purpose), so it is flagged.
+nbgrader restores edited/deleted test cells and the seal restores replaced library
+functions, so these do not change a score; an instructor still wants to know. Importing the
+module's own reference file (``tinytorch.core.<name>``) cannot be stopped in general
+(``Tensor.backward`` imports module 06's file on purpose), so it is flagged.
 
-:func:`review` reads the submitted notebook against the source notebook;
-:func:`kernel_flags` turns the kernel guard's report into flags.
+:func:`review` reads the submitted notebook against the source notebook. Besides edited,
+deleted and moved test cells, it reads the notebook's own code (:func:`scan`) for what
+tampering with the grader needs and an honest notebook of this course never uses: IPython's
+hooks and transformers, frames and code objects, the garbage collector, ``ctypes`` and raw
+memory, audit hooks, signals and threads, running code made from strings, replacing what a
+library module holds. What the seal inside the kernel sees while the notebook runs is
+flagged by the seal itself (:mod:`coursekit.grading.execution.kernel.seal`). Flags of
+either kind (:func:`is_tampering`) hold back the failure messages of a feedback page until
+an instructor has looked.
 """
 
 from __future__ import annotations
 
-import json
+import ast
 import re
-from pathlib import Path
 from typing import Any
 
 from coursekit.cells import cell_source, nbgrader_meta, visible_lines
@@ -26,6 +32,119 @@ SHADOW_RE = re.compile(
     r"(?m)^\s*(def\s+(abs|isinstance|float|all|any)\s*\(|(abs|isinstance|float|all|any|np|math)"
     r"\s*=(?!=))")
 EVENTS_RE = re.compile(r"\.events\s*\.\s*(unregister|callbacks)")
+
+
+#: Attributes whose use in a notebook's own code reaches the interpreter under the tests.
+SENSITIVE_ATTRIBUTES = {
+    "_getframe": "frames", "f_back": "frames", "f_locals": "frames", "f_globals": "frames",
+    "f_code": "frames", "tb_frame": "frames", "gi_frame": "frames", "cr_frame": "frames",
+    "ag_frame": "frames", "currentframe": "frames", "walk_tb": "frames",
+    "walk_stack": "frames", "stack": None, "getouterframes": "frames",
+    "getinnerframes": "frames",
+    "__code__": "code objects", "__globals__": "code objects", "__closure__": "code objects",
+    "cell_contents": "code objects", "__defaults__": "code objects",
+    "__kwdefaults__": "code objects", "__builtins__": "the builtins",
+    "__subclasses__": "reflection", "addaudithook": "audit hooks", "settrace": "tracing",
+    "setprofile": "tracing", "displayhook": "display hooks", "excepthook": "exception hooks",
+    "input_transformers_cleanup": "IPython's transformers",
+    "input_transformers_post": "IPython's transformers",
+    "ast_transformers": "IPython's transformers", "set_custom_exc": "exception hooks",
+    "events": "IPython's cell events", "as_strided": "raw memory",
+    "stride_tricks": "raw memory", "ctypeslib": "raw memory", "get_referrers": "the gc",
+    "get_referents": "the gc", "get_objects": "the gc", "modules": None,
+    "setitimer": "signals", "pthread_kill": "signals", "shell_handlers": "IPython's kernel",
+    "run_cell": "IPython's kernel", "run_code": "IPython's kernel",
+}
+#: Modules a notebook of this course has no honest use for.
+SENSITIVE_MODULES = {"ctypes": "ctypes", "gc": "the gc", "inspect": "frames",
+                     "signal": "signals", "_thread": "threads", "threading": "threads",
+                     "importlib": "imports made from strings", "builtins": "the builtins",
+                     "dis": "code objects", "marshal": "code objects", "ipykernel": "the kernel",
+                     "IPython": "the kernel", "sys": None, "types": None,
+                     "numpy.lib.stride_tricks": "raw memory"}
+#: Builtins that run code made from strings or reach a module's globals.
+SENSITIVE_CALLS = {"exec": "code from strings", "eval": "code from strings",
+                   "compile": "code from strings", "__import__": "imports made from strings",
+                   "globals": "reflection", "vars": "reflection", "breakpoint": "the debugger"}
+TAMPERING = (" uses ", " replaces library functions", " redefines a name",
+             " tampers with ")
+
+
+def is_tampering(flag: str) -> bool:
+    """Whether a flag of :func:`review` (or of the seal) is about reaching the grader."""
+    return any(word in flag for word in TAMPERING)
+
+
+def _magic_free(text: str) -> str:
+    """A cell without IPython's ``%magic`` and ``!shell`` lines (for :mod:`ast`)."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in text.splitlines())
+
+
+def _root(node: ast.AST) -> str | None:
+    """The name an attribute chain starts from: ``np`` for ``np.testing.x``."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def scan(text: str) -> list[str]:
+    """What a cell of the notebook's own code uses that tampering needs (see the module's
+    docstring), as ``"uses X (how)"``; replaced library attributes as ``"replaces library
+    functions (...)"``."""
+    try:
+        tree = ast.parse(_magic_free(text))
+    except SyntaxError:
+        return []
+    found: list[str] = []
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                imported.add((alias.asname or alias.name).split(".")[0])
+                what = SENSITIVE_MODULES.get(alias.name) or SENSITIVE_MODULES.get(
+                    alias.name.split(".")[0])
+                if what:
+                    found.append(f"uses {what} (import {alias.name})")
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                imported.add(alias.asname or alias.name)
+            what = SENSITIVE_MODULES.get(node.module) or SENSITIVE_MODULES.get(
+                node.module.split(".")[0])
+            names = {a.name for a in node.names}
+            if node.module == "sys" and names & {"_getframe", "modules", "settrace",
+                                                  "setprofile", "addaudithook"}:
+                what = "the interpreter"
+            if what:
+                found.append(f"uses {what} (from {node.module} import ...)")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            what = SENSITIVE_ATTRIBUTES.get(node.attr)
+            if node.attr == "modules" and _root(node) == "sys":
+                what = "sys.modules"
+            if node.attr == "stack" and _root(node) == "inspect":
+                what = "frames"
+            if what:
+                found.append(f"uses {what} (.{node.attr})")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id in SENSITIVE_CALLS):
+            found.append(f"uses {SENSITIVE_CALLS[node.func.id]} ({node.func.id}())")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id in ("setattr", "delattr") and node.args
+              and _root(node.args[0]) in imported | {"np", "numpy", "math"}):
+            found.append(f"replaces library functions ({node.func.id} on "
+                         f"{_root(node.args[0])})")
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [
+                node.target]
+            for target in targets:
+                if isinstance(target, ast.Attribute) and _root(target) in imported:
+                    found.append(f"replaces library functions ({ast.unparse(target)[:60]} =)")
+        elif isinstance(node, ast.FunctionDef) and node.name in ("__array_function__",
+                                                                  "__array_ufunc__"):
+            found.append(f"uses NumPy's dispatch ({node.name}: NumPy's comparisons can ask "
+                         "the object itself)")
+    return list(dict.fromkeys(found))
 
 
 def reference_import_re(module_name: str) -> re.Pattern[str]:
@@ -75,6 +194,7 @@ def review(submitted: dict[str, Any], source: dict[str, Any], module_name: str) 
                          f"({SHADOW_RE.search(text).group(0).strip()[:40]!r})")
         if EVENTS_RE.search(text):
             flags.append(f"{where} tampers with IPython's cell events")
+        flags += [f"{where} {item}" for item in scan(text)]
     missing = [gid for gid in order_src if gid not in seen]
     if missing:
         flags.append("deleted locked cells " + ", ".join(missing))
@@ -83,19 +203,3 @@ def review(submitted: dict[str, Any], source: dict[str, Any], module_name: str) 
     if first_seen != present:
         flags.append("reordered locked cells")
     return flags
-
-
-def kernel_flags(report: Path) -> list[str]:
-    """Flags from the kernel guard's report (``<report>.kernel``, one JSON object a line)."""
-    path = Path(str(report) + ".kernel")
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:50]:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if event.get("kind") == "guard":
-            out.append(f"{event.get('what')} (restored before the next cell)")
-    return out

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import signal
-import stat
+import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +29,7 @@ from typing import Any
 
 from coursekit.course import Course, CourseError, Module
 from coursekit.grading.execution import sandbox as sb
+from coursekit.grading.execution.kerneloutput import KernelOutput, remove_tree
 
 LAUNCHER = ["-m", "coursekit.grading.execution.kernel.launcher"]
 LIMITS_PREFIX = "--coursekit-limits="
@@ -46,21 +47,6 @@ def _startup_env(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if not _runtime_var(k)}
 
 
-def _read_plain_file(path: Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of a regular file the kernel wrote (not through a link it may
-    have planted to make the grader read one of its own files)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return b""
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return b""
-        return os.read(fd, limit)
-    finally:
-        os.close(fd)
-
-
 class KernelServerError(CourseError):
     """The fork server could not start or stopped answering."""
 
@@ -70,9 +56,10 @@ class ForkedKernel:
 
     stdin = stdout = stderr = None
 
-    def __init__(self, server: KernelServer, pid: int) -> None:
+    def __init__(self, server: KernelServer, pid: int, output: KernelOutput) -> None:
         self.server = server
         self.pid = pid
+        self.output = output
         self.returncode: int | None = None
         self.args = ["<forked kernel>", str(pid)]
 
@@ -104,6 +91,14 @@ class ForkedKernel:
         else:
             self.server.request({"op": "signal", "pid": self.pid, "signal": int(signum)})
 
+    def usage(self) -> dict[str, float]:
+        """Processes, resident memory (MiB) and CPU seconds of the kernel and all it started
+        (empty once it is gone)."""
+        if self.poll() is not None:
+            return {}
+        answer = self.server.request({"op": "usage", "pid": self.pid}, quiet=True)
+        return {} if "error" in answer else answer
+
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
 
@@ -124,9 +119,11 @@ class KernelServer:
         self.launched = 0
         self.left: list[str] = []  # processes the last stopped kernel left running
         self.refused: list[str] = []  # why kernels were started the usual way instead
-        self.reports: dict[int, tuple[Path, Path]] = {}  # pid -> (sandbox copy, host report)
         self.env = dict(os.environ)
-        argv = [sys.executable, "-m", "coursekit.grading.execution.kernel.forkserver"]
+        # the read end of each kernel's output pipe comes back on this socket
+        self.fds, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv = [sys.executable, "-m", "coursekit.grading.execution.kernel.forkserver",
+                "--fd-socket", str(theirs.fileno())]
         if self.sandbox is not None:
             argv = self.sandbox.command(argv)
         log = sys.stderr
@@ -134,10 +131,12 @@ class KernelServer:
             self.proc: subprocess.Popen[str] | None = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
                 env=self.env if self.sandbox is None else {"PATH": "/usr/bin:/bin"},
-                bufsize=1)
+                bufsize=1, pass_fds=(theirs.fileno(),))
         except OSError as exc:
+            theirs.close()
             self.close()
             raise KernelServerError(f"the kernel fork server did not start: {exc}") from exc
+        theirs.close()
 
     @property
     def sandboxed(self) -> bool:
@@ -156,9 +155,15 @@ class KernelServer:
 
     def request(self, request: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
         """Send one request, return the answer (``{"error": ...}`` if the server is gone)."""
+        return self._exchange(request, quiet)[0]
+
+    def _exchange(self, request: dict[str, Any], quiet: bool = False,
+                  receive_fd: bool = False) -> tuple[dict[str, Any], int | None]:
+        """One request and its answer; with ``receive_fd``, also the descriptor the server
+        sends with a launch (the new kernel's output pipe), checked against its pid."""
         with self.lock:
             if self.proc is None:
-                return {"error": "the fork server is stopped"}
+                return {"error": "the fork server is stopped"}, None
             assert self.proc.stdin and self.proc.stdout
             try:
                 if not self.ready:
@@ -168,51 +173,63 @@ class KernelServer:
                 line = self.proc.stdout.readline()
                 if not line:
                     raise OSError("no answer")
-                return json.loads(line)
+                answer = json.loads(line)
+                if not receive_fd or not isinstance(answer.get("pid"), int):
+                    return answer, None
+                self.fds.settimeout(30)
+                message, fds, _flags, _addr = socket.recv_fds(self.fds, 64, 1)
+                if message != str(answer["pid"]).encode() or len(fds) != 1:
+                    for fd in fds:
+                        os.close(fd)
+                    raise OSError("the fork server handed over the wrong output pipe")
+                return answer, fds[0]
             except (OSError, ValueError) as exc:
                 if not quiet:
                     print(f"kernel fork server: stopped ({exc})", file=sys.stderr)
                 self._close_process()
-                return {"error": f"the fork server stopped ({exc})"}
+                return {"error": f"the fork server stopped ({exc})"}, None
 
     # -- launching ---------------------------------------------------------------------
     def launch(self, cmd: list[str], env: dict[str, str] | None, cwd: str | None,
-               km: Any = None) -> ForkedKernel | None:
-        """Fork a kernel for this launch. None: start it the usual way (never in a sandbox)."""
+               km: Any = None, seal: dict[str, Any] | None = None) -> ForkedKernel | None:
+        """Fork a kernel for this launch, sealed with ``seal`` (see
+        :mod:`coursekit.grading.execution.kernel.seal`). None: start it the usual way (never
+        in a sandbox)."""
         if cmd[:1] != [sys.executable] or cmd[1:3] != LAUNCHER:
             return self._refuse(f"kernel command {cmd[:3]} is not this Python's kernel launcher")
         env = dict(self.env if env is None else env)
         env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client's launcher sets it
         request: dict[str, Any] = {"op": "launch", "argv": list(cmd),
                                    "cwd": str(cwd or os.getcwd())}
-        report = None
         if self.sandbox is not None:
-            request, report = self._sandbox_request(request, env, km)
+            request = self._sandbox_request(request, env, km)
         else:
             if _startup_env(env) != _startup_env(self.env):
                 diff = sorted(set(_startup_env(env).items())
                               ^ set(_startup_env(self.env).items()))
                 return self._refuse(f"kernel environment differs in {sorted({k for k, _ in diff})}")
             request["env"] = env
-        answer = self.request(request)
+        if seal is not None:
+            request["seal"] = seal
+        answer, fd = self._exchange(request, receive_fd=True)
         pid = answer.get("pid")
-        if not isinstance(pid, int) or pid <= 1:
+        if not isinstance(pid, int) or pid <= 1 or fd is None:
             return self._refuse(str(answer.get("error", f"the fork server answered {answer!r}")))
-        if report is not None:
-            self.reports[pid] = report
         self.launched += 1
-        return ForkedKernel(self, pid)
+        return ForkedKernel(self, pid, KernelOutput(fd))
 
     def _sandbox_request(self, request: dict[str, Any], env: dict[str, str],
-                         km: Any) -> tuple[dict[str, Any], tuple[Path, Path] | None]:
+                         km: Any) -> dict[str, Any]:
         """Translate a launch into the sandbox: paths, environment, scratch copy."""
         sandbox = self.sandbox
         assert sandbox is not None
         argv = list(request["argv"])
-        report = None
-        # nothing of an earlier kernel: it could have left files for this one to read
-        for old in sandbox.run_dir.iterdir():
-            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+        # nothing of an earlier kernel (it could not write here after its first cell, but
+        # what it bound before stays): cleaned, or the sandbox is not used again
+        for old in list(sandbox.run_dir.iterdir()):
+            if not remove_tree(old):
+                raise KernelServerError(f"the run folder of the sandbox could not be cleaned "
+                                        f"({old.name})")
         for i, arg in enumerate(argv):
             if arg == "-f" and i + 1 < len(argv):  # the connection file, with sandbox paths
                 info = json.loads(Path(argv[i + 1]).read_text(encoding="utf-8"))
@@ -222,18 +239,12 @@ class KernelServer:
                 info["ip"] = sandbox.to_sandbox(info["ip"])
                 inside.write_text(json.dumps(info), encoding="utf-8")
                 argv[i + 1] = sandbox.to_sandbox(inside)
-            elif arg.startswith(LIMITS_PREFIX):
-                opts = json.loads(arg[len(LIMITS_PREFIX):])
-                if opts.get("report"):
-                    copy = sandbox.run_dir / f"guard-{os.getpid()}-{self.launched}.jsonl"
-                    copy.unlink(missing_ok=True)
-                    report = (copy, Path(opts["report"]))
-                    opts["report"] = sandbox.to_sandbox(copy)
-                argv[i] = LIMITS_PREFIX + json.dumps(opts)
         # the scratch copy: the submission's folder (nbgrader's autograded copy), staged
         folder = Path(request["cwd"])
-        for old in sandbox.stage.iterdir():
-            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+        for old in list(sandbox.stage.iterdir()):
+            if not remove_tree(old):
+                raise KernelServerError(f"the stage folder of the sandbox could not be cleaned "
+                                        f"({old.name})")
         if folder.is_dir():
             shutil.copytree(folder, sandbox.stage, dirs_exist_ok=True, symlinks=True)
         for path in (sandbox.stage, *sandbox.stage.rglob("*")):
@@ -246,8 +257,9 @@ class KernelServer:
         kernel_env["JPY_PARENT_PID"] = "1"
         request.update(argv=argv, env=kernel_env, cwd=scratch, isolate={
             "home": sb.HOME, "scratch": scratch, "stage": sb.STAGE,
-            "tmp_mb": sb.TMP_MB, "home_mb": sb.HOME_MB})
-        return request, report
+            "tmp_mb": sb.TMP_MB, "home_mb": sb.HOME_MB, "shm_mb": sb.SHM_MB},
+            lockdown={"run": sb.RUN})
+        return request
 
     def _refuse(self, why: str) -> None:
         if self.sandbox is not None:
@@ -262,15 +274,6 @@ class KernelServer:
         """Kill kernel ``pid`` and what it started; remember what it left running."""
         answer = self.request({"op": "stop", "pid": pid})
         self.left += [str(c) for c in answer.get("left", [])]
-        copy_report = self.reports.pop(pid, None)
-        if copy_report is not None:
-            copy, host = copy_report
-            data = _read_plain_file(copy, 1_000_000)
-            copy.unlink(missing_ok=True)
-            if data:
-                host.parent.mkdir(parents=True, exist_ok=True)
-                with host.open("ab") as fh:
-                    fh.write(data)
 
     def take_leftovers(self) -> list[str]:
         """The processes kernels left running since the last call (stopped by then)."""
@@ -291,6 +294,7 @@ class KernelServer:
     def close(self) -> None:
         """Stop the fork server (and, in the sandbox, everything in it)."""
         self._close_process()
+        self.fds.close()
         if self.sandbox is not None:
             sb.remove(self.sandbox)
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coursekit.course import Course, CourseError, Module
+from coursekit.grading.execution.kerneloutput import remove_tree
 
 #: Paths inside the sandbox.
 RUN = "/run/grader"  # kernel connection files, sockets, reports (shared with the worker)
@@ -50,6 +51,7 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 #: Size of the kernel's private /tmp and HOME (tmpfs, in memory), in MiB.
 TMP_MB = 256
 HOME_MB = 512
+SHM_MB = 64  # the private /dev/shm of a kernel
 KERNEL_PACKAGE = Path(__file__).resolve().parent / "kernel"
 HOW_TO_GET = (
     "the grading sandbox needs Linux with user namespaces and bubblewrap: `pip install "
@@ -234,7 +236,8 @@ def create(course: Course, module: Module, parent: Path | None = None) -> Sandbo
 
 def remove(sandbox: Sandbox) -> None:
     """Delete the sandbox's host folder."""
-    shutil.rmtree(sandbox.base, ignore_errors=True)
+    if not remove_tree(sandbox.base):
+        shutil.rmtree(sandbox.base, ignore_errors=True)
 
 
 def probe(course: Course, module: Module) -> None:

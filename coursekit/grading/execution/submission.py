@@ -14,15 +14,15 @@ from pathlib import Path
 import nbformat
 
 from coursekit import nbg
+from coursekit.course import CourseError
 from coursekit.grading.execution import kernelserver
-from coursekit.grading.execution.feedback import leaked_lines
-from coursekit.grading.execution.flags import kernel_flags, review
+from coursekit.grading.execution.kerneloutput import remove_tree
+from coursekit.grading.execution.flags import is_tampering, review
 from coursekit.grading.execution.restore import restore_locked_cells
 from coursekit.text import number
 from coursekit.grading.records.results import STUDENT_ID_RE, Job, Result, max_points
 from coursekit.grading.records.root import GradingRoot
-from coursekit.cells import cell_source
-from coursekit.leaks import secrets_of
+from coursekit.text import clean
 
 
 def precheck(path: Path) -> tuple[str, str] | None:
@@ -60,8 +60,8 @@ def clear_job(groot: GradingRoot, job: Job) -> None:
     """Remove what an earlier grading of ``job`` left in the grading root's folders."""
     for path in (groot.submitted(job), groot.autograded(job), groot.feedback(job),
                  groot.report(job)):
-        if path.parent.exists():
-            shutil.rmtree(path.parent)
+        if path.parent.exists() and not remove_tree(path.parent):
+            raise CourseError(f"{path.parent}: cannot remove what an earlier grading left")
 
 
 def _forget_submission(groot: GradingRoot, job: Job) -> None:
@@ -99,19 +99,35 @@ def _read_scores(groot: GradingRoot, job: Job) -> tuple[float, float, list[str]]
         ]
         return float(sub.score), float(sub.max_score), failed
 
-STOPPING = {"kernel_died", "notebook_timeout"}  # the run stopped early: status "error"
+STOPPING = {"kernel_died", "notebook_timeout", "limit"}  # the run stopped early: "error"
 
 
-def _limit_events(report: Path) -> list[dict]:
-    """What the limits did (written by coursekit.grading.execution.limits.LimitedExecute)."""
+def read_report(report: Path) -> dict:
+    """What running the notebook gave (written by
+    :class:`coursekit.grading.execution.limits.LimitedExecute`): limit ``events``, the
+    ``verdicts`` of its locked cells, ``flags``; empty parts if it wrote nothing."""
     try:
-        events = json.loads(report.read_text(encoding="utf-8"))
+        data = json.loads(report.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        return []
-    return [e for e in events if isinstance(e, dict) and "reason" in e]
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    return {"events": [e for e in data.get("events", []) if isinstance(e, dict) and "reason" in e],
+            "verdicts": data.get("verdicts", {}) if isinstance(data.get("verdicts"), dict) else {},
+            "flags": [str(f) for f in data.get("flags", [])],
+            "tests": [str(g) for g in data.get("tests", [])]}
 
 
-def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
+def _mark_withheld(report: Path, withhold: bool) -> None:
+    try:
+        data = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return
+    data["withhold"] = withhold
+    report.write_text(json.dumps(data), encoding="utf-8")
+
+
+def grade_one(groot: GradingRoot, job: Job) -> Result:
     """Grade one submission; never raises for a bad submission (the reason goes in the Result).
 
     Its kernel runs in the module's sandbox unless the grading root says otherwise
@@ -140,6 +156,7 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
     report = groot.report(job)
     report.parent.mkdir(parents=True, exist_ok=True)
     cfg.LimitedExecute.report_file = str(report)
+    cfg.LimitedExecute.source_notebook = str(job.module.source_notebook)
     # precheck made sure the submission is a notebook; both are read once, here
     submitted_nb = json.loads(dest.read_text(encoding="utf-8"))
     source_nb = json.loads(job.module.source_notebook.read_text(encoding="utf-8"))
@@ -150,11 +167,15 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
         flags.append(f"test cells put back in place before grading: {', '.join(restored)}")
     server = kernelserver.serve(groot.course, job.module, groot.sandbox)
     result = nbg.run("autograde", cfg, assignment, job.student)
-    flags += kernel_flags(report)
+    ran = read_report(report)
+    flags += [clean(f) for f in ran["flags"]]
+    # what the notebook's code can shape (failure messages) waits for an instructor when
+    # the seal saw tampering, or the source uses what tampering needs
+    _mark_withheld(report, bool(ran["flags"]) or any(is_tampering(f) for f in flags))
     left = server.take_leftovers() if server is not None else []
     if left:
         flags.append(f"left {len(left)} process(es) running after its notebook, stopped by "
-                     f"the grader: {', '.join(left[:3])}")
+                     f"the grader: {clean(', '.join(left[:3]))}")
     if not result.get("success") or not groot.autograded(job).is_file():
         reason = _failure_reason(result, result.get("log", ""))
         _forget_submission(groot, job)
@@ -163,27 +184,10 @@ def grade_one(groot: GradingRoot, job: Job, *, feedback: bool = True) -> Result:
     score, max_score, failed = _read_scores(groot, job)
     reason = ("all tests passed" if not failed else "failed: " + ", ".join(failed))
     status = "graded"
-    for event in _limit_events(report):
+    for event in ran["events"]:
         reason += "; " + event["reason"]
         if event["kind"] in STOPPING:
             status = "error"
     out = Result(job.student, assignment, score, max_score, status, reason, failed=failed,
                  flagged="; ".join(flags), sandboxed=groot.sandbox)
-    if feedback:
-        fb = nbg.run("generate_feedback", cfg, assignment, job.student)
-        html_path = groot.feedback(job)
-        if not fb.get("success") or not html_path.is_file():
-            detail = nbg.failure_text(fb, 2).replace("\n", " | ")
-            out.reason += f"; feedback not generated: {detail}"
-        else:
-            # a line the student wrote (say `with no_grad():` in a solution) is not a leak
-            own = {line.strip() for cell in submitted_nb.get("cells", [])
-                   for line in cell_source(cell).splitlines()}
-            hidden = [line for line in secrets_of(source_nb).hidden if line.strip() not in own]
-            leaked = leaked_lines(html_path.read_text(encoding="utf-8"), hidden)
-            if leaked:
-                html_path.unlink()
-                out.reason += f"; feedback withheld: it would show hidden test code {leaked[0]!r}"
-            else:
-                out.feedback = str(html_path)
     return out

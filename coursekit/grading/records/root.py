@@ -42,7 +42,7 @@ class GradingRoot:
 
     def report(self, job: Job) -> Path:
         """Where the limits write what they did while grading ``job``."""
-        return self.root / "reports" / job.student / job.module.folder / "limits.json"
+        return self.root / "reports" / job.student / job.module.folder / "report.json"
 
     def submitted(self, job: Job) -> Path:
         return self.root / "submitted" / job.student / job.module.folder / job.module.notebook_name

@@ -20,11 +20,21 @@ and no descriptor of the fork server left open.
 
 The fork server reads one JSON request a line on stdin and answers one JSON line on stdout:
 
-* ``{"op": "launch", "argv", "env", "cwd", "isolate"}``: fork a kernel; ``{"pid": N}``;
+* ``{"op": "launch", "argv", "env", "cwd", "isolate", "seal", "lockdown"}``: fork a kernel;
+  ``{"pid": N}``. The kernel's standard output and error are a pipe of its own, whose read
+  end goes to the grading worker over the Unix socket named by ``--fd-socket`` (one message
+  ``pid`` with the descriptor): the worker reads everything the kernel writes there, the
+  seal's signed lines included (:mod:`coursekit.grading.execution.kernel.seal`); no kernel
+  writes into a file of the host. ``seal`` (what the seal holds) and ``lockdown`` (what the
+  kernel does before its first cell) are taken out of the request in the kernel and passed
+  on in memory;
 * ``{"op": "poll", "pid"}``: ``{"returncode": code or null}``;
 * ``{"op": "signal", "pid", "signal"}``: ``{}``;
+* ``{"op": "usage", "pid"}``: what the kernel and every process it started use now:
+  ``{"processes", "rss_mb", "cpu_s"}`` (the grading worker holds them to their limits);
 * ``{"op": "stop", "pid"}``: kill the kernel and every process it started, and any other
-  process left with the fork server; ``{"left": [command lines of those that ran]}``.
+  process left with the fork server; ``{"left": [command lines of those that ran]}``
+  (multiprocessing's own helper processes, which end with the kernel, are not named).
 
 The fork server is a child subreaper, so a kernel and whatever escapes it come back to it,
 and is not dumpable, so its kernels cannot read its memory or attach to it.
@@ -35,22 +45,28 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 from typing import Any
 
 # Not matplotlib_inline.backend_inline: on import it hooks itself into the running IPython
 # shell, which exists only once the kernel has started (the kernel imports it then).
-PRELOAD = ("numpy", "matplotlib", "matplotlib.pyplot", "ipykernel.kernelapp",
-           "ipykernel.ipkernel", "coursekit.grading.execution.kernel.guard",
+PRELOAD = ("numpy", "numpy.testing", "numpy.linalg", "matplotlib", "matplotlib.pyplot",
+           "ipykernel.kernelapp",
+           "ipykernel.ipkernel", "coursekit.grading.execution.kernel.outstream",
+           "coursekit.grading.execution.kernel.seal",
            "coursekit.grading.execution.kernel.launcher")
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def _become_kernel(request: dict[str, Any]) -> None:
-    """In the forked kernel process: take on the request's process state, run the kernel."""
+def _become_kernel(request: dict[str, Any], output: int) -> None:
+    """In the forked kernel process: take on the request's process state, run the kernel
+    (its standard output and error: the pipe ``output``)."""
     code = 1
     try:
+        os.dup2(output, 1)
+        os.dup2(output, 2)
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         from coursekit.grading.execution.kernel import isolate
@@ -74,7 +90,10 @@ def _become_kernel(request: dict[str, Any]) -> None:
         from coursekit.grading.execution.kernel import launcher as kernel_launcher
 
         sys.argv = [request["argv"][0], *request["argv"][3:]]
-        kernel_launcher.main(request["argv"][3:])
+        # the seal's payload goes on in memory, out of the request (and of every frame
+        # below the kernel's, which the notebook's code could walk)
+        kernel_launcher.main(request["argv"][3:], request.pop("seal", None),
+                             request.pop("lockdown", None))
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -93,13 +112,13 @@ def _become_kernel(request: dict[str, Any]) -> None:
             os._exit(code)
 
 
-def _fork_kernel(request: dict[str, Any]) -> int:
+def _fork_kernel(request: dict[str, Any], output: int) -> int:
     """Fork the kernel; an isolated one through a first process that takes its namespaces."""
     isolate = request.get("isolate")
     if not isolate:
         pid = os.fork()
         if pid == 0:
-            _become_kernel(request)
+            _become_kernel(request, output)
         return pid
     read_end, write_end = os.pipe()
     middle = os.fork()
@@ -113,8 +132,7 @@ def _fork_kernel(request: dict[str, Any]) -> int:
             kernel = os.fork()
             if kernel == 0:
                 os.close(write_end)
-                ns.drop_privileges()
-                _become_kernel(request)
+                _become_kernel(request, output)
             answer = f"{kernel}\n".encode()
         except BaseException as exc:  # noqa: BLE001 - tell the fork server, then leave
             answer = f"error {exc}\n".encode()
@@ -156,18 +174,51 @@ def _command(pid: int) -> str:
     return text[:160] or f"pid {pid}"
 
 
-def _stop(kernel: int) -> list[str]:
-    """Kill ``kernel``, what it started and whatever else was left with this server; reap
-    them all. Returns the command lines of those that were still running (not the kernel)."""
-    me = os.getpid()
-    procs = _processes()
+#: Processes the standard library starts for itself, which end with the kernel: not "left
+#: running" by the notebook (a multiprocessing pool that was closed leaves its resource
+#: tracker until the kernel ends).
+HELPERS = ("-c from multiprocessing.resource_tracker import main",
+           "-c from multiprocessing.forkserver import main")
+
+
+def _tree(kernel: int, procs: dict[int, tuple[int, str]]) -> set[int]:
+    """``kernel`` and every process below it."""
     below: set[int] = set()
     frontier = {kernel}
     while frontier:
         below |= frontier
         frontier = {p for p, (ppid, _) in procs.items() if ppid in frontier} - below
+    return below & set(procs)
+
+
+def _usage(kernel: int) -> dict[str, Any]:
+    """Processes, resident memory and CPU time of ``kernel`` and everything below it."""
+    pages = os.sysconf("SC_PAGE_SIZE")
+    ticks = os.sysconf("SC_CLK_TCK")
+    tree = _tree(kernel, _processes())
+    rss = cpu = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
+                rss += int(fh.read().split()[1]) * pages
+            with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
+                stat = fh.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        cpu += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    return {"processes": len(tree), "rss_mb": rss / 2**20, "cpu_s": cpu / ticks}
+
+
+def _stop(kernel: int) -> list[str]:
+    """Kill ``kernel``, what it started and whatever else was left with this server; reap
+    them all. Returns the command lines of those that were still running (not the kernel)."""
+    me = os.getpid()
+    procs = _processes()
+    below = _tree(kernel, procs)
     others = {p for p, (ppid, _) in procs.items() if ppid == me} - {kernel}
-    left = [_command(p) for p in sorted((below | others) - {kernel}) if procs[p][1] != "Z"]
+    left = [cmd for p in sorted((below | others) - {kernel}) if procs[p][1] != "Z"
+            and not any(helper in (cmd := _command(p)) for helper in HELPERS)]
     for pid in (kernel, *sorted((below | others) - {kernel})):
         try:
             os.kill(pid, signal.SIGKILL)
@@ -202,10 +253,22 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     if op == "launch":
         if threading.active_count() != 1:  # forking is only safe with a single thread
             return {"error": "the fork server has started threads"}
+        if _fd_socket is None:
+            return {"error": "the fork server has no socket to hand over kernel output"}
+        read_end, write_end = os.pipe()
         try:
-            return {"pid": _fork_kernel(request)}
+            pid = _fork_kernel(request, write_end)
         except OSError as exc:
             return {"error": f"fork failed: {exc}"}
+        finally:
+            os.close(write_end)
+        try:
+            socket.send_fds(_fd_socket, [str(pid).encode()], [read_end])
+        finally:
+            os.close(read_end)
+        return {"pid": pid}
+    if op == "usage":
+        return _usage(int(request["pid"]))
     if op == "poll":
         return {"returncode": _poll(int(request["pid"]))}
     if op == "signal":
@@ -229,8 +292,20 @@ def _make_subreaper() -> bool:
         return False
 
 
-def serve() -> int:
-    """The fork server: preload, say ``ready``, then answer a request per line."""
+_fd_socket: socket.socket | None = None
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """The fork server: preload, say ``ready``, then answer a request per line.
+
+    ``--fd-socket N``: the Unix socket (inherited as descriptor N) on which the read end of
+    each kernel's output pipe goes to the grading worker.
+    """
+    global _fd_socket
+    argv = sys.argv[1:] if argv is None else argv
+    if "--fd-socket" in argv:
+        fd = int(argv[argv.index("--fd-socket") + 1])
+        _fd_socket = socket.socket(fileno=fd)
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # kernels and anything printed here write to stderr, not the answers
     sys.stdout = sys.stderr
@@ -251,11 +326,24 @@ def serve() -> int:
             pass  # the kernel imports it itself, or fails the same way it would have
     answers.write(json.dumps({"ready": os.getpid()}) + "\n")
     answers.flush()
-    for line in sys.stdin:
-        if line.strip():
-            answers.write(json.dumps(handle(json.loads(line))) + "\n")
+    while True:
+        # No loop variable holds a request: a forked kernel keeps this frame, and a
+        # request carries the seal's payload (taken out of the parsed dict in the kernel).
+        request = _read_request()
+        if request is None:
+            return 0
+        if request:
+            answers.write(json.dumps(handle(request)) + "\n")
             answers.flush()
-    return 0
+        request = None
+
+
+def _read_request() -> dict[str, Any] | None:
+    """The next request (empty for a blank line), None at the end of the input."""
+    line = sys.stdin.readline()
+    if not line:
+        return None
+    return json.loads(line) if line.strip() else {}
 
 
 if __name__ == "__main__":

@@ -11,13 +11,21 @@ gives it namespaces of its own, with the same system calls bubblewrap uses (``un
 * a mount namespace with a fresh ``/tmp`` and ``HOME`` (memory-backed, size-limited; what
   the sandbox mounted below them, such as a Python environment in /tmp, is mounted again)
   and a scratch copy of its submission's folder, copied from the stage folder, which is
-  then covered so the kernel cannot see it;
+  then covered so the kernel cannot see it; a ``/dev`` of its own, read-only, with the
+  usual devices (null, zero, full, random, urandom, tty) and a private, size-limited
+  ``/dev/shm``, so nothing one kernel leaves there reaches the next one and memory held
+  there is bounded;
 * PID, IPC, UTS and network namespaces: the kernel is process 1 of its own PID namespace
   (everything it starts dies with it), its System V IPC objects vanish with it, and it has
   no network interface up at all (not even the sandbox's loopback).
 
 Mounts of the sandbox (read-only system, reference package) are locked in the new namespace:
 the kernel can neither remount them writable nor uncover what they hide.
+
+The kernel keeps its capabilities (in its own namespaces only) while ipykernel sets itself
+up; before the first cell, :func:`lock_down` makes the run folder it shares with the grading
+worker read-only (its sockets are bound by then: nothing can be planted there, no socket
+replaced by a link) and drops every capability for good.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
@@ -92,7 +102,8 @@ def _cover(folder: str, options: str) -> None:
             os.close(fd)
 
 
-def enter(home: str, scratch: str, stage: str, tmp_mb: int, home_mb: int) -> None:
+def enter(home: str, scratch: str, stage: str, tmp_mb: int, home_mb: int,
+          shm_mb: int = 64) -> None:
     """Take the kernel's own namespaces and set up its private folders.
 
     ``home`` and ``/tmp`` become new tmpfs mounts; the folder ``stage`` is copied to
@@ -114,7 +125,87 @@ def enter(home: str, scratch: str, stage: str, tmp_mb: int, home_mb: int) -> Non
     _cover(home, f"size={home_mb}m,mode=0755")
     shutil.copytree(stage, scratch, symlinks=True)
     _mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0555")
+    _private_dev(shm_mb)
     _libc.sethostname(b"grader", 6)
+
+
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+
+def _private_dev(shm_mb: int) -> None:
+    """A ``/dev`` of this kernel's own: the usual devices (bound from the sandbox's),
+    a private ``/dev/shm`` of ``shm_mb`` MiB, then read-only."""
+    keep = {}
+    for name in DEVICES:
+        try:
+            keep[name] = os.open(f"/dev/{name}", os.O_PATH)
+        except OSError:
+            continue
+    try:
+        _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
+        for name, fd in keep.items():
+            open(f"/dev/{name}", "w").close()
+            _mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, MS_BIND, None)
+    finally:
+        for fd in keep.values():
+            os.close(fd)
+    os.mkdir("/dev/shm")
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           f"size={shm_mb}m,mode=1777")
+    os.mkdir("/dev/pts")
+    os.symlink("/proc/self/fd", "/dev/fd")
+    for number, name in enumerate(("stdin", "stdout", "stderr")):
+        os.symlink(f"/proc/self/fd/{number}", f"/dev/{name}")
+    _mount("none", "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, None)
+
+
+def lock_down(run: str) -> None:
+    """Before the first cell: the run folder ``run`` read-only, every privilege dropped, no
+    new session (:func:`no_new_sessions`)."""
+    _mount("none", run, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+    drop_privileges()
+    no_new_sessions()
+
+
+#: (audit architecture, setsid, setpgid) of the system call tables the filter knows.
+_ARCHES = {"x86_64": (0xC000003E, 112, 109), "aarch64": (0xC00000B7, 157, 154)}
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+_SECCOMP_RET_ALLOW = 0x7FFF0000
+_SECCOMP_RET_ERRNO = 0x00050000
+_EPERM = 1
+
+
+def no_new_sessions() -> bool:
+    """Refuse ``setsid`` and ``setpgid`` (EPERM) to this process and everything it starts, by
+    a seccomp filter. Linux shares the CPU fairly between sessions (autogroups): a notebook
+    whose processes each started a session of their own would take a share per process from
+    the other submissions graded at the same time. False where the filter is not known."""
+    arch = _ARCHES.get(os.uname().machine)
+    if arch is None:
+        return False
+    audit_arch, setsid, setpgid = arch
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                    ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(Filter))]
+
+    ld, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET
+    code = [
+        (ld, 0, 0, 4),                      # the architecture
+        (jeq, 0, 3, audit_arch),            # another one: on to ALLOW
+        (ld, 0, 0, 0),                      # the system call's number
+        (jeq, 2, 0, setsid),
+        (jeq, 1, 0, setpgid),
+        (ret, 0, 0, _SECCOMP_RET_ALLOW),
+        (ret, 0, 0, _SECCOMP_RET_ERRNO | _EPERM),
+    ]
+    program = (Filter * len(code))(*[Filter(*op) for op in code])
+    prog = Program(len(code), program)
+    return _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0
 
 
 def drop_privileges() -> None:
