@@ -52,6 +52,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         db_url=args.db_url, modules=args.module, workers=args.workers,
         feedback=not args.no_feedback, students=args.student, sandbox=not args.no_sandbox,
         scheduler=args.scheduler, regrade=args.regrade,
+        switch_gradebook=args.switch_gradebook,
     )
     print_table(results)
     return 0
@@ -167,7 +168,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR",
                    help="grading course root (default: grading/ in the course root)")
     p.add_argument("--db-url", metavar="URL",
-                   help="gradebook SQLAlchemy URL (default: sqlite in the grading root)")
+                   help="gradebook SQLAlchemy URL, without a password (PostgreSQL's comes "
+                   "from PGPASSWORD or ~/.pgpass); the first run in a grading root records "
+                   "it, later runs use it (default: the recorded one, for a new root "
+                   "gradebook.db in it)")
+    p.add_argument("--switch-gradebook", action="store_true",
+                   help="let --db-url name another gradebook than the one the grading root "
+                   "keeps, and keep that one from now on")
     p.add_argument("--workers", "-j", type=int, metavar="N",
                    help="grading worker processes (default: the number of cores; "
                    "0: grade in this process)")
@@ -216,7 +223,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="roster.csv with the LMS's ids (needed for canvas and moodle)")
     p.add_argument("--grading", metavar="DIR", help="grading root (default: grading/)")
     p.add_argument("--db-url", metavar="URL",
-                   help="gradebook URL (default: the one the grading root was graded into)")
+                   help="the grading root's gradebook with its password, say (default: the "
+                   "one it keeps; another is refused)")
     p.add_argument("--out", metavar="FILE",
                    help="file to write (default: grades-FORMAT.csv in the grading root)")
     p.set_defaults(func=cmd_export)

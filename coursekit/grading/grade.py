@@ -37,7 +37,14 @@ from coursekit.grading.dispatch.bundle import (
 from coursekit.grading.dispatch.cluster import ClusterStopped
 from coursekit.grading.records.gradebook import make_template
 from coursekit.grading.dispatch.jobs import Grader, answer_store, make_request
-from coursekit.grading.records.root import GradingRoot, fill_root, kernel_environment, open_root
+from coursekit.grading.records.root import (
+    ROOT_CONFIG,
+    GradingRoot,
+    choose_gradebook,
+    fill_root,
+    kernel_environment,
+    open_root,
+)
 
 if TYPE_CHECKING:
     from coursekit.grading.dispatch.cluster import Cluster
@@ -246,27 +253,19 @@ def writable_folder(root: Path, option: str = "--out") -> Path:
 
 
 def existing_root(course: Course, root: Path | None, db_url: str | None = None,
-                  option: str = "--grading") -> GradingRoot:
+                  option: str = "--grading", who: str = "export",
+                  log: Callable[[str], None] = print) -> GradingRoot:
     """A grading root ``course grade`` has filled (default ``grading/``), with the gradebook
-    it used (from its ``nbgrader_config.py``) unless ``db_url`` names another."""
-    from traitlets.config import PyFileConfigLoader
-
+    it keeps (recorded in its ``nbgrader_config.py``); ``db_url`` may name the same
+    database (with a password, say), never another."""
     root = (root or course.root / "grading").resolve()
-    config = root / "nbgrader_config.py"
+    config = root / ROOT_CONFIG
     if not config.is_file():
-        raise CourseError(f"{option} {root}: not a grading root (no nbgrader_config.py); "
+        raise CourseError(f"{option} {root}: not a grading root (no {ROOT_CONFIG}); "
                           "run `course grade` first")
-    if db_url:
-        url = database.check(db_url)
-    else:
-        try:
-            cfg = PyFileConfigLoader(config.name, path=str(root)).load_config()
-            url = str(cfg.CourseDirectory.db_url)
-        except Exception as exc:
-            raise CourseError(f"{config}: cannot read it ({exc})") from None
-        url = database.check(url, option=f"{config.name}: db_url")
-    groot = GradingRoot(course, root, url)
-    return groot
+    url = database.check(db_url) if db_url else None
+    url = choose_gradebook(root, url, switch_option="", who=who, log=log)
+    return GradingRoot(course, root, url)
 
 
 def write_grades(groot: GradingRoot, extra: list[Result] | None = None) -> Path:
@@ -286,13 +285,16 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
           workers: int | None = None, feedback: bool = True,
           overrides: dict[str, dict[str, object]] | None = None,
           students: list[str] | None = None, sandbox: bool = True,
-          scheduler: str | None = None, regrade: bool = False) -> list[Result]:
+          scheduler: str | None = None, regrade: bool = False,
+          switch_gradebook: bool = False) -> list[Result]:
     """Grade every submission under ``submissions``; write grades.csv in the grading root.
 
     ``workers`` grading processes (default: one per core; 0: in this process) share the
     submissions, or the workers of the Dask cluster whose scheduler is at ``scheduler``
     (``tcp://HOST:PORT``, :mod:`coursekit.grading.dispatch.cluster`); every result is merged
-    into the course gradebook ``db_url``. ``students`` limits grading to those student folders.
+    into the course gradebook: the one the grading root keeps (recorded by its first run), or
+    ``db_url`` for a new root; another ``db_url`` is refused unless ``switch_gradebook``.
+    ``students`` limits grading to those student folders.
     A submission graded before in this grading root from the same file by the same grader
     (module, configuration, course package, options) is not graded again unless ``regrade``:
     running the same command again after an interruption grades only what is missing.
@@ -325,6 +327,7 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     target = out or course.root / "grading"
     if target.exists() and not target.is_dir():
         raise CourseError(f"--out {target}: not a folder")
+    url = choose_gradebook(target, url, switch=switch_gradebook, log=log)
     jobs = collect_jobs(submissions.resolve(), chosen, log,
                         course_folders={m.folder for m in course.modules()}, students=students)
     if sandbox and scheduler is None:
