@@ -16,7 +16,9 @@ from coursekit.grading.records import deadlines
 from coursekit.grading.execution import kernelserver
 from coursekit.grading.execution import sandbox as sb
 from coursekit.text import duration, number
+from coursekit.released import released_modules, require_released, through_setting
 from coursekit.grading.records.results import (
+    NOT_DUE,
     Job,
     Result,
     RunRecord,
@@ -268,16 +270,41 @@ def existing_root(course: Course, root: Path | None, db_url: str | None = None,
     return GradingRoot(course, root, url)
 
 
-def write_grades(groot: GradingRoot, extra: list[Result] | None = None) -> Path:
-    """Write ``grades.csv`` in the grading root from its gradebook and run record (plus
-    ``extra`` results not recorded yet); its path."""
+def grade_rows(groot: GradingRoot, extra: list[Result] | None = None,
+               log: Callable[[str], None] | None = None) -> list[Result]:
+    """The rows of ``grades.csv``: every student and released assignment of the gradebook,
+    with the run record's statuses and reasons (plus ``extra`` results not recorded yet)."""
     record = RunRecord(groot.root).latest()
     for r in extra or []:
         record[(r.student, r.assignment)] = r
-    rows = gradebook_results(groot.db_url, groot.course_id, record)
+    released = {m.folder for m in released_modules(groot.course)}
+    return gradebook_results(groot.db_url, groot.course_id, record, released, log)
+
+
+def write_grades(groot: GradingRoot, extra: list[Result] | None = None,
+                 log: Callable[[str], None] | None = None) -> Path:
+    """Write ``grades.csv`` in the grading root from its gradebook and run record (plus
+    ``extra`` results not recorded yet); its path."""
     path = groot.root / "grades.csv"
-    write_csv(rows, path)
+    write_csv(grade_rows(groot, extra, log), path)
     return path
+
+
+def as_in_gradebook(results: list[Result], rows: list[Result]) -> list[Result]:
+    """``results`` with what the gradebook says of them now: the score with the late
+    penalty taken off, how late, the extension; a notebook not handed in before its due
+    date is ``not due``."""
+    found = {(r.student, r.assignment): r for r in rows}
+    for result in results:
+        row = found.get((result.student, result.assignment))
+        if row is None:
+            continue
+        result.score, result.max_score = row.score, row.max_score
+        result.submitted, result.late = row.submitted, row.late
+        result.penalty, result.extension = row.penalty, row.extension
+        if row.status == NOT_DUE:
+            result.status, result.reason = row.status, row.reason
+    return results
 
 
 def grade(course: Course, submissions: Path, out: Path | None = None, db_url: str | None = None,
@@ -308,9 +335,16 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     only those graded now. On Ctrl-C, or when the Dask scheduler is lost, it is written for
     what was saved, the submissions not graded are named, and the exception is raised again.
     """
-    chosen = course.select(modules)
-    if not chosen:
+    if not course.modules():
         raise CourseError(f"{course.root}/modules: no module files found")
+    if modules:
+        chosen = course.select(modules)
+        require_released(course, chosen)
+    else:
+        chosen = released_modules(course)
+        if len(chosen) < len(course.modules()):
+            log(f"grade: modules {chosen[0].number}-{chosen[-1].number}, those released so far "
+                f"(course.toml [student_repository] through = \"{through_setting(course)}\")")
     if scheduler is not None and workers is not None:
         raise CourseError(f"--workers {workers} and --scheduler {scheduler}: give one of them "
                           "(with --scheduler the Dask workers grade)")
@@ -379,8 +413,11 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
             except ClusterStopped as exc:
                 _report_interrupt(groot, todo, saved, log, why=str(exc))
                 raise
-        csv_path = write_grades(groot)
+        rows = grade_rows(groot, log=log)
+        csv_path = groot.root / "grades.csv"
+        write_csv(rows, csv_path)
         everything = sorted([*kept.values(), *results], key=lambda r: (r.assignment, r.student))
+        as_in_gradebook(everything, rows)
         print_summary(everything, time.monotonic() - started, log, kept=len(kept))
         if cluster is not None and todo:
             log(cluster.summary())

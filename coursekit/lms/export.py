@@ -1,7 +1,9 @@
 """``course export``: the gradebook as a grade-import file for an LMS, or a plain table.
 
-One row per student of the roster, one column per assignment in the gradebook; a score is
-the gradebook's (manual grades included) less the late penalty, as in ``grades.csv``.
+One row per student of the roster, one column per released assignment in the gradebook
+(:mod:`coursekit.released`); a score is the gradebook's (manual grades included) less the
+late penalty, as in ``grades.csv``. A notebook not handed in while its due date is still
+ahead gets an empty cell, not a zero.
 
 * ``canvas``: the layout of Canvas's gradebook export, which its gradebook import reads
   back: ``Student, ID, SIS User ID, SIS Login ID, Section``, then one column per
@@ -30,7 +32,8 @@ from pathlib import Path
 
 from coursekit.course import Course, CourseError
 from coursekit.text import number
-from coursekit.grading.records.results import RunRecord, gradebook_results
+from coursekit.grading.records.results import NOT_DUE, RunRecord, gradebook_results
+from coursekit.released import released_modules
 from coursekit.lms.roster import Person, Roster
 from coursekit.settings import SETTINGS_FILE, table
 
@@ -73,13 +76,16 @@ def export(course: Course, fmt: str, db_url: str, course_id: str | None, grading
                                                           for p in roster.people):
         raise CourseError(f"--roster {roster.path}: no email or id_number values; Moodle "
                           "finds students by one of them")
-    results = gradebook_results(db_url, course_id, RunRecord(grading_root).latest())
+    released = {m.folder for m in released_modules(course)}
+    results = gradebook_results(db_url, course_id, RunRecord(grading_root).latest(), released,
+                                lambda line: log("export: " + line.split(": ", 1)[1]))
     assignments = sorted({r.assignment for r in results})
     if not assignments:
         raise CourseError(f"gradebook {grading_root}: no assignments graded yet "
                           "(run `course grade` first)")
     maxima = {r.assignment: r.max_score for r in results}
-    scores = {(r.student, r.assignment): r.score for r in results}
+    # a notebook not due yet has no grade: its cell stays empty (an import leaves it alone)
+    scores = {(r.student, r.assignment): r.score for r in results if r.status != NOT_DUE}
     students = sorted({r.student for r in results})
     if roster is None:
         people = [Person(s) for s in students]
