@@ -137,6 +137,11 @@ def due_timezone(course: Course) -> str | None:
     return name
 
 
+def due_zone(course: Course) -> timezone | ZoneInfo:
+    """The time zone of dates written without an offset (``[due] timezone``, else UTC)."""
+    return _zone(table(course, "due").get("timezone"))
+
+
 def due_dates(course: Course) -> dict[str, datetime]:
     """Module folder -> due date (naive UTC) from the ``[due]`` table."""
     due = dict(table(course, "due"))
