@@ -68,14 +68,8 @@ def export(course: Course, fmt: str, db_url: str, course_id: str | None, grading
         raise CourseError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     if fmt != "csv" and roster is None:
         raise CourseError(f"--format {fmt} needs --roster (the LMS's ids of the students)")
-    if fmt == "canvas" and roster is not None and not any(
-            p.canvas_id or p.sis_user_id or p.sis_login_id for p in roster.people):
-        raise CourseError(f"--roster {roster.path}: no canvas_id, sis_user_id or sis_login_id "
-                          "values; Canvas finds students by one of them")
-    if fmt == "moodle" and roster is not None and not any(p.email or p.id_number
-                                                          for p in roster.people):
-        raise CourseError(f"--roster {roster.path}: no email or id_number values; Moodle "
-                          "finds students by one of them")
+    if roster is not None:
+        _check_ids(fmt, roster)
     released = {m.folder for m in released_modules(course)}
     results = gradebook_results(db_url, course_id, RunRecord(grading_root).latest(), released,
                                 lambda line: log("export: " + line.split(": ", 1)[1]))
@@ -128,6 +122,32 @@ def export(course: Course, fmt: str, db_url: str, course_id: str | None, grading
     log(f"export: {fmt} grades of {len(people)} student(s), {len(assignments)} assignment(s) "
         f"written to {out}")
     return out
+
+
+def _check_ids(fmt: str, roster: Roster) -> None:
+    """Refuse a roster whose students the LMS could not find: a Canvas ID column that would
+    be empty, a Moodle file with neither email addresses nor ID numbers, or students with
+    no id the LMS matches (their grades would be dropped by the import)."""
+    if fmt == "canvas":
+        lack = roster.lacks("canvas_id")
+        if lack:
+            raise CourseError(f"--roster {roster.path} {lack}: the ID column Canvas finds "
+                              "students by would be empty; add Canvas's ID (the ID column of "
+                              "its gradebook export) as canvas_id (nothing was written)")
+        fields = ("canvas_id", "sis_user_id", "sis_login_id")
+    elif fmt == "moodle":
+        if roster.lacks("email") and roster.lacks("id_number"):
+            raise CourseError(f"--roster {roster.path}: no email or id_number values; Moodle "
+                              "finds students by one of them (nothing was written)")
+        fields = ("email", "id_number")
+    else:
+        return
+    unmatched = [p.student for p in roster.people if not any(getattr(p, f) for f in fields)]
+    if unmatched:
+        shown = ", ".join(unmatched[:10]) + (" ..." if len(unmatched) > 10 else "")
+        raise CourseError(f"--roster {roster.path}: {len(unmatched)} student(s) without "
+                          f"{' or '.join(fields)} ({shown}): the {fmt.capitalize()} import "
+                          "could not find them; fill them in (nothing was written)")
 
 
 def _cells(person: Person, assignments: list[str],
