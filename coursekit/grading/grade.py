@@ -110,6 +110,8 @@ def collect_jobs(submissions: Path, modules: list[Module],
     for loose in sorted(submissions.glob("*.ipynb")):
         log(f"grade: ignoring {loose.name} at the top of {submissions} (a notebook belongs in "
             "DIR/<student_id>/<NN_name>/<name>.ipynb)")
+    known = course_folders or {m.folder for m in modules}
+    _check_layout(submissions, found, known)
     if students:
         unknown = [s for s in students if s not in found]
         if unknown:
@@ -117,7 +119,6 @@ def collect_jobs(submissions: Path, modules: list[Module],
             raise CourseError(f"--student {unknown[0]}: no such student folder in "
                               f"{submissions} (students: {shown})")
         found = [s for s in found if s in students]
-    known = course_folders or {m.folder for m in modules}
     jobs = []
     for student in found:
         for extra in sorted((submissions / student).iterdir()):
@@ -128,6 +129,29 @@ def collect_jobs(submissions: Path, modules: list[Module],
             hint = "" if path.exists() else misnamed_hint(path, module, submissions)
             jobs.append(Job(student, module, path, hint))
     return jobs
+
+def _check_layout(submissions: Path, found: list[str], modules: set[str]) -> None:
+    """Refuse a submissions folder one level off: a module folder where a student folder
+    belongs (one student's folder given), or folders that hold student folders (the
+    folder above the submissions given)."""
+    layout = "expected DIR/<student_id>/<NN_name>/<name>.ipynb"
+    wrong = [name for name in found if name in modules]
+    if wrong:
+        raise CourseError(f"--submissions {submissions}: {wrong[0]}/ is a module folder where a "
+                          f"student's folder belongs ({layout}); is it one student's folder? "
+                          f"give the folder that holds the students' folders, e.g. "
+                          f"{submissions.parent}")
+    if any((submissions / name / m).is_dir() for name in found for m in modules):
+        return
+    deeper = sorted(f"{name}/{student.name}/{m}/" for name in found
+                    for student in (submissions / name).iterdir() if student.is_dir()
+                    for m in modules if (student / m).is_dir())
+    if deeper:
+        top = deeper[0].split("/", 1)[0]
+        raise CourseError(f"--submissions {submissions}: no student folder holds a module "
+                          f"folder, but {deeper[0]} does ({layout}); give the folder that "
+                          f"holds the students' folders, e.g. {submissions / top}")
+
 
 def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers: int, *,
              feedback: bool = True, log: Callable[[str], None] = print,
