@@ -9,10 +9,13 @@ import sys
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from coursekit.course import Course, CourseError
 from coursekit.publishing.lab import register as register_student_commands
+
+if TYPE_CHECKING:
+    from coursekit.lms.roster import Roster
 
 
 class CourseParser(argparse.ArgumentParser):
@@ -42,17 +45,29 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _roster(course: Course, given: str | None) -> Roster | None:
+    """The roster ``--roster`` names, else ``roster.csv`` in the course root if there is
+    one, else None."""
+    from coursekit.lms import roster
+
+    if given:
+        return roster.load(Path(given))
+    default = course.root / "roster.csv"
+    return roster.load(default, "roster.csv") if default.is_file() else None
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from coursekit.grading.grade import grade
     from coursekit.grading.records.results import print_table
 
     course = _course(args)
+    people = _roster(course, args.roster)
     results = grade(
         course, Path(args.submissions), out=Path(args.out) if args.out else None,
         db_url=args.db_url, modules=args.module, workers=args.workers,
         feedback=not args.no_feedback, students=args.student, sandbox=not args.no_sandbox,
         scheduler=args.scheduler, regrade=args.regrade,
-        switch_gradebook=args.switch_gradebook,
+        switch_gradebook=args.switch_gradebook, roster=people,
     )
     print_table(results)
     return 0
@@ -110,7 +125,6 @@ def cmd_extend(args: argparse.Namespace) -> int:
         choose_gradebook,
         open_root,
     )
-    from coursekit.lms import roster
     from coursekit.released import released_modules
 
     course = _course(args)
@@ -138,9 +152,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
         raise CourseError(str(exc).replace("--module", "MODULE", 1)) from None
     length = None if args.remove else ext.length_of(course, module, until=args.until,
                                                     days=args.days)
-    default_roster = course.root / "roster.csv"
-    people = (roster.load(Path(args.roster)) if args.roster else
-              roster.load(default_roster, "roster.csv") if default_roster.is_file() else None)
+    people = _roster(course, args.roster)
     known = {p.student for p in people.people} if people else set()
     url = database.check(args.db_url) if args.db_url else None
     url = choose_gradebook(root, url, switch_option="", who="extend")
@@ -149,7 +161,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
     else:  # no grading yet: this makes the grading root and records its gradebook
         if args.student not in known:
             raise CourseError(f"STUDENT {args.student}: not in the roster "
-                              f"({args.roster or default_roster}); nothing is graded yet")
+                              f"({args.roster or 'roster.csv'}); nothing is graded yet")
         groot = open_root(course, root, url)
     now = ext.grant(groot, module, args.student, length, known, log=print)
     where = database.masked(groot.db_url)
@@ -254,6 +266,9 @@ def make_parser() -> argparse.ArgumentParser:
                    "notebooks, on systems without it); grades.csv marks the rows")
     p.add_argument("--student", "-s", action="append", metavar="ID",
                    help="only this student's folder; repeatable")
+    p.add_argument("--roster", metavar="CSV",
+                   help="roster.csv: the students' names, emails and LMS ids go into the "
+                   "gradebook (default: roster.csv in the course root, if there is one)")
     module_arg(p)
     p.set_defaults(func=cmd_grade)
 

@@ -142,13 +142,44 @@ def run(kind: str, cfg: Config, assignment_id: str, student_id: str | None = Non
         return capture_log(app)
 
 
+def exception_lines(text: str) -> list[str]:
+    """The exception line (``SomeError: message``) of each Python traceback in ``text``, the
+    first line of its message only: no frame and no source line (which could be a hidden
+    test's), nothing of a message's further lines. A traceback in nbgrader's log is
+    indented as a whole (its frames deeper than its exception line), as in Python's own."""
+    found: list[str] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not line.rstrip().endswith("Traceback (most recent call last):"):
+            continue
+        frame_indent = None
+        for after in lines[i + 1:]:
+            if not after.strip():
+                continue
+            if after.startswith("["):
+                break  # the next log record: no exception line
+            indent = len(after) - len(after.lstrip())
+            if after.lstrip().startswith('File "'):
+                frame_indent = indent if frame_indent is None else min(frame_indent, indent)
+                continue
+            if frame_indent is None or indent > frame_indent:
+                continue  # a source line or a caret line of a frame
+            found.append(after.strip()[:200])
+            break
+    return found
+
+
 def failure_text(result: dict[str, Any], limit: int = 12) -> str:
-    """The interesting lines of a failed nbgrader run (errors from the log, then the traceback)."""
-    lines = [
-        line for line in (result.get("log") or "").splitlines()
-        if line.startswith(("[ERROR]", "[CRITICAL]", "[WARNING]"))
-    ]
+    """The interesting lines of a failed nbgrader run: the exception that stopped it (from
+    a traceback nbgrader logged, as "see the above traceback" refers to), then the errors
+    of the log and the last line of the traceback it raised."""
+    log = result.get("log") or ""
+    raised = exception_lines(log)[:1]
+    lines = [line for line in log.splitlines()
+             if line.startswith(("[ERROR]", "[CRITICAL]", "[WARNING]"))
+             and not line.rstrip().endswith("Traceback (most recent call last):")]
     err = (result.get("error") or "").strip().splitlines()
     if err:
         lines.append(err[-1])
-    return "\n".join(lines[-limit:]) or "no log output"
+    keep = max(limit - len(raised), 0)
+    return "\n".join(raised + (lines[-keep:] if keep else [])) or "no log output"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coursekit import nbg
+from coursekit import nbg, settings
 from coursekit.course import Course, CourseError, Module
-from coursekit.grading.records import database
+from coursekit.grading.records import changes, database
 from coursekit.grading.records import deadlines
 from coursekit.grading.execution import kernelserver
 from coursekit.grading.execution import sandbox as sb
@@ -37,7 +39,7 @@ from coursekit.grading.dispatch.bundle import (
     write_bundle,
 )
 from coursekit.grading.dispatch.cluster import ClusterStopped
-from coursekit.grading.records.gradebook import make_template
+from coursekit.grading.records.gradebook import make_template, record_names
 from coursekit.grading.dispatch.jobs import Grader, answer_store, make_request
 from coursekit.grading.records.root import (
     ROOT_CONFIG,
@@ -50,6 +52,7 @@ from coursekit.grading.records.root import (
 
 if TYPE_CHECKING:
     from coursekit.grading.dispatch.cluster import Cluster
+    from coursekit.lms.roster import Roster
 
 COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-\d+|_\d+|\s+copy(\s*\d+)?)$", re.IGNORECASE)
 
@@ -208,13 +211,14 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
         return results
 
 
-def in_gradebook(groot: GradingRoot, assignments: list[str]) -> dict[tuple[str, str], str]:
+def in_gradebook(groot: GradingRoot, assignments: list[str]
+                 ) -> dict[tuple[str, str], timedelta | None]:
     """The submissions of ``assignments`` in the course gradebook, with the extension each
-    was granted (empty if none)."""
+    was granted (None if none)."""
     from nbgrader.api import MissingEntry
 
     nbg.create_gradebook(groot.db_url)
-    found: dict[tuple[str, str], str] = {}
+    found: dict[tuple[str, str], timedelta | None] = {}
     with nbg.gradebook(groot.db_url, groot.course_id) as gb:
         for assignment in assignments:
             try:
@@ -222,31 +226,71 @@ def in_gradebook(groot: GradingRoot, assignments: list[str]) -> dict[tuple[str, 
             except MissingEntry:
                 continue
             for sub in subs:
-                found[(sub.student_id, assignment)] = str(sub.extension or "")
+                found[(sub.student_id, assignment)] = sub.extension or None
     return found
 
 
+def _timestamp(job: Job) -> bytes | None:
+    """The submission time as ``timestamp.txt`` next to the notebook holds it."""
+    stamp = job.path.parent / "timestamp.txt"
+    try:
+        return stamp.read_bytes() if stamp.is_file() else None
+    except OSError:
+        return None
+
+
+def is_late(stamp: bytes | None, due: datetime | None, extension: timedelta | None) -> bool:
+    """Whether a submission handed in at ``stamp`` (``timestamp.txt``'s bytes) is late for
+    ``due`` (naive UTC) with ``extension``, as nbgrader works it out; a time that cannot be
+    read counts as late (its grade may depend on the late policy)."""
+    from nbgrader.utils import parse_utc
+
+    if stamp is None or due is None:
+        return False
+    try:
+        when = parse_utc(stamp.decode("utf-8").strip())
+    except (ValueError, OverflowError, UnicodeDecodeError):
+        return True
+    return when > due + (extension or timedelta(0))
+
+
+def late_jobs(groot: GradingRoot, jobs: list[Job],
+              extensions: dict[tuple[str, str], timedelta | None]) -> set[tuple[str, str]]:
+    """The (student, module) of the ``jobs`` handed in late."""
+    dates = deadlines.due_dates(groot.course)
+    return {(j.student, j.module.folder) for j in jobs
+            if is_late(_timestamp(j), dates.get(j.module.folder),
+                       extensions.get((j.student, j.module.folder)))}
+
+
 def fingerprints(groot: GradingRoot, jobs: list[Job], feedback: bool,
-                 extensions: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+                 extensions: dict[tuple[str, str], timedelta | None]
+                 ) -> dict[tuple[str, str], str]:
     """For each job, what its grade depends on (:func:`submission_digest`: the grader, the
     file and its submission time) and the extension the gradebook grants it: the same
-    fingerprint twice means the same grade twice."""
+    fingerprint twice means the same grade twice. The late policy counts for a late
+    submission only (the grader's digest is taken without it): a change to it grades only
+    those again."""
     options = {"overrides": groot.overrides, "sandbox": groot.sandbox, "feedback": feedback}
+    without_late = settings.with_tables(groot.course, late=None)
+    policy = json.dumps(settings.table(groot.course, "late"), sort_keys=True, default=str)
+    late = late_jobs(groot, jobs, extensions)
     graders: dict[str, str] = {}
     out: dict[tuple[str, str], str] = {}
     for job in jobs:
         folder = job.module.folder
         if folder not in graders:
-            graders[folder] = grader_digest(groot.course, job.module, options)
+            graders[folder] = grader_digest(without_late, job.module, options)
         try:
             data: bytes | None = job.path.read_bytes() if job.path.is_file() else None
-            stamp = job.path.parent / "timestamp.txt"
-            when = stamp.read_bytes() if stamp.is_file() else None
         except OSError:
-            data = when = None
+            data = None
+        when = _timestamp(job)
         key = (job.student, folder)
-        extension = extensions.get(key, "")
+        extension = extensions.get(key)
         grader = graders[folder] + (f"; extension {extension}" if extension else "")
+        if key in late:
+            grader += f"; late policy {policy}"
         out[key] = submission_digest(grader, data, when)
     return out
 
@@ -337,7 +381,7 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
           overrides: dict[str, dict[str, object]] | None = None,
           students: list[str] | None = None, sandbox: bool = True,
           scheduler: str | None = None, regrade: bool = False,
-          switch_gradebook: bool = False) -> list[Result]:
+          switch_gradebook: bool = False, roster: Roster | None = None) -> list[Result]:
     """Grade every submission under ``submissions``; write grades.csv in the grading root.
 
     ``workers`` grading processes (default: one per core; 0: in this process) share the
@@ -345,7 +389,8 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     (``tcp://HOST:PORT``, :mod:`coursekit.grading.dispatch.cluster`); every result is merged
     into the course gradebook: the one the grading root keeps (recorded by its first run), or
     ``db_url`` for a new root; another ``db_url`` is refused unless ``switch_gradebook``.
-    ``students`` limits grading to those student folders.
+    ``students`` limits grading to those student folders. The ``roster``'s names, emails
+    and LMS ids are given to the gradebook's students.
     A submission graded before in this grading root from the same file by the same grader
     (module, configuration, course package, options) is not graded again unless ``regrade``:
     running the same command again after an interruption grades only what is missing.
@@ -408,6 +453,11 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
             log(f"grade: {len(kept)} of {len(jobs)} submission(s) unchanged since this grading "
                 "root graded them: kept (--regrade grades them again)")
         todo = [j for j in jobs if (j.student, j.module.folder) not in kept]
+        late = late_jobs(groot, todo, state)
+        graded_under = changes.current(course, chosen)
+        changes.explain(changes.read(groot.root), graded_under,
+                        {m.folder: sum(1 for s, f in late if f == m.folder) for m in chosen},
+                        log)
         saved: list[Result] = []
         started = time.monotonic()
 
@@ -437,6 +487,15 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
             except ClusterStopped as exc:
                 _report_interrupt(groot, todo, saved, log, why=str(exc))
                 raise
+        changes.write(groot.root, graded_under)
+        if roster is not None:
+            named = record_names(groot.db_url, groot.course_id, {
+                p.student: {"first_name": p.first_last[0] or None,
+                            "last_name": p.first_last[1] or None, "email": p.email or None,
+                            "lms_user_id": p.canvas_id or None} for p in roster.people})
+            if named:
+                log(f"grade: names of {named} student(s) from {roster.path.name} written to "
+                    "the gradebook")
         rows = grade_rows(groot, log=log)
         csv_path = groot.root / "grades.csv"
         write_csv(rows, csv_path)

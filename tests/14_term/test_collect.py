@@ -53,7 +53,7 @@ def roster(tmp_path: Path) -> Path:
 
 
 def test_a_damaged_archive_writes_nothing(course: Course, roster: Path, tmp_path: Path,
-                                          capsys) -> None:
+                                          capfd) -> None:
     files = {"archerada_101_1_demo.ipynb": notebook(course, "01_demo", "ada"),
              "bakerbo_102_2_demo.ipynb": notebook(course, "01_demo", "bo") * 3}
     download = canvas_zip(tmp_path / "d.zip", files, compression=zipfile.ZIP_DEFLATED)
@@ -66,20 +66,20 @@ def test_a_damaged_archive_writes_nothing(course: Course, roster: Path, tmp_path
     download.write_bytes(bytes(raw))
     out = tmp_path / "subs"
     assert collect(course, download, roster, out) == 1
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert "damaged archive: bakerbo_102_2_demo.ipynb cannot be read" in err, err
     assert "nothing was written" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and files_under(out) == {}
 
 
 def test_a_module_the_names_contradict_is_refused(course: Course, roster: Path,
-                                                  tmp_path: Path, capsys) -> None:
+                                                  tmp_path: Path, capfd) -> None:
     download = canvas_zip(tmp_path / "d.zip", {
         "archerada_101_1_demo.ipynb": notebook(course, "01_demo", "ada"),
         "bakerbo_102_2_Demo (1).ipynb": notebook(course, "01_demo", "bo")})
     out = tmp_path / "subs"
     assert collect(course, download, roster, out, "--module", "02") == 1
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert ("--module 02: the notebooks in d.zip are named for 01_demo (01_demo: 2 of 2 "
             "notebook(s)), not 02_second; nothing was written") in err, err
     assert files_under(out) == {}
@@ -90,7 +90,7 @@ def test_a_module_the_names_contradict_is_refused(course: Course, roster: Path,
 
 
 def test_a_stray_notebook_replaces_nothing_of_another_module(course: Course, roster: Path,
-                                                             tmp_path: Path, capsys) -> None:
+                                                             tmp_path: Path, capfd) -> None:
     out = tmp_path / "subs"
     real = hand_in(course, out, "ada", "02_second")  # ada's module 02, collected before
     before = files_under(out)
@@ -99,7 +99,7 @@ def test_a_stray_notebook_replaces_nothing_of_another_module(course: Course, ros
         "archerada_101_2_second.ipynb": notebook(course, "02_second", "stray"),
         "bakerbo_102_3_demo.ipynb": notebook(course, "01_demo", "bo")})
     assert collect(course, download, roster, out) == 0
-    text = capsys.readouterr().out
+    text = capfd.readouterr().out
     assert ("archerada_101_2_second.ipynb: 'second.ipynb' is named for 02_second, and this "
             "download is 01_demo's") in text, text
     assert {k: v for k, v in files_under(out).items() if k.startswith("ada/02")} == before
@@ -111,18 +111,18 @@ def test_a_stray_notebook_replaces_nothing_of_another_module(course: Course, ros
         "archerada_101_1_demo.ipynb": notebook(course, "01_demo"),
         "bakerbo_102_2_second.ipynb": notebook(course, "02_second")})
     assert collect(course, split, roster, tmp_path / "other") == 1
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert "named for several modules (01_demo: 1, 02_second: 1)" in err, err
     assert not (tmp_path / "other").exists()
 
 
 def test_a_recollect_lists_what_it_replaced(course: Course, roster: Path, tmp_path: Path,
-                                            capsys) -> None:
+                                            capfd) -> None:
     out = tmp_path / "subs"
     first = {"archerada_101_1_demo.ipynb": notebook(course, "01_demo", "ada v1"),
              "bakerbo_102_2_demo.ipynb": notebook(course, "01_demo", "bo")}
     assert collect(course, canvas_zip(tmp_path / "a.zip", first), roster, out) == 0
-    assert "replaced" not in capsys.readouterr().out
+    assert "replaced" not in capfd.readouterr().out
     second = dict(first)
     second["archerada_101_3_demo.ipynb"] = notebook(course, "01_demo", "ada v2")
     del second["archerada_101_1_demo.ipynb"]
@@ -133,7 +133,7 @@ def test_a_recollect_lists_what_it_replaced(course: Course, roster: Path, tmp_pa
         zf.writestr(zipfile.ZipInfo("bakerbo_102_2_demo.ipynb", date_time=WHEN),
                     second["bakerbo_102_2_demo.ipynb"])
     assert collect(course, tmp_path / "b.zip", roster, out) == 0
-    text = capsys.readouterr().out
+    text = capfd.readouterr().out
     assert "collect: 1 notebook(s) collected before were replaced:" in text, text
     assert ("  ada/01_demo/demo.ipynb: submitted 2026-03-01 10:00:00.000000 UTC before, now "
             "2026-03-02 09:30:00.000000 UTC (archerada_101_3_demo.ipynb)") in text, text
@@ -151,7 +151,7 @@ def test_a_recollect_lists_what_it_replaced(course: Course, roster: Path, tmp_pa
      "roster.csv has no name column: Moodle names the files of its download by the "
      "student's full name"),
 ])
-def test_a_roster_without_the_lms_id_is_named_once(course: Course, tmp_path: Path, capsys,
+def test_a_roster_without_the_lms_id_is_named_once(course: Course, tmp_path: Path, capfd,
                                                    roster_text: str, files: dict,
                                                    message: str) -> None:
     (tmp_path / "roster.csv").write_text(roster_text)
@@ -159,7 +159,7 @@ def test_a_roster_without_the_lms_id_is_named_once(course: Course, tmp_path: Pat
                           if "canvas" in message else files)
     out = tmp_path / "subs"
     assert collect(course, download, tmp_path / "roster.csv", out) == 1
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert files_under(out) == {}
 
@@ -170,7 +170,7 @@ def graded(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("export")
     hand_in(course, tmp / "subs", "ada", "01_demo")
     assert main(["--root", str(course.root), "grade", "--submissions", str(tmp / "subs"),
-                 "--out", str(tmp / "grading"), "-j", "1", "--no-feedback", "-m", "01"]) == 0
+                 "--out", str(tmp / "grading"), "-j", "0", "--no-feedback", "-m", "01"]) == 0
     return tmp / "grading"
 
 
@@ -184,12 +184,12 @@ def graded(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("student,name\nada,Ada Archer\n", "moodle", "no email or id_number values"),
 ])
 def test_export_refuses_an_empty_id_column(course: Course, graded: Path, tmp_path: Path,
-                                           capsys, roster_text: str, fmt: str,
+                                           capfd, roster_text: str, fmt: str,
                                            message: str) -> None:
     (tmp_path / "roster.csv").write_text(roster_text)
-    capsys.readouterr()
+    capfd.readouterr()
     assert main(["--root", str(course.root), "export", "--format", fmt, "--grading",
                  str(graded), "--roster", str(tmp_path / "roster.csv")]) == 1
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (graded / f"grades-{fmt}.csv").exists()

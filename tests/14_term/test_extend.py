@@ -41,11 +41,11 @@ def row(root: Path, student: str, module: str = "01_demo") -> dict[str, str]:
 
 
 def test_an_extension_is_recorded_applied_and_shown(course: Course, backend: Backend,
-                                                    tmp_path: Path, capsys) -> None:
+                                                    tmp_path: Path, capfd) -> None:
     subs, root = tmp_path / "subs", backend.root
     (tmp_path / "roster.csv").write_text(ROSTER)
     hand_in(course, subs, "ada", "01_demo", stamp="2026-03-03 13:00:00.000000 UTC")
-    grade = ["grade", "--submissions", str(subs), "--out", str(root), "-j", "1",
+    grade = ["grade", "--submissions", str(subs), "--out", str(root), "-j", "0",
              "--no-feedback", "-m", "01", *backend.args()]
     extend = ["extend", "--grading", str(root), "--roster", str(tmp_path / "roster.csv")]
     with settings(course, SETTINGS):
@@ -53,9 +53,9 @@ def test_an_extension_is_recorded_applied_and_shown(course: Course, backend: Bac
         ada = row(root, "ada")
         assert (ada["late"], ada["penalty"], ada["score"], ada["extension"]) == \
             ("1d 1h", "1.20", "1.80", "")
-        capsys.readouterr()
+        capfd.readouterr()
         assert run(course, *extend, "ada", "01", "--days", "1") == 0
-        out = capsys.readouterr().out
+        out = capfd.readouterr().out
         assert "ada 01_demo: 1d (until 2026-03-03T12:00:00Z)" in out, out
         ada = row(root, "ada")  # worked out again at once
         assert (ada["late"], ada["penalty"], ada["score"]) == ("1h", "0.60", "2.40"), ada
@@ -68,17 +68,17 @@ def test_an_extension_is_recorded_applied_and_shown(course: Course, backend: Bac
         assert bo["status"] == "not due" and bo["score"] == "0", bo
         assert bo["extension"].endswith("(until 2999-01-01T23:59:59Z)"), bo
         # the next grade keeps both extensions and grades ada's submission again with hers
-        capsys.readouterr()
+        capfd.readouterr()
         assert run(course, *grade) == 0
-        out = capsys.readouterr().out
+        out = capfd.readouterr().out
         graded = re.findall(r"^grade \[\d+/\d+\] (\S+) 01_demo", out, re.MULTILINE)
         assert "ada" in graded, out
         assert re.search(r"^ada\s+01_demo\s+2\.40/3\s+graded\s+1h -0\.60 \(extension 1d\)",
                          out, re.MULTILINE), out  # the console table: penalty taken off
         assert (row(root, "ada")["score"], row(root, "bo")["status"]) == ("2.40", "not due")
-        capsys.readouterr()
+        capfd.readouterr()
         assert run(course, *extend, "--list") == 0
-        listed = capsys.readouterr().out.splitlines()
+        listed = capfd.readouterr().out.splitlines()
         assert listed[0].startswith("extend: 2 extension(s) in the gradebook")
         assert listed[1] == "  ada 01_demo: 1d (until 2026-03-03T12:00:00Z)"
         assert listed[2].startswith("  bo 01_demo: ") and len(listed) == 3
@@ -102,7 +102,7 @@ def graded_root(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Pat
     hand_in(course, tmp / "subs", "ada", "01_demo")
     with settings(course, ONLY_01):
         assert run(course, "grade", "--submissions", str(tmp / "subs"), "--out",
-                   str(tmp / "grading"), "-j", "1", "--no-feedback") == 0
+                   str(tmp / "grading"), "-j", "0", "--no-feedback") == 0
     return tmp / "grading"
 
 
@@ -117,12 +117,12 @@ def graded_root(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Pat
     (["ada", "02", "--days", "1"], "MODULE 02: module 02_second is not released yet"),
     (["ada", "01", "--days", "1", "--remove"], "not allowed with argument"),
 ])
-def test_bad_extensions_get_one_message(course: Course, graded_root: Path, capsys,
+def test_bad_extensions_get_one_message(course: Course, graded_root: Path, capfd,
                                         args: list[str], message: str) -> None:
     before = (graded_root / "grades.csv").read_bytes()
     with settings(course, ONLY_01):
         assert run(course, "extend", "--grading", str(graded_root), *args) == 1
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert message in err and "Traceback" not in err, err
     errors = [line for line in err.splitlines() if line.startswith("course extend: error")]
     assert len(errors) == 1 and message in errors[0], err  # argparse adds its usage

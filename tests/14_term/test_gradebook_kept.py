@@ -23,21 +23,21 @@ pytestmark = pytest.mark.slow
 
 def grade_cli(course: Course, subs: Path, root: Path, *args: str) -> int:
     return main(["--root", str(course.root), "grade", "--submissions", str(subs), "--out",
-                 str(root), "-j", "1", "--no-feedback", "-m", "01", *args])
+                 str(root), "-j", "0", "--no-feedback", "-m", "01", *args])
 
 
 def test_a_grading_root_keeps_its_gradebook(course: Course, backend: Backend, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+                                            capfd: pytest.CaptureFixture[str]) -> None:
     subs, root = tmp_path / "subs", backend.root
     hand_in(course, subs, "ada", "01_demo")
     assert grade_cli(course, subs, root, *backend.args()) == 0
     kept = recorded_gradebook(root)
     assert kept is not None and kept.endswith(backend.read_url.split("//", 1)[1])
-    capsys.readouterr()
+    capfd.readouterr()
     # the same command without --db-url grades into the gradebook the root keeps
     hand_in(course, subs, "bo", "01_demo", solved=False)
     assert grade_cli(course, subs, root) == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert recorded_gradebook(root) == kept
     if backend.kind == "postgresql":
         assert not (root / "gradebook.db").exists()  # no SQLite file was made on the side
@@ -46,19 +46,19 @@ def test_a_grading_root_keeps_its_gradebook(course: Course, backend: Backend, tm
     # another gradebook is refused, both named, and nothing is written
     other = tmp_path / "other.db"
     code = grade_cli(course, subs, root, "--db-url", f"sqlite:///{other}")
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1, err
     assert f"sqlite:///{other}" in err and kept.split("@")[-1] in err, err
     assert "--switch-gradebook" in err and "Traceback" not in err
     assert not other.exists() and recorded_gradebook(root) == kept
     code = main(["--root", str(course.root), "export", "--format", "csv", "--grading",
                  str(root), "--db-url", f"sqlite:///{other}"])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 1 and "keeps the gradebook" in err and not other.exists(), err
     # told to, it switches: the new gradebook is the root's from now on
     assert grade_cli(course, subs, root, "--db-url", f"sqlite:///{other}",
                      "--switch-gradebook") == 0
-    assert "switches its gradebook" in capsys.readouterr().out
+    assert "switches its gradebook" in capfd.readouterr().out
     assert recorded_gradebook(root) == f"sqlite:///{other}" and other.is_file()
     assert grade_cli(course, subs, root) == 0
     assert recorded_gradebook(root) == f"sqlite:///{other}"
@@ -78,7 +78,7 @@ def _files_holding(folder: Path, secret: str) -> list[str]:
 
 def test_the_password_stays_out_of_every_file(course: Course, pg, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+                                              capfd: pytest.CaptureFixture[str]) -> None:
     subs, root = tmp_path / "subs", tmp_path / "grading"
     hand_in(course, subs, "ada", "01_demo")
     url = pg.create_database("password_case")
@@ -89,11 +89,11 @@ def test_the_password_stays_out_of_every_file(course: Course, pg, tmp_path: Path
     # without a password anywhere the server cannot be opened, and the message says where
     # the password belongs
     assert grade_cli(course, subs, root, "--db-url", url) == 1
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert "PGPASSWORD" in err and "~/.pgpass" in err and not root.exists(), err
     # a password in the URL serves this command only
     assert grade_cli(course, subs, root, "--db-url", with_password) == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert "written nowhere" in out and pg.password not in out
     assert _files_holding(root, pg.password) == []
     assert recorded_gradebook(root).endswith(url.split("//", 1)[1])
@@ -110,7 +110,7 @@ def test_the_password_stays_out_of_every_file(course: Course, pg, tmp_path: Path
     pgpass.unlink()
     code = main(["--root", str(course.root), "export", "--format", "csv", "--grading",
                  str(root)])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 1 and "PGPASSWORD" in err and pg.password not in err, err
     monkeypatch.setenv("PGPASSWORD", pg.password)
     assert grade_cli(course, subs, root) == 0
@@ -119,7 +119,7 @@ def test_the_password_stays_out_of_every_file(course: Course, pg, tmp_path: Path
     config.write_text(config.read_text().replace(url.split("//", 1)[1],
                                                  with_password.split("//", 1)[1]))
     assert pg.password in config.read_text()
-    capsys.readouterr()
+    capfd.readouterr()
     assert grade_cli(course, subs, root) == 0
-    assert "taken out" in capsys.readouterr().out
+    assert "taken out" in capfd.readouterr().out
     assert _files_holding(root, pg.password) == []

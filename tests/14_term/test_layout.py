@@ -22,15 +22,15 @@ from coursekit.grading.grade import collect_jobs
      "DIR/<student_id>/<NN_name>/<name>.ipynb); give the folder that holds the students' "
      "folders, e.g. SUBS"),
 ])
-def test_a_folder_one_level_off_is_refused(course: Course, tmp_path: Path, capsys,
+def test_a_folder_one_level_off_is_refused(course: Course, tmp_path: Path, capfd,
                                            given: str, message: str) -> None:
     subs = tmp_path / "subs"
     hand_in(course, subs, "ada", "01_demo")
     hand_in(course, subs, "bo", "01_demo")
     out = tmp_path / "grading"
     code = main(["--root", str(course.root), "grade", "--submissions",
-                 str(tmp_path / given), "--out", str(out), "-j", "1"])
-    err = capsys.readouterr().err
+                 str(tmp_path / given), "--out", str(out), "-j", "0"])
+    err = capfd.readouterr().err
     assert code == 1 and message.replace("SUBS", str(subs)) in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()  # nothing graded, no student named 01_demo anywhere

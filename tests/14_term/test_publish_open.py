@@ -66,14 +66,14 @@ def test_publish_waits_for_the_late_window(course: Course, tmp_path: Path) -> No
 
 
 def test_publish_refuses_on_the_command_line_unless_forced(course: Course, tmp_path: Path,
-                                                           capsys) -> None:
+                                                           capfd) -> None:
     due = (datetime.now(UTC) - timedelta(days=1)).replace(tzinfo=None, microsecond=0)
     end = due + timedelta(days=9)  # 10 % a day: the 10th started day costs it all
     late = (SLUG + f"\n[due]\n01_demo = {due.isoformat()}\n\n[late]\npenalty_per_day = 10\n")
     dest = tmp_path / "student"
     with settings(course, late):
         assert main(["--root", str(course.root), "publish", str(dest)]) == 1
-        err = capsys.readouterr().err
+        err = capfd.readouterr().err
         assert f"01_demo takes submissions until {end:%Y-%m-%d %H:%M} UTC" in err, err
         assert "--force" in err and len(err.strip().splitlines()) == 1
         assert not dest.exists()
@@ -87,7 +87,7 @@ def test_publish_refuses_on_the_command_line_unless_forced(course: Course, tmp_p
 
 @pytest.mark.slow
 def test_a_students_extension_keeps_the_module_open(course: Course, backend: Backend,
-                                                    tmp_path: Path, capsys) -> None:
+                                                    tmp_path: Path, capfd) -> None:
     late = SLUG + "\n[due]\n01_demo = 2026-03-02T12:00:00\n\n[late]\npolicy = \"zero\"\n"
     root = course.root / "grading"  # the grading root publish reads extensions from
     subs = tmp_path / "subs"
@@ -95,7 +95,7 @@ def test_a_students_extension_keeps_the_module_open(course: Course, backend: Bac
     try:
         with settings(course, late):
             assert main(["--root", str(course.root), "grade", "--submissions", str(subs),
-                         "-j", "1", "--no-feedback", "-m", "01", *backend.args()]) == 0
+                         "-j", "0", "--no-feedback", "-m", "01", *backend.args()]) == 0
             assert main(["--root", str(course.root), "extend", "ada", "01", "--days",
                          "2"]) == 0
             with pytest.raises(CourseError) as info:

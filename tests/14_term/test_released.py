@@ -37,28 +37,28 @@ def assignments(url: str) -> list[str]:
 
 
 def test_only_released_modules_are_graded_and_exported(course: Course, backend: Backend,
-                                                       tmp_path: Path, capsys) -> None:
+                                                       tmp_path: Path, capfd) -> None:
     subs, root = tmp_path / "subs", backend.root
     (tmp_path / "roster.csv").write_text(ROSTER)
     hand_in(course, subs, "ada", "01_demo")
     hand_in(course, subs, "ada", "02_second")  # handed in early, before 02 is released
     hand_in(course, subs, "bo", "01_demo", solved=False)
-    grade = ["grade", "--submissions", str(subs), "--out", str(root), "-j", "1",
+    grade = ["grade", "--submissions", str(subs), "--out", str(root), "-j", "0",
              "--no-feedback", *backend.args()]
     export = ["export", "--grading", str(root), "--roster", str(tmp_path / "roster.csv")]
     with settings(course, THROUGH_01):
         assert run(course, *grade, "--student", "ada") == 0
-        out = capsys.readouterr().out
+        out = capfd.readouterr().out
         assert 'those released so far (course.toml [student_repository] through = "01")' in out
         assert assignments(backend.read_url) == ["01_demo"]  # no assignment for 02
         assert set(rows(root / "grades.csv")) == {("ada", "01_demo")}
         assert run(course, *grade, "--module", "02") == 1
-        err = capsys.readouterr().err
+        err = capfd.readouterr().err
         assert "--module 02: module 02_second is not released yet" in err, err
         assert 'through = "01"' in err and assignments(backend.read_url) == ["01_demo"]
     with settings(course, THROUGH_02):
         assert run(course, *grade) == 0
-        capsys.readouterr()
+        capfd.readouterr()
         got = rows(root / "grades.csv")
         assert set(got) == {(s, m) for s in ("ada", "bo") for m in ("01_demo", "02_second")}
         assert got[("ada", "02_second")]["score"] == str(POINTS)
@@ -73,9 +73,9 @@ def test_only_released_modules_are_graded_and_exported(course: Course, backend: 
         assert by_id == {"11": [str(POINTS), str(POINTS)], "12": ["0", ""]}
     # through lowered again: 02 is in the gradebook, but no longer listed or exported
     with settings(course, THROUGH_01):
-        capsys.readouterr()
+        capfd.readouterr()
         assert run(course, *export, "--format", "csv", "--out", str(tmp_path / "p.csv")) == 0
-        out = capsys.readouterr().out
+        out = capfd.readouterr().out
         assert "not released, left out: 02_second" in out, out
         header = next(csv.reader((tmp_path / "p.csv").open()))
         assert header == ["student", "name", "email", "01_demo", "total", "max_total"]

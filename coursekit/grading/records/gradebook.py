@@ -139,6 +139,25 @@ def merge_submission(db_url: str, assignment: str, student: str,
             reassess_penalty(sub, late)
             gb.db.commit()
 
+def record_names(db_url: str, course_id: str | None,
+                 people: dict[str, dict[str, str | None]]) -> int:
+    """Give the gradebook's students what the roster knows of them (nbgrader's
+    ``first_name``, ``last_name``, ``email``, ``lms_user_id``), for the formgrader and
+    nbgrader's exports; students not in the gradebook are not added. The number changed."""
+    changed = 0
+    with nbg.gradebook(db_url, course_id) as gb:
+        for student in gb.students:
+            fields = people.get(student.id)
+            if fields is None:
+                continue
+            if any(getattr(student, k) != v for k, v in fields.items()):
+                for key, value in fields.items():
+                    setattr(student, key, value)
+                changed += 1
+        gb.db.commit()
+    return changed
+
+
 def reassess_penalty(sub: Any, late: deadlines.Policy) -> None:
     """Work out a submission's late penalty again with the ``late`` policy, from what the
     gradebook holds now (its due date, the extension, manual scores), as nbgrader's
