@@ -67,7 +67,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         db_url=args.db_url, modules=args.module, workers=args.workers,
         feedback=not args.no_feedback, students=args.student, sandbox=not args.no_sandbox,
         scheduler=args.scheduler, regrade=args.regrade,
-        switch_gradebook=args.switch_gradebook, roster=people,
+        switch_gradebook=args.switch_gradebook,
+        names=people.gradebook_fields() if people else None,
     )
     print_table(results)
     return 0

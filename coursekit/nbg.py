@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import sys
@@ -14,6 +15,9 @@ from typing import Any
 from traitlets.config import Config, PyFileConfigLoader
 
 from coursekit.course import CONFIG_FILE, Course, CourseError
+
+ROOT_CONFIG = "nbgrader_config.py"  # in a grading root: the gradebook it keeps
+DEFAULT_GRADEBOOK = "gradebook.db"  # the SQLite file of a root graded without --db-url
 
 
 def ensure_tools_on_path() -> None:
@@ -43,6 +47,36 @@ def load_config(course: Course, root: Path | None = None, db_url: str | None = N
     if db_url:
         cfg.CourseDirectory.db_url = db_url
     return cfg
+
+
+def default_gradebook(root: Path) -> str:
+    """The SQLite gradebook of a grading root graded without ``--db-url``."""
+    return "sqlite:///" + str(root.resolve() / DEFAULT_GRADEBOOK)
+
+
+def recorded_gradebook(root: Path) -> str | None:
+    """The gradebook URL the grading root ``root`` keeps (as its first ``course grade``
+    recorded it in ``nbgrader_config.py``), or None for a root not graded yet."""
+    config = root / ROOT_CONFIG
+    if not config.is_file():
+        # a root graded before the URL was recorded: its SQLite file is its gradebook
+        old = root / DEFAULT_GRADEBOOK
+        return default_gradebook(root) if old.is_file() else None
+    try:
+        tree = ast.parse(config.read_text(encoding="utf-8"), filename=str(config))
+    except (OSError, UnicodeDecodeError, SyntaxError) as exc:
+        raise CourseError(f"{config}: cannot read it ({exc}); it records this grading "
+                          "root's gradebook (c.CourseDirectory.db_url)") from None
+    found = None
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and ast.unparse(node.targets[0]) == "c.CourseDirectory.db_url"
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            found = node.value.value
+    if found is None:
+        raise CourseError(f"{config}: names no gradebook (expected a line "
+                          "c.CourseDirectory.db_url = '...', as `course grade` writes it)")
+    return found
 
 
 def alembic_head() -> str:

@@ -52,7 +52,6 @@ from coursekit.grading.records.root import (
 
 if TYPE_CHECKING:
     from coursekit.grading.dispatch.cluster import Cluster
-    from coursekit.lms.roster import Roster
 
 COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-\d+|_\d+|\s+copy(\s*\d+)?)$", re.IGNORECASE)
 
@@ -381,7 +380,8 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
           overrides: dict[str, dict[str, object]] | None = None,
           students: list[str] | None = None, sandbox: bool = True,
           scheduler: str | None = None, regrade: bool = False,
-          switch_gradebook: bool = False, roster: Roster | None = None) -> list[Result]:
+          switch_gradebook: bool = False,
+          names: dict[str, dict[str, str | None]] | None = None) -> list[Result]:
     """Grade every submission under ``submissions``; write grades.csv in the grading root.
 
     ``workers`` grading processes (default: one per core; 0: in this process) share the
@@ -389,8 +389,9 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     (``tcp://HOST:PORT``, :mod:`coursekit.grading.dispatch.cluster`); every result is merged
     into the course gradebook: the one the grading root keeps (recorded by its first run), or
     ``db_url`` for a new root; another ``db_url`` is refused unless ``switch_gradebook``.
-    ``students`` limits grading to those student folders. The ``roster``'s names, emails
-    and LMS ids are given to the gradebook's students.
+    ``students`` limits grading to those student folders. ``names`` (student -> nbgrader's
+    ``first_name``, ``last_name``, ``email``, ``lms_user_id``, as the roster gives them) are
+    given to the gradebook's students.
     A submission graded before in this grading root from the same file by the same grader
     (module, configuration, course package, options) is not graded again unless ``regrade``:
     running the same command again after an interruption grades only what is missing.
@@ -488,14 +489,11 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
                 _report_interrupt(groot, todo, saved, log, why=str(exc))
                 raise
         changes.write(groot.root, graded_under)
-        if roster is not None:
-            named = record_names(groot.db_url, groot.course_id, {
-                p.student: {"first_name": p.first_last[0] or None,
-                            "last_name": p.first_last[1] or None, "email": p.email or None,
-                            "lms_user_id": p.canvas_id or None} for p in roster.people})
+        if names:
+            named = record_names(groot.db_url, groot.course_id, names)
             if named:
-                log(f"grade: names of {named} student(s) from {roster.path.name} written to "
-                    "the gradebook")
+                log(f"grade: names of {named} student(s) from the roster written to the "
+                    "gradebook")
         rows = grade_rows(groot, log=log)
         csv_path = groot.root / "grades.csv"
         write_csv(rows, csv_path)

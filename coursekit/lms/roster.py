@@ -86,6 +86,13 @@ class Roster:
             return f"has an empty {column} column"
         return ""
 
+    def gradebook_fields(self) -> dict[str, dict[str, str | None]]:
+        """Student -> what nbgrader's gradebook keeps of them (``first_name``,
+        ``last_name``, ``email``, ``lms_user_id``: the Canvas id), from the roster."""
+        return {p.student: {"first_name": p.first_last[0] or None,
+                            "last_name": p.first_last[1] or None, "email": p.email or None,
+                            "lms_user_id": p.canvas_id or None} for p in self.people}
+
     def by_student(self) -> dict[str, Person]:
         return {p.student: p for p in self.people}
 

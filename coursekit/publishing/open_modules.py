@@ -16,49 +16,53 @@ it returns the sentence the publish commit carries.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
 
+from coursekit import nbg, schedule
 from coursekit.course import Course, CourseError, Module
 
-if TYPE_CHECKING:  # imported when used: `course --help` need not load nbgrader
-    from coursekit.grading.records.deadlines import Policy
-
-
-def window_end(due: datetime, late: Policy) -> datetime | None:
-    """When late work of a module due at ``due`` stops earning points (None: never)."""
-    grace = timedelta(minutes=late.grace_minutes)
-    if late.policy == "zero":
-        return due + grace
-    if late.policy == "per_day" and late.max_penalty >= 100:
-        # day n late (started) costs n * penalty_per_day percent: the last day that leaves
-        # something is the one before the penalty reaches 100 %
-        return due + grace + timedelta(days=math.ceil(100 / late.penalty_per_day) - 1)
-    return None
+window_end = schedule.window_end  # where the late window is worked out
 
 
 def _extensions(course: Course, log: Callable[[str], None]) -> dict[str, timedelta]:
-    """The longest extension per module in the course's grading root (``grading/``), if
-    there is one and its gradebook opens."""
-    from coursekit.grading.grade import existing_root
-    from coursekit.grading.records.extensions import extensions
-    from coursekit.grading.records.root import ROOT_CONFIG
-
+    """The longest extension per module in the gradebook the course's grading root
+    (``grading/``) keeps, if there is one and it opens (read only)."""
     root = course.root / "grading"
-    if not (root / ROOT_CONFIG).is_file():
-        return {}
     try:
-        groot = existing_root(course, root, who="publish", log=lambda line: None)
-        found = extensions(groot)
+        url = nbg.recorded_gradebook(root) if (root / nbg.ROOT_CONFIG).is_file() else None
     except CourseError as exc:
-        log(f"publish: extensions not counted, the gradebook did not open ({exc})")
+        log(f"publish: extensions not counted ({exc})")
+        return {}
+    if url is None or (url.startswith("sqlite:///")
+                       and not Path(url[len("sqlite:///"):]).is_file()):
         return {}
     longest: dict[str, timedelta] = {}
-    for ext in found:
-        longest[ext.assignment] = max(longest.get(ext.assignment, ext.length), ext.length)
+    try:
+        course_id = str(nbg.load_config(course).CourseDirectory.get("course_id", "") or "")
+        with nbg.gradebook(url, course_id or None) as gb:
+            for assignment in gb.assignments:
+                for sub in gb.assignment_submissions(assignment.name):
+                    if sub.extension:
+                        longest[assignment.name] = max(longest.get(assignment.name,
+                                                                   sub.extension),
+                                                       sub.extension)
+    except Exception as exc:  # noqa: BLE001 - a gradebook that does not open is named
+        first = next((line for line in str(exc).splitlines() if line.strip()),
+                     type(exc).__name__)
+        log(f"publish: extensions not counted, the gradebook did not open ({first})")
+        return {}
     return longest
+
+
+def _span(length: timedelta) -> str:
+    """``2d``, ``1d 6h``, ``45m``: an extension's length."""
+    minutes = int(-(-length.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    return " ".join([f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours)
+                    + [f"{mins}m"] * bool(mins)) or "0m"
 
 
 def _when(stamp: datetime) -> str:
@@ -68,12 +72,9 @@ def _when(stamp: datetime) -> str:
 def still_open(course: Course, modules: list[Module], now: datetime | None = None,
                log: Callable[[str], None] = print) -> list[str]:
     """For each of ``modules`` that still takes submissions at ``now`` (naive UTC): why."""
-    from coursekit.grading.records import deadlines
-    from coursekit.grading.records.results import late_text
-
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    dates = deadlines.due_dates(course)
-    late = deadlines.policy(course)
+    dates = schedule.due_dates(course)
+    late = schedule.policy(course)
     if not any(m.folder in dates for m in modules):
         return []
     longest = _extensions(course, log)
@@ -84,8 +85,7 @@ def still_open(course: Course, modules: list[Module], now: datetime | None = Non
             continue
         extension = longest.get(module.folder, timedelta(0))
         end = window_end(due + extension, late)
-        with_ext = (f" with a student's extension of {late_text(extension.total_seconds())}"
-                    if extension else "")
+        with_ext = f" with a student's extension of {_span(extension)}" if extension else ""
         if end is None:
             rule = ("late work keeps full credit ([late] policy none)" if late.policy == "none"
                     else f"late work keeps at least {100 - late.max_penalty:g} % "

@@ -14,9 +14,8 @@ from termtools import REPO, Backend, hand_in, make_course, settings
 
 from coursekit.cli import main
 from coursekit.course import Course, CourseError
-from coursekit.grading.records.deadlines import policy_from
-from coursekit.publishing.open_modules import window_end
 from coursekit.publishing.publish import publish
+from coursekit.schedule import policy_from, window_end
 
 SLUG = '[student_repository]\nslug = "my-university/term-2026"\nthrough = "02"\n'
 

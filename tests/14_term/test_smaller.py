@@ -83,7 +83,7 @@ def test_the_roster_names_the_students_in_the_gradebook(course: Course, backend:
     assert main(["--root", str(course.root), "grade", "--submissions", str(subs), "--out",
                  str(root), "-j", "0", "--no-feedback", "-m", "01", "--roster", str(roster),
                  *backend.args()]) == 0
-    assert "names of 1 student(s) from roster.csv written to the gradebook" in \
+    assert "names of 1 student(s) from the roster written to the gradebook" in \
         capfd.readouterr().out
     with nbg.gradebook(backend.read_url, "tinytorch") as gb:
         students = {s.id: (s.first_name, s.last_name, s.email, s.lms_user_id)

@@ -9,7 +9,6 @@ and refuse another (:func:`choose_gradebook`) unless told to switch.
 
 from __future__ import annotations
 
-import ast
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -18,12 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coursekit import nbg
+from coursekit.nbg import (  # noqa: F401 - the grading root's record of its gradebook
+    DEFAULT_GRADEBOOK,
+    ROOT_CONFIG,
+    default_gradebook,
+    recorded_gradebook,
+)
 from coursekit.course import Course, CourseError, Module
 from coursekit.grading.records.results import Job
 
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-ROOT_CONFIG = "nbgrader_config.py"  # in the grading root: the gradebook it keeps
-DEFAULT_GRADEBOOK = "gradebook.db"  # the SQLite file of a root graded without --db-url
 
 
 @dataclass
@@ -83,36 +86,6 @@ def kernel_environment(course: Course) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-
-
-def default_gradebook(root: Path) -> str:
-    """The SQLite gradebook of a grading root graded without ``--db-url``."""
-    return "sqlite:///" + str(root.resolve() / DEFAULT_GRADEBOOK)
-
-
-def recorded_gradebook(root: Path) -> str | None:
-    """The gradebook URL the grading root ``root`` keeps (as its first ``course grade``
-    recorded it in ``nbgrader_config.py``), or None for a root not graded yet."""
-    config = root / ROOT_CONFIG
-    if not config.is_file():
-        # a root graded before the URL was recorded: its SQLite file is its gradebook
-        old = root / DEFAULT_GRADEBOOK
-        return default_gradebook(root) if old.is_file() else None
-    try:
-        tree = ast.parse(config.read_text(encoding="utf-8"), filename=str(config))
-    except (OSError, UnicodeDecodeError, SyntaxError) as exc:
-        raise CourseError(f"{config}: cannot read it ({exc}); it records this grading "
-                          "root's gradebook (c.CourseDirectory.db_url)") from None
-    found = None
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and ast.unparse(node.targets[0]) == "c.CourseDirectory.db_url"
-                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
-            found = node.value.value
-    if found is None:
-        raise CourseError(f"{config}: names no gradebook (expected a line "
-                          "c.CourseDirectory.db_url = '...', as `course grade` writes it)")
-    return found
 
 
 def choose_gradebook(root: Path, db_url: str | None, *, switch: bool = False,
