@@ -126,7 +126,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
         choose_gradebook,
         open_root,
     )
-    from coursekit.released import released_modules
+    from coursekit.released import released_modules, require_released
 
     course = _course(args)
     root = ext.grading_root_path(course, args.grading)
@@ -151,6 +151,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
         (module,) = course.select([args.module])
     except CourseError as exc:
         raise CourseError(str(exc).replace("--module", "MODULE", 1)) from None
+    require_released(course, [module], option="MODULE")
     length = None if args.remove else ext.length_of(course, module, until=args.until,
                                                     days=args.days)
     people = _roster(course, args.roster)

@@ -132,6 +132,7 @@ def collect_jobs(submissions: Path, modules: list[Module],
             jobs.append(Job(student, module, path, hint))
     return jobs
 
+
 def _check_layout(submissions: Path, found: list[str], modules: set[str]) -> None:
     """Refuse a submissions folder one level off: a module folder where a student folder
     belongs (one student's folder given), or folders that hold student folders (the
@@ -413,8 +414,9 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     else:
         chosen = released_modules(course)
         if len(chosen) < len(course.modules()):
-            log(f"grade: modules {chosen[0].number}-{chosen[-1].number}, those released so far "
-                f"(course.toml [student_repository] through = \"{through_setting(course)}\")")
+            span = "-".join(dict.fromkeys([chosen[0].number, chosen[-1].number]))
+            log(f"grade: modules {span}, those released so far (course.toml "
+                f"[student_repository] through = \"{through_setting(course)}\")")
     if scheduler is not None and workers is not None:
         raise CourseError(f"--workers {workers} and --scheduler {scheduler}: give one of them "
                           "(with --scheduler the Dask workers grade)")
@@ -488,13 +490,14 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
             except ClusterStopped as exc:
                 _report_interrupt(groot, todo, saved, log, why=str(exc))
                 raise
-        changes.write(groot.root, graded_under)
+        if not students:  # a module is graded under these settings once all of it is
+            changes.write(groot.root, graded_under)
         if names:
             named = record_names(groot.db_url, groot.course_id, names)
             if named:
                 log(f"grade: names of {named} student(s) from the roster written to the "
                     "gradebook")
-        rows = grade_rows(groot, log=log)
+        rows = grade_rows(groot, log=lambda line: log(f"grade: {line}"))
         csv_path = groot.root / "grades.csv"
         write_csv(rows, csv_path)
         everything = sorted([*kept.values(), *results], key=lambda r: (r.assignment, r.student))

@@ -26,10 +26,10 @@ or the one most of its notebooks' names point to (``Tensor.ipynb``, ``tensor (1)
 placed, and a ``--module`` that most names contradict is refused, so a stray notebook never
 lands under, or replaces, a submission of another module. The whole archive is read and
 checked before the first file is written. A notebook is written under the module's notebook
-name, with a
-``timestamp.txt`` next to it (as nbgrader's collect writes it) holding the time the archive
-gives the file (the LMS's upload time, in ``timezone``), and ``lms.json`` with the LMS's
-name for the file (what ``course feedback --layout`` needs to name feedback for upload).
+name, with a ``timestamp.txt`` next to it (as nbgrader's collect writes it) holding the
+time the archive gives the file (the LMS's upload time, in ``timezone``), and ``lms.json``
+with the LMS's name for the file (what ``course feedback --layout`` needs to name feedback
+for upload).
 Every file that cannot be placed is reported with the reason; of two notebooks for one
 student and module, the newer is kept; a notebook collected before that is replaced is
 listed.

@@ -72,7 +72,7 @@ def export(course: Course, fmt: str, db_url: str, course_id: str | None, grading
         _check_ids(fmt, roster)
     released = {m.folder for m in released_modules(course)}
     results = gradebook_results(db_url, course_id, RunRecord(grading_root).latest(), released,
-                                lambda line: log("export: " + line.split(": ", 1)[1]))
+                                lambda line: log(f"export: {line}"))
     assignments = sorted({r.assignment for r in results})
     if not assignments:
         raise CourseError(f"gradebook {grading_root}: no assignments graded yet "

@@ -23,7 +23,12 @@ from coursekit.course import Course, CourseError, Module
 from coursekit.grading.records import deadlines
 from coursekit.grading.records.database import masked
 from coursekit.grading.records.gradebook import reassess_penalty
-from coursekit.grading.records.results import STUDENT_ID_RE, extension_text, utc_text
+from coursekit.grading.records.results import (
+    STUDENT_ID_RE,
+    extension_text,
+    is_placeholder,
+    utc_text,
+)
 from coursekit.grading.records.root import GradingRoot, fill_root
 from coursekit.released import require_released
 
@@ -118,9 +123,7 @@ def grant(groot: GradingRoot, module: Module, student: str, length: timedelta | 
             gb.grant_extension(module.folder, student)  # no length: nbgrader removes it
         else:
             gb.grant_extension(module.folder, student, minutes=length.total_seconds() / 60)
-        if length is None and sub.timestamp is None and not any(
-                g.auto_score is not None or g.manual_score is not None
-                for nb in sub.notebooks for g in nb.grades):
+        if length is None and is_placeholder(sub):
             gb.remove_submission(module.folder, student)  # it held only the extension
             return None
         reassess_penalty(sub, late)

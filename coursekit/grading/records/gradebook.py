@@ -139,6 +139,7 @@ def merge_submission(db_url: str, assignment: str, student: str,
             reassess_penalty(sub, late)
             gb.db.commit()
 
+
 def record_names(db_url: str, course_id: str | None,
                  people: dict[str, dict[str, str | None]]) -> int:
     """Give the gradebook's students what the roster knows of them (nbgrader's

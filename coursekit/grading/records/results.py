@@ -181,8 +181,8 @@ def gradebook_results(db_url: str, course_id: str | None,
         chosen = [a for a in every if assignments is None or a.name in assignments]
         left_out = [a.name for a in every if a not in chosen]
         if left_out and log is not None:
-            log(f"grades: not released, left out: {', '.join(left_out)} (in the gradebook "
-                "from an earlier run)")
+            log(f"not released, left out: {', '.join(left_out)} (in the gradebook from an "
+                "earlier run)")
         for assignment in chosen:
             subs = {s.student_id: s for s in gb.assignment_submissions(assignment.name)}
             due = assignment.duedate
