@@ -260,7 +260,8 @@ def write_csv(results: Iterable[Result], path: Path) -> None:
 
 def print_table(results: list[Result], log: Callable[[str], None] = print) -> None:
     """Print the grades as a plain-text table: the score with the late penalty taken off
-    (as in ``grades.csv``), how late and what it cost, an extension."""
+    (as in ``grades.csv``), and, when any is late or extended, how late, what it cost and
+    the extension."""
     rows = [["student", "assignment", "score", "status", "late", "reason"]]
     for r in sorted(results, key=lambda r: (r.student, r.assignment)):
         reason = r.reason if len(r.reason) <= 70 else r.reason[:67] + "..."
@@ -269,10 +270,12 @@ def print_table(results: list[Result], log: Callable[[str], None] = print) -> No
             late += f" (extension {r.extension.split(' (')[0]})"
         rows.append([r.student, r.assignment, f"{number(r.score)}/{number(r.max_score)}",
                      r.status, late.strip(), reason])
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    if not any(row[4] for row in rows[1:]):
+        rows = [row[:4] + row[5:] for row in rows]  # nobody late: no column for it
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for i, row in enumerate(rows):
-        log("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True))
-            + "  " + row[5])
+        log("  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True))
+            + "  " + row[-1])
         if i == 0:
             log("  ".join("-" * w for w in widths) + "  " + "-" * 6)
 
