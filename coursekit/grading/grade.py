@@ -429,6 +429,8 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
         check_address(scheduler)
     deadlines.policy(course)  # bad [due] or [late] settings stop here, before any work
     deadlines.due_dates(course)
+    if switch_gradebook and not db_url:
+        raise CourseError("--switch-gradebook: give the gradebook to switch to with --db-url")
     url = database.check(db_url) if db_url else None
     target = out or course.root / "grading"
     if target.exists() and not target.is_dir():

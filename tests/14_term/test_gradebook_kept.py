@@ -55,6 +55,9 @@ def test_a_grading_root_keeps_its_gradebook(course: Course, backend: Backend, tm
                  str(root), "--db-url", f"sqlite:///{other}"])
     err = capfd.readouterr().err
     assert code == 1 and "keeps the gradebook" in err and not other.exists(), err
+    assert grade_cli(course, subs, root, "--switch-gradebook") == 1
+    assert "--switch-gradebook: give the gradebook to switch to with --db-url" in \
+        capfd.readouterr().err
     # told to, it switches: the new gradebook is the root's from now on
     assert grade_cli(course, subs, root, "--db-url", f"sqlite:///{other}",
                      "--switch-gradebook") == 0
