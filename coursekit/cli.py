@@ -1,5 +1,5 @@
-"""The ``course`` command line: build, release, grade, collect, export, feedback, check,
-demo, examples (and the student-side commands of :mod:`coursekit.publishing.lab`)."""
+"""The ``course`` command line: build, release, grade, collect, extend, export, feedback,
+check, demo, examples (and the student-side commands of :mod:`coursekit.publishing.lab`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import sys
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from coursekit.course import Course, CourseError
 from coursekit.publishing.lab import register as register_student_commands
+
+if TYPE_CHECKING:
+    from coursekit.lms.roster import Roster
 
 
 class CourseParser(argparse.ArgumentParser):
@@ -42,16 +45,30 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _roster(course: Course, given: str | None) -> Roster | None:
+    """The roster ``--roster`` names, else ``roster.csv`` in the course root if there is
+    one, else None."""
+    from coursekit.lms import roster
+
+    if given:
+        return roster.load(Path(given))
+    default = course.root / "roster.csv"
+    return roster.load(default, "roster.csv") if default.is_file() else None
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from coursekit.grading.grade import grade
     from coursekit.grading.records.results import print_table
 
     course = _course(args)
+    people = _roster(course, args.roster)
     results = grade(
         course, Path(args.submissions), out=Path(args.out) if args.out else None,
         db_url=args.db_url, modules=args.module, workers=args.workers,
         feedback=not args.no_feedback, students=args.student, sandbox=not args.no_sandbox,
         scheduler=args.scheduler, regrade=args.regrade,
+        switch_gradebook=args.switch_gradebook,
+        names=people.gradebook_fields() if people else None,
     )
     print_table(results)
     return 0
@@ -102,6 +119,67 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out) if args.out else root / "feedback-zips"
     bundle(root, out, args.layout, Path(args.submissions) if args.submissions else None)
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    from coursekit.grading.grade import existing_root, write_grades
+    from coursekit.grading.records import database
+    from coursekit.grading.records import extensions as ext
+    from coursekit.grading.records.root import (
+        ROOT_CONFIG,
+        GradingRoot,
+        choose_gradebook,
+        open_root,
+    )
+    from coursekit.released import released_modules, require_released
+
+    course = _course(args)
+    root = ext.grading_root_path(course, args.grading)
+    if args.list:
+        groot = existing_root(course, root, args.db_url, who="extend")
+        wanted = {m.folder for m in (course.select([args.module]) if args.module
+                                     else released_modules(course))}
+        found = [e for e in ext.extensions(groot, wanted)
+                 if args.student in (None, e.student)]
+        print(f"extend: {len(found)} extension(s) in the gradebook "
+              f"{database.masked(groot.db_url)}")
+        for e in found:
+            print(f"  {ext.describe(e)}")
+        return 0
+    if not args.student or not args.module:
+        raise CourseError("give STUDENT and MODULE (e.g. `course extend ada 03 --days 2`), "
+                          "or --list")
+    if not args.until and args.days is None and not args.remove:
+        raise CourseError(f"{args.student} {args.module}: give --until DATE, --days N or "
+                          "--remove")
+    try:
+        (module,) = course.select([args.module])
+    except CourseError as exc:
+        raise CourseError(str(exc).replace("--module", "MODULE", 1)) from None
+    require_released(course, [module], option="MODULE")
+    length = None if args.remove else ext.length_of(course, module, until=args.until,
+                                                    days=args.days)
+    people = _roster(course, args.roster)
+    known = {p.student for p in people.people} if people else set()
+    url = database.check(args.db_url) if args.db_url else None
+    url = choose_gradebook(root, url, switch_option="", who="extend")
+    if (root / ROOT_CONFIG).is_file():
+        groot = GradingRoot(course, root, url)
+    else:  # no grading yet: this makes the grading root and records its gradebook
+        if args.student not in known:
+            raise CourseError(f"STUDENT {args.student}: not in the roster "
+                              f"({args.roster or 'roster.csv'}); nothing is graded yet")
+        groot = open_root(course, root, url)
+    now = ext.grant(groot, module, args.student, length, known, log=print)
+    where = database.masked(groot.db_url)
+    if now is None:
+        print(f"extend: {args.student} {module.folder}: no extension (gradebook {where})")
+    else:
+        print(f"extend: {ext.describe(now)} (gradebook {where})")
+    path = write_grades(groot)
+    print(f"extend: {path} written with it; the next `course grade` grades "
+          f"{args.student}'s {module.folder} again with it (its feedback page too)")
     return 0
 
 
@@ -173,7 +251,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR",
                    help="grading course root (default: grading/ in the course root)")
     p.add_argument("--db-url", metavar="URL",
-                   help="gradebook SQLAlchemy URL (default: sqlite in the grading root)")
+                   help="gradebook SQLAlchemy URL, without a password (PostgreSQL's comes "
+                   "from PGPASSWORD or ~/.pgpass); the first run in a grading root records "
+                   "it, later runs use it (default: the recorded one, for a new root "
+                   "gradebook.db in it)")
+    p.add_argument("--switch-gradebook", action="store_true",
+                   help="let --db-url name another gradebook than the one the grading root "
+                   "keeps, and keep that one from now on")
     p.add_argument("--workers", "-j", type=int, metavar="N",
                    help="grading worker processes (default: the number of cores; "
                    "0: grade in this process)")
@@ -190,6 +274,9 @@ def make_parser() -> argparse.ArgumentParser:
                    "notebooks, on systems without it); grades.csv marks the rows")
     p.add_argument("--student", "-s", action="append", metavar="ID",
                    help="only this student's folder; repeatable")
+    p.add_argument("--roster", metavar="CSV",
+                   help="roster.csv: the students' names, emails and LMS ids go into the "
+                   "gradebook (default: roster.csv in the course root, if there is one)")
     module_arg(p)
     p.set_defaults(func=cmd_grade)
 
@@ -222,7 +309,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="roster.csv with the LMS's ids (needed for canvas and moodle)")
     p.add_argument("--grading", metavar="DIR", help="grading root (default: grading/)")
     p.add_argument("--db-url", metavar="URL",
-                   help="gradebook URL (default: the one the grading root was graded into)")
+                   help="the grading root's gradebook with its password, say (default: the "
+                   "one it keeps; another is refused)")
     p.add_argument("--out", metavar="FILE",
                    help="file to write (default: grades-FORMAT.csv in the grading root)")
     p.set_defaults(func=cmd_export)
@@ -245,6 +333,34 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR",
                    help="folder for the archives (default: feedback-zips/ in the grading root)")
     p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser(
+        "extend", help="give a student more time for a module (recorded in the gradebook)",
+        description="Record an extension of MODULE's due date (course.toml [due]) for STUDENT "
+        "in the grading root's gradebook, as nbgrader keeps it (a length of time added to "
+        "the due date). The late penalty is worked out again at once and grades.csv "
+        "written anew; the next `course grade` grades the submission again with it. "
+        "--list lists the extensions.")
+    p.add_argument("student", nargs="?", metavar="STUDENT", help="the student's id")
+    p.add_argument("module", nargs="?", metavar="MODULE",
+                   help="the module (01, 1, 01_tensor or tensor)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--until", metavar="DATE",
+                     help="the student's new deadline: 2026-02-08T23:59 (in [due] timezone "
+                     "unless it has an offset) or 2026-02-08 (the end of that day)")
+    how.add_argument("--days", type=float, metavar="N",
+                     help="N days more than the due date (1.5 is a day and a half)")
+    how.add_argument("--remove", action="store_true", help="take the extension back")
+    how.add_argument("--list", action="store_true",
+                     help="list the extensions (of STUDENT, MODULE, if given)")
+    p.add_argument("--grading", metavar="DIR", help="grading root (default: grading/)")
+    p.add_argument("--db-url", metavar="URL",
+                   help="the gradebook, for a grading root not graded yet (default: the "
+                   "one the root keeps; another is refused)")
+    p.add_argument("--roster", metavar="CSV",
+                   help="roster.csv, for a student who has handed in nothing yet (default: "
+                   "roster.csv in the course root, if there is one)")
+    p.set_defaults(func=cmd_extend)
 
     p = sub.add_parser(
         "check", help="CI gate: generated files in sync, solutions full marks, blanks zero",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import sys
@@ -14,6 +15,9 @@ from typing import Any
 from traitlets.config import Config, PyFileConfigLoader
 
 from coursekit.course import CONFIG_FILE, Course, CourseError
+
+ROOT_CONFIG = "nbgrader_config.py"  # in a grading root: the gradebook it keeps
+DEFAULT_GRADEBOOK = "gradebook.db"  # the SQLite file of a root graded without --db-url
 
 
 def ensure_tools_on_path() -> None:
@@ -43,6 +47,36 @@ def load_config(course: Course, root: Path | None = None, db_url: str | None = N
     if db_url:
         cfg.CourseDirectory.db_url = db_url
     return cfg
+
+
+def default_gradebook(root: Path) -> str:
+    """The SQLite gradebook of a grading root graded without ``--db-url``."""
+    return "sqlite:///" + str(root.resolve() / DEFAULT_GRADEBOOK)
+
+
+def recorded_gradebook(root: Path) -> str | None:
+    """The gradebook URL the grading root ``root`` keeps (as its first ``course grade``
+    recorded it in ``nbgrader_config.py``), or None for a root not graded yet."""
+    config = root / ROOT_CONFIG
+    if not config.is_file():
+        # a root graded before the URL was recorded: its SQLite file is its gradebook
+        old = root / DEFAULT_GRADEBOOK
+        return default_gradebook(root) if old.is_file() else None
+    try:
+        tree = ast.parse(config.read_text(encoding="utf-8"), filename=str(config))
+    except (OSError, UnicodeDecodeError, SyntaxError) as exc:
+        raise CourseError(f"{config}: cannot read it ({exc}); it records this grading "
+                          "root's gradebook (c.CourseDirectory.db_url)") from None
+    found = None
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and ast.unparse(node.targets[0]) == "c.CourseDirectory.db_url"
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            found = node.value.value
+    if found is None:
+        raise CourseError(f"{config}: names no gradebook (expected a line "
+                          "c.CourseDirectory.db_url = '...', as `course grade` writes it)")
+    return found
 
 
 def alembic_head() -> str:
@@ -142,13 +176,44 @@ def run(kind: str, cfg: Config, assignment_id: str, student_id: str | None = Non
         return capture_log(app)
 
 
+def exception_lines(text: str) -> list[str]:
+    """The exception line (``SomeError: message``) of each Python traceback in ``text``, the
+    first line of its message only: no frame and no source line (which could be a hidden
+    test's), nothing of a message's further lines. A traceback in nbgrader's log is
+    indented as a whole (its frames deeper than its exception line), as in Python's own."""
+    found: list[str] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not line.rstrip().endswith("Traceback (most recent call last):"):
+            continue
+        frame_indent = None
+        for after in lines[i + 1:]:
+            if not after.strip():
+                continue
+            if after.startswith("["):
+                break  # the next log record: no exception line
+            indent = len(after) - len(after.lstrip())
+            if after.lstrip().startswith('File "'):
+                frame_indent = indent if frame_indent is None else min(frame_indent, indent)
+                continue
+            if frame_indent is None or indent > frame_indent:
+                continue  # a source line or a caret line of a frame
+            found.append(after.strip()[:200])
+            break
+    return found
+
+
 def failure_text(result: dict[str, Any], limit: int = 12) -> str:
-    """The interesting lines of a failed nbgrader run (errors from the log, then the traceback)."""
-    lines = [
-        line for line in (result.get("log") or "").splitlines()
-        if line.startswith(("[ERROR]", "[CRITICAL]", "[WARNING]"))
-    ]
+    """The interesting lines of a failed nbgrader run: the exception that stopped it (from
+    a traceback nbgrader logged, as "see the above traceback" refers to), then the errors
+    of the log and the last line of the traceback it raised."""
+    log = result.get("log") or ""
+    raised = exception_lines(log)[:1]
+    lines = [line for line in log.splitlines()
+             if line.startswith(("[ERROR]", "[CRITICAL]", "[WARNING]"))
+             and not line.rstrip().endswith("Traceback (most recent call last):")]
     err = (result.get("error") or "").strip().splitlines()
     if err:
         lines.append(err[-1])
-    return "\n".join(lines[-limit:]) or "no log output"
+    keep = max(limit - len(raised), 0)
+    return "\n".join(raised + (lines[-keep:] if keep else [])) or "no log output"

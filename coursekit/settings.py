@@ -7,13 +7,17 @@ the code that uses a table gives it its meaning.
 
 from __future__ import annotations
 
+import copy
 import tomllib
+import weakref
 from pathlib import Path
 from typing import Any
 
 from coursekit.course import Course, CourseError
 
 SETTINGS_FILE = "course.toml"
+# courses whose settings read differently from their file (see with_tables)
+_OVERRIDDEN: weakref.WeakKeyDictionary[Course, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def settings_path(course: Course) -> Path:
@@ -23,6 +27,8 @@ def settings_path(course: Course) -> Path:
 
 def load(course: Course) -> dict[str, Any]:
     """Every table of ``course.toml`` (an empty dict when the file does not exist)."""
+    if course in _OVERRIDDEN:
+        return _OVERRIDDEN[course]
     path = settings_path(course)
     if not path.is_file():
         return {}
@@ -41,3 +47,19 @@ def table(course: Course, name: str) -> dict[str, Any]:
         raise CourseError(f"{SETTINGS_FILE}: '{name}' must be a table ([{name}]), "
                           f"not {type(value).__name__} {value!r}")
     return value
+
+
+def with_tables(course: Course, **tables: dict[str, Any] | None) -> Course:
+    """A copy of ``course`` whose settings read as ``course.toml`` with ``tables`` in place
+    of its own (None leaves a table out), the file untouched: what a computation that
+    reads the settings would give under other ones."""
+    view = copy.copy(course)
+    changed = dict(load(course))
+    for name, value in tables.items():
+        if value is None:
+            changed.pop(name, None)
+        else:
+            changed[name] = value
+    _OVERRIDDEN[view] = changed
+    return view
+

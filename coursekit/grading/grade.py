@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coursekit import nbg
+from coursekit import nbg, settings
 from coursekit.course import Course, CourseError, Module
-from coursekit.grading.records import database
+from coursekit.grading.records import changes, database
 from coursekit.grading.records import deadlines
 from coursekit.grading.execution import kernelserver
 from coursekit.grading.execution import sandbox as sb
 from coursekit.text import duration, number
+from coursekit.released import released_modules, require_released, through_setting
 from coursekit.grading.records.results import (
+    NOT_DUE,
     Job,
     Result,
     RunRecord,
@@ -35,9 +39,16 @@ from coursekit.grading.dispatch.bundle import (
     write_bundle,
 )
 from coursekit.grading.dispatch.cluster import ClusterStopped
-from coursekit.grading.records.gradebook import make_template
+from coursekit.grading.records.gradebook import make_template, record_names
 from coursekit.grading.dispatch.jobs import Grader, answer_store, make_request
-from coursekit.grading.records.root import GradingRoot, fill_root, kernel_environment, open_root
+from coursekit.grading.records.root import (
+    ROOT_CONFIG,
+    GradingRoot,
+    choose_gradebook,
+    fill_root,
+    kernel_environment,
+    open_root,
+)
 
 if TYPE_CHECKING:
     from coursekit.grading.dispatch.cluster import Cluster
@@ -101,6 +112,8 @@ def collect_jobs(submissions: Path, modules: list[Module],
     for loose in sorted(submissions.glob("*.ipynb")):
         log(f"grade: ignoring {loose.name} at the top of {submissions} (a notebook belongs in "
             "DIR/<student_id>/<NN_name>/<name>.ipynb)")
+    known = course_folders or {m.folder for m in modules}
+    _check_layout(submissions, found, known)
     if students:
         unknown = [s for s in students if s not in found]
         if unknown:
@@ -108,7 +121,6 @@ def collect_jobs(submissions: Path, modules: list[Module],
             raise CourseError(f"--student {unknown[0]}: no such student folder in "
                               f"{submissions} (students: {shown})")
         found = [s for s in found if s in students]
-    known = course_folders or {m.folder for m in modules}
     jobs = []
     for student in found:
         for extra in sorted((submissions / student).iterdir()):
@@ -119,6 +131,30 @@ def collect_jobs(submissions: Path, modules: list[Module],
             hint = "" if path.exists() else misnamed_hint(path, module, submissions)
             jobs.append(Job(student, module, path, hint))
     return jobs
+
+
+def _check_layout(submissions: Path, found: list[str], modules: set[str]) -> None:
+    """Refuse a submissions folder one level off: a module folder where a student folder
+    belongs (one student's folder given), or folders that hold student folders (the
+    folder above the submissions given)."""
+    layout = "expected DIR/<student_id>/<NN_name>/<name>.ipynb"
+    wrong = [name for name in found if name in modules]
+    if wrong:
+        raise CourseError(f"--submissions {submissions}: {wrong[0]}/ is a module folder where a "
+                          f"student's folder belongs ({layout}); is it one student's folder? "
+                          f"give the folder that holds the students' folders, e.g. "
+                          f"{submissions.parent}")
+    if any((submissions / name / m).is_dir() for name in found for m in modules):
+        return
+    deeper = sorted(f"{name}/{student.name}/{m}/" for name in found
+                    for student in (submissions / name).iterdir() if student.is_dir()
+                    for m in modules if (student / m).is_dir())
+    if deeper:
+        top = deeper[0].split("/", 1)[0]
+        raise CourseError(f"--submissions {submissions}: no student folder holds a module "
+                          f"folder, but {deeper[0]} does ({layout}); give the folder that "
+                          f"holds the students' folders, e.g. {submissions / top}")
+
 
 def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers: int, *,
              feedback: bool = True, log: Callable[[str], None] = print,
@@ -175,13 +211,14 @@ def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers
         return results
 
 
-def in_gradebook(groot: GradingRoot, assignments: list[str]) -> dict[tuple[str, str], str]:
+def in_gradebook(groot: GradingRoot, assignments: list[str]
+                 ) -> dict[tuple[str, str], timedelta | None]:
     """The submissions of ``assignments`` in the course gradebook, with the extension each
-    was granted (empty if none)."""
+    was granted (None if none)."""
     from nbgrader.api import MissingEntry
 
     nbg.create_gradebook(groot.db_url)
-    found: dict[tuple[str, str], str] = {}
+    found: dict[tuple[str, str], timedelta | None] = {}
     with nbg.gradebook(groot.db_url, groot.course_id) as gb:
         for assignment in assignments:
             try:
@@ -189,31 +226,71 @@ def in_gradebook(groot: GradingRoot, assignments: list[str]) -> dict[tuple[str, 
             except MissingEntry:
                 continue
             for sub in subs:
-                found[(sub.student_id, assignment)] = str(sub.extension or "")
+                found[(sub.student_id, assignment)] = sub.extension or None
     return found
 
 
+def _timestamp(job: Job) -> bytes | None:
+    """The submission time as ``timestamp.txt`` next to the notebook holds it."""
+    stamp = job.path.parent / "timestamp.txt"
+    try:
+        return stamp.read_bytes() if stamp.is_file() else None
+    except OSError:
+        return None
+
+
+def is_late(stamp: bytes | None, due: datetime | None, extension: timedelta | None) -> bool:
+    """Whether a submission handed in at ``stamp`` (``timestamp.txt``'s bytes) is late for
+    ``due`` (naive UTC) with ``extension``, as nbgrader works it out; a time that cannot be
+    read counts as late (its grade may depend on the late policy)."""
+    from nbgrader.utils import parse_utc
+
+    if stamp is None or due is None:
+        return False
+    try:
+        when = parse_utc(stamp.decode("utf-8").strip())
+    except (ValueError, OverflowError, UnicodeDecodeError):
+        return True
+    return when > due + (extension or timedelta(0))
+
+
+def late_jobs(groot: GradingRoot, jobs: list[Job],
+              extensions: dict[tuple[str, str], timedelta | None]) -> set[tuple[str, str]]:
+    """The (student, module) of the ``jobs`` handed in late."""
+    dates = deadlines.due_dates(groot.course)
+    return {(j.student, j.module.folder) for j in jobs
+            if is_late(_timestamp(j), dates.get(j.module.folder),
+                       extensions.get((j.student, j.module.folder)))}
+
+
 def fingerprints(groot: GradingRoot, jobs: list[Job],
-                 extensions: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+                 extensions: dict[tuple[str, str], timedelta | None]
+                 ) -> dict[tuple[str, str], str]:
     """For each job, what its grade depends on (:func:`submission_digest`: the grader, the
     file and its submission time) and the extension the gradebook grants it: the same
-    fingerprint twice means the same grade twice."""
+    fingerprint twice means the same grade twice. The late policy counts for a late
+    submission only (the grader's digest is taken without it): a change to it grades only
+    those again."""
     options = {"overrides": groot.overrides, "sandbox": groot.sandbox}
+    without_late = settings.with_tables(groot.course, late=None)
+    policy = json.dumps(settings.table(groot.course, "late"), sort_keys=True, default=str)
+    late = late_jobs(groot, jobs, extensions)
     graders: dict[str, str] = {}
     out: dict[tuple[str, str], str] = {}
     for job in jobs:
         folder = job.module.folder
         if folder not in graders:
-            graders[folder] = grader_digest(groot.course, job.module, options)
+            graders[folder] = grader_digest(without_late, job.module, options)
         try:
             data: bytes | None = job.path.read_bytes() if job.path.is_file() else None
-            stamp = job.path.parent / "timestamp.txt"
-            when = stamp.read_bytes() if stamp.is_file() else None
         except OSError:
-            data = when = None
+            data = None
+        when = _timestamp(job)
         key = (job.student, folder)
-        extension = extensions.get(key, "")
+        extension = extensions.get(key)
         grader = graders[folder] + (f"; extension {extension}" if extension else "")
+        if key in late:
+            grader += f"; late policy {policy}"
         out[key] = submission_digest(grader, data, when)
     return out
 
@@ -246,39 +323,56 @@ def writable_folder(root: Path, option: str = "--out") -> Path:
 
 
 def existing_root(course: Course, root: Path | None, db_url: str | None = None,
-                  option: str = "--grading") -> GradingRoot:
+                  option: str = "--grading", who: str = "export",
+                  log: Callable[[str], None] = print) -> GradingRoot:
     """A grading root ``course grade`` has filled (default ``grading/``), with the gradebook
-    it used (from its ``nbgrader_config.py``) unless ``db_url`` names another."""
-    from traitlets.config import PyFileConfigLoader
-
+    it keeps (recorded in its ``nbgrader_config.py``); ``db_url`` may name the same
+    database (with a password, say), never another."""
     root = (root or course.root / "grading").resolve()
-    config = root / "nbgrader_config.py"
+    config = root / ROOT_CONFIG
     if not config.is_file():
-        raise CourseError(f"{option} {root}: not a grading root (no nbgrader_config.py); "
+        raise CourseError(f"{option} {root}: not a grading root (no {ROOT_CONFIG}); "
                           "run `course grade` first")
-    if db_url:
-        url = database.check(db_url)
-    else:
-        try:
-            cfg = PyFileConfigLoader(config.name, path=str(root)).load_config()
-            url = str(cfg.CourseDirectory.db_url)
-        except Exception as exc:
-            raise CourseError(f"{config}: cannot read it ({exc})") from None
-        url = database.check(url, option=f"{config.name}: db_url")
-    groot = GradingRoot(course, root, url)
-    return groot
+    url = database.check(db_url) if db_url else None
+    url = choose_gradebook(root, url, switch_option="", who=who, log=log)
+    return GradingRoot(course, root, url)
 
 
-def write_grades(groot: GradingRoot, extra: list[Result] | None = None) -> Path:
-    """Write ``grades.csv`` in the grading root from its gradebook and run record (plus
-    ``extra`` results not recorded yet); its path."""
+def grade_rows(groot: GradingRoot, extra: list[Result] | None = None,
+               log: Callable[[str], None] | None = None) -> list[Result]:
+    """The rows of ``grades.csv``: every student and released assignment of the gradebook,
+    with the run record's statuses and reasons (plus ``extra`` results not recorded yet)."""
     record = RunRecord(groot.root).latest()
     for r in extra or []:
         record[(r.student, r.assignment)] = r
-    rows = gradebook_results(groot.db_url, groot.course_id, record)
+    released = {m.folder for m in released_modules(groot.course)}
+    return gradebook_results(groot.db_url, groot.course_id, record, released, log)
+
+
+def write_grades(groot: GradingRoot, extra: list[Result] | None = None,
+                 log: Callable[[str], None] | None = None) -> Path:
+    """Write ``grades.csv`` in the grading root from its gradebook and run record (plus
+    ``extra`` results not recorded yet); its path."""
     path = groot.root / "grades.csv"
-    write_csv(rows, path)
+    write_csv(grade_rows(groot, extra, log), path)
     return path
+
+
+def as_in_gradebook(results: list[Result], rows: list[Result]) -> list[Result]:
+    """``results`` with what the gradebook says of them now: the score with the late
+    penalty taken off, how late, the extension; a notebook not handed in before its due
+    date is ``not due``."""
+    found = {(r.student, r.assignment): r for r in rows}
+    for result in results:
+        row = found.get((result.student, result.assignment))
+        if row is None:
+            continue
+        result.score, result.max_score = row.score, row.max_score
+        result.submitted, result.late = row.submitted, row.late
+        result.penalty, result.extension = row.penalty, row.extension
+        if row.status == NOT_DUE:
+            result.status, result.reason = row.status, row.reason
+    return results
 
 
 def grade(course: Course, submissions: Path, out: Path | None = None, db_url: str | None = None,
@@ -286,13 +380,19 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
           workers: int | None = None, feedback: bool = True,
           overrides: dict[str, dict[str, object]] | None = None,
           students: list[str] | None = None, sandbox: bool = True,
-          scheduler: str | None = None, regrade: bool = False) -> list[Result]:
+          scheduler: str | None = None, regrade: bool = False,
+          switch_gradebook: bool = False,
+          names: dict[str, dict[str, str | None]] | None = None) -> list[Result]:
     """Grade every submission under ``submissions``; write grades.csv in the grading root.
 
     ``workers`` grading processes (default: one per core; 0: in this process) share the
     submissions, or the workers of the Dask cluster whose scheduler is at ``scheduler``
     (``tcp://HOST:PORT``, :mod:`coursekit.grading.dispatch.cluster`); every result is merged
-    into the course gradebook ``db_url``. ``students`` limits grading to those student folders.
+    into the course gradebook: the one the grading root keeps (recorded by its first run), or
+    ``db_url`` for a new root; another ``db_url`` is refused unless ``switch_gradebook``.
+    ``students`` limits grading to those student folders. ``names`` (student -> nbgrader's
+    ``first_name``, ``last_name``, ``email``, ``lms_user_id``, as the roster gives them) are
+    given to the gradebook's students.
     A submission graded before in this grading root from the same file by the same grader
     (module, configuration, course package, options) is not graded again unless ``regrade``:
     running the same command again after an interruption grades only what is missing.
@@ -306,9 +406,17 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     only those graded now. On Ctrl-C, or when the Dask scheduler is lost, it is written for
     what was saved, the submissions not graded are named, and the exception is raised again.
     """
-    chosen = course.select(modules)
-    if not chosen:
+    if not course.modules():
         raise CourseError(f"{course.root}/modules: no module files found")
+    if modules:
+        chosen = course.select(modules)
+        require_released(course, chosen)
+    else:
+        chosen = released_modules(course)
+        if len(chosen) < len(course.modules()):
+            span = "-".join(dict.fromkeys([chosen[0].number, chosen[-1].number]))
+            log(f"grade: modules {span}, those released so far (course.toml "
+                f"[student_repository] through = \"{through_setting(course)}\")")
     if scheduler is not None and workers is not None:
         raise CourseError(f"--workers {workers} and --scheduler {scheduler}: give one of them "
                           "(with --scheduler the Dask workers grade)")
@@ -321,10 +429,13 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
         check_address(scheduler)
     deadlines.policy(course)  # bad [due] or [late] settings stop here, before any work
     deadlines.due_dates(course)
+    if switch_gradebook and not db_url:
+        raise CourseError("--switch-gradebook: give the gradebook to switch to with --db-url")
     url = database.check(db_url) if db_url else None
     target = out or course.root / "grading"
     if target.exists() and not target.is_dir():
         raise CourseError(f"--out {target}: not a folder")
+    url = choose_gradebook(target, url, switch=switch_gradebook, log=log)
     jobs = collect_jobs(submissions.resolve(), chosen, log,
                         course_folders={m.folder for m in course.modules()}, students=students)
     if sandbox and scheduler is None:
@@ -347,6 +458,11 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
             log(f"grade: {len(kept)} of {len(jobs)} submission(s) unchanged since this grading "
                 "root graded them: kept (--regrade grades them again)")
         todo = [j for j in jobs if (j.student, j.module.folder) not in kept]
+        late = late_jobs(groot, todo, state)
+        graded_under = changes.current(course, chosen)
+        changes.explain(changes.read(groot.root), graded_under,
+                        {m.folder: sum(1 for s, f in late if f == m.folder) for m in chosen},
+                        log)
         saved: list[Result] = []
         started = time.monotonic()
 
@@ -376,8 +492,18 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
             except ClusterStopped as exc:
                 _report_interrupt(groot, todo, saved, log, why=str(exc))
                 raise
-        csv_path = write_grades(groot)
+        if not students:  # a module is graded under these settings once all of it is
+            changes.write(groot.root, graded_under)
+        if names:
+            named = record_names(groot.db_url, groot.course_id, names)
+            if named:
+                log(f"grade: names of {named} student(s) from the roster written to the "
+                    "gradebook")
+        rows = grade_rows(groot, log=lambda line: log(f"grade: {line}"))
+        csv_path = groot.root / "grades.csv"
+        write_csv(rows, csv_path)
         everything = sorted([*kept.values(), *results], key=lambda r: (r.assignment, r.student))
+        as_in_gradebook(everything, rows)
         print_summary(everything, time.monotonic() - started, log, kept=len(kept))
         if cluster is not None and todo:
             log(cluster.summary())

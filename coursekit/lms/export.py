@@ -1,7 +1,9 @@
 """``course export``: the gradebook as a grade-import file for an LMS, or a plain table.
 
-One row per student of the roster, one column per assignment in the gradebook; a score is
-the gradebook's (manual grades included) less the late penalty, as in ``grades.csv``.
+One row per student of the roster, one column per released assignment in the gradebook
+(:mod:`coursekit.released`); a score is the gradebook's (manual grades included) less the
+late penalty, as in ``grades.csv``. A notebook not handed in while its due date is still
+ahead gets an empty cell, not a zero.
 
 * ``canvas``: the layout of Canvas's gradebook export, which its gradebook import reads
   back: ``Student, ID, SIS User ID, SIS Login ID, Section``, then one column per
@@ -30,7 +32,8 @@ from pathlib import Path
 
 from coursekit.course import Course, CourseError
 from coursekit.text import number
-from coursekit.grading.records.results import RunRecord, gradebook_results
+from coursekit.grading.records.results import NOT_DUE, RunRecord, gradebook_results
+from coursekit.released import released_modules
 from coursekit.lms.roster import Person, Roster
 from coursekit.settings import SETTINGS_FILE, table
 
@@ -65,21 +68,18 @@ def export(course: Course, fmt: str, db_url: str, course_id: str | None, grading
         raise CourseError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     if fmt != "csv" and roster is None:
         raise CourseError(f"--format {fmt} needs --roster (the LMS's ids of the students)")
-    if fmt == "canvas" and roster is not None and not any(
-            p.canvas_id or p.sis_user_id or p.sis_login_id for p in roster.people):
-        raise CourseError(f"--roster {roster.path}: no canvas_id, sis_user_id or sis_login_id "
-                          "values; Canvas finds students by one of them")
-    if fmt == "moodle" and roster is not None and not any(p.email or p.id_number
-                                                          for p in roster.people):
-        raise CourseError(f"--roster {roster.path}: no email or id_number values; Moodle "
-                          "finds students by one of them")
-    results = gradebook_results(db_url, course_id, RunRecord(grading_root).latest())
+    if roster is not None:
+        _check_ids(fmt, roster)
+    released = {m.folder for m in released_modules(course)}
+    results = gradebook_results(db_url, course_id, RunRecord(grading_root).latest(), released,
+                                lambda line: log(f"export: {line}"))
     assignments = sorted({r.assignment for r in results})
     if not assignments:
         raise CourseError(f"gradebook {grading_root}: no assignments graded yet "
                           "(run `course grade` first)")
     maxima = {r.assignment: r.max_score for r in results}
-    scores = {(r.student, r.assignment): r.score for r in results}
+    # a notebook not due yet has no grade: its cell stays empty (an import leaves it alone)
+    scores = {(r.student, r.assignment): r.score for r in results if r.status != NOT_DUE}
     students = sorted({r.student for r in results})
     if roster is None:
         people = [Person(s) for s in students]
@@ -122,6 +122,32 @@ def export(course: Course, fmt: str, db_url: str, course_id: str | None, grading
     log(f"export: {fmt} grades of {len(people)} student(s), {len(assignments)} assignment(s) "
         f"written to {out}")
     return out
+
+
+def _check_ids(fmt: str, roster: Roster) -> None:
+    """Refuse a roster whose students the LMS could not find: a Canvas ID column that would
+    be empty, a Moodle file with neither email addresses nor ID numbers, or students with
+    no id the LMS matches (their grades would be dropped by the import)."""
+    if fmt == "canvas":
+        lack = roster.lacks("canvas_id")
+        if lack:
+            raise CourseError(f"--roster {roster.path} {lack}: the ID column Canvas finds "
+                              "students by would be empty; add Canvas's ID (the ID column of "
+                              "its gradebook export) as canvas_id (nothing was written)")
+        fields = ("canvas_id", "sis_user_id", "sis_login_id")
+    elif fmt == "moodle":
+        if roster.lacks("email") and roster.lacks("id_number"):
+            raise CourseError(f"--roster {roster.path}: no email or id_number values; Moodle "
+                              "finds students by one of them (nothing was written)")
+        fields = ("email", "id_number")
+    else:
+        return
+    unmatched = [p.student for p in roster.people if not any(getattr(p, f) for f in fields)]
+    if unmatched:
+        shown = ", ".join(unmatched[:10]) + (" ..." if len(unmatched) > 10 else "")
+        raise CourseError(f"--roster {roster.path}: {len(unmatched)} student(s) without "
+                          f"{' or '.join(fields)} ({shown}): the {fmt.capitalize()} import "
+                          "could not find them; fill them in (nothing was written)")
 
 
 def _cells(person: Person, assignments: list[str],

@@ -75,6 +75,23 @@ class Roster:
 
     path: Path
     people: list[Person] = field(default_factory=list)
+    columns: frozenset[str] = frozenset(COLUMNS)  # the columns the file has
+
+    def lacks(self, column: str) -> str:
+        """Why ``column`` cannot identify anyone (no such column, or no value in it); empty
+        if some student has a value there."""
+        if column not in self.columns:
+            return f"has no {column} column"
+        if not any(getattr(p, column) for p in self.people):
+            return f"has an empty {column} column"
+        return ""
+
+    def gradebook_fields(self) -> dict[str, dict[str, str | None]]:
+        """Student -> what nbgrader's gradebook keeps of them (``first_name``,
+        ``last_name``, ``email``, ``lms_user_id``: the Canvas id), from the roster."""
+        return {p.student: {"first_name": p.first_last[0] or None,
+                            "last_name": p.first_last[1] or None, "email": p.email or None,
+                            "lms_user_id": p.canvas_id or None} for p in self.people}
 
     def by_student(self) -> dict[str, Person]:
         return {p.student: p for p in self.people}
@@ -106,7 +123,7 @@ def load(path: Path, option: str = "--roster") -> Roster:
     if "student" not in header:
         raise CourseError(f"{option} {path}:1: no 'student' column (the course's id of each "
                           f"student); columns found: {', '.join(rows[0])}")
-    roster = Roster(path)
+    roster = Roster(path, columns=frozenset(h for h in header if h in COLUMNS))
     seen: dict[str, int] = {}
     canvas: dict[str, int] = {}
     for lineno, row in enumerate(rows[1:], start=2):

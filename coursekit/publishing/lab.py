@@ -261,7 +261,7 @@ def cmd_badges(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """``course publish``: write the student repository."""
-    publish(_course(args), Path(args.dir), args.through)
+    publish(_course(args), Path(args.dir), args.through, force=args.force)
     return 0
 
 
@@ -277,11 +277,17 @@ def register(sub: Any) -> None:
         "submission) before anything is written; then one commit, only if something "
         "changed. DIR must be new, empty (a fresh clone of an empty repository is fine) or "
         "a student repository made by this command. Where students find it is "
-        "[student_repository] in course.toml; a placeholder slug stops the command.")
+        "[student_repository] in course.toml; a placeholder slug stops the command, and so "
+        "does a module whose reference code would go out while it still takes submissions "
+        "(its due date plus the late window), unless --force.")
     p.add_argument("dir", metavar="DIR", help="the student repository's folder")
     p.add_argument("--through", metavar="NN",
                    help="the last module released (01, 1, 03_layers or layers); "
                    "default: [student_repository] through in course.toml, else the last module")
+    p.add_argument("--force", action="store_true",
+                   help="publish the reference code of a module that still takes submissions "
+                   "(its due date plus the late window of course.toml [late], or a student's "
+                   "extension); the commit message says so")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser(

@@ -32,6 +32,7 @@ import textwrap
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from coursekit.course import Course, CourseError, Module
 from coursekit.cells import cell_source
 from coursekit.publishing.badges import module_title, notebook_path, render_badges
 from coursekit.publishing.guard import guard_tree
+from coursekit.publishing.open_modules import check_open_modules
 
 #: The file that marks a folder as a student repository made by ``course publish``.
 MARKER = ".course-publish.json"
@@ -377,12 +379,16 @@ def commit(dest: Path, message: str) -> str | None:
 
 def publish(course: Course, dest: Path, through: str | None = None, *,
             repo: StudentRepository | None = None, preview: bool = False,
+            force: bool = False, now: datetime | None = None,
             log: Callable[[str], None] = print) -> Published:
     """Write the student repository into ``dest`` (see the module's docstring).
 
     ``through`` (a module number or name) overrides ``course.toml``; ``repo`` overrides its
     ``[student_repository]`` table. A ``preview`` (``course lab``) is the same tree, checked
     the same way, without git, and allowed with a placeholder slug and inside the course.
+    A module whose reference code would go out while it still takes submissions stops the
+    publish (:mod:`coursekit.publishing.open_modules`; ``now`` is naive UTC) unless
+    ``force``, which the commit message then records.
     """
     repo = repo or read(course)
     use_git = not preview
@@ -391,6 +397,8 @@ def publish(course: Course, dest: Path, through: str | None = None, *,
     module = (resolve_through(course, through) if through is not None
               else repo.through_module(course))
     plan = Plan.of(course, module)
+    forced = "" if preview else check_open_modules(course, plan.package, force=force, now=now,
+                                                   log=log)
     dest = Path(dest).resolve()
     if not preview and (dest == course.root or course.root in dest.parents):
         raise CourseError(f"{dest}: inside the instructor's course root {course.root}; "
@@ -406,7 +414,8 @@ def publish(course: Course, dest: Path, through: str | None = None, *,
     result = Published(dest, module, written, removed)
     if use_git:
         result.commit = commit(dest, f"Publish modules {_span(plan.notebooks)} "
-                               f"(package {_span(plan.package)})")
+                               f"(package {_span(plan.package)})"
+                               + (f"\n\n{forced}" if forced else ""))
     if result.commit:
         log(f"publish: {len(written)} file(s) written, {len(removed)} removed; "
             f"commit {result.commit[:12]}")

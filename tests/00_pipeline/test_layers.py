@@ -1,12 +1,12 @@
 """The instructor tool's packages import one way only.
 
 Layers, lowest first: the base modules (``course``, ``cells``, ``nbg``, ``leaks``,
-``settings``, ``text``); ``authoring`` (lint, build, release) and ``grading`` (dispatch,
-execution, records), which do not import each other; ``lms`` (collect, roster, export,
-feedback archives), which builds on ``grading``; ``publishing`` (student repository,
-badges, lab), which builds on ``authoring``; the commands on top (``cli``, ``check``,
-``demo``). The kernel side (``grading/execution/kernel``) runs inside the grading sandbox
-and imports nothing of ``coursekit`` but itself.
+``settings``, ``schedule``, ``released``, ``text``); ``authoring`` (lint, build, release)
+and ``grading`` (dispatch, execution, records), which do not import each other; ``lms``
+(collect, roster, export, feedback archives), which builds on ``grading``; ``publishing``
+(student repository, badges, lab), which builds on ``authoring``; the commands on top
+(``cli``, ``check``, ``demo``). The kernel side (``grading/execution/kernel``) runs inside
+the grading sandbox and imports nothing of ``coursekit`` but itself.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "coursekit"
-BASE = {"course", "cells", "nbg", "leaks", "settings", "text"}
+BASE = {"course", "cells", "nbg", "leaks", "settings", "schedule", "released", "text"}
 # package -> what it may import (besides itself)
 ALLOWED = {
     "base": {"base"},

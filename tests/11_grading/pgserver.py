@@ -69,14 +69,16 @@ def _free_port() -> int:
 
 @dataclass
 class Server:
-    """A running server: its folder, port and postmaster process id."""
+    """A running server: its folder, port and postmaster process id (and the password of
+    its ``postgres`` user, for a server that asks for one)."""
 
     folder: Path
     port: int
     pid: int
+    password: str | None = None
 
     def url(self, database: str = "postgres") -> str:
-        """SQLAlchemy URL of ``database`` on this server (trust authentication, loopback)."""
+        """SQLAlchemy URL of ``database`` on this server (loopback; no password in it)."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
@@ -84,7 +86,7 @@ class Server:
         import psycopg
 
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
+                             password=self.password, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
@@ -93,8 +95,10 @@ def _run_as(owner: str | None) -> dict:
     return {"user": owner, "group": owner} if owner else {}
 
 
-def start() -> Server:
-    """Start a server in a new temporary folder (the caller must :func:`stop` it)."""
+def start(password: str | None = None) -> Server:
+    """Start a server in a new temporary folder (the caller must :func:`stop` it). With
+    ``password``, the ``postgres`` user must give it (scram-sha-256) instead of being
+    trusted."""
     bins = bindir()
     assert bins is not None
     owner = "postgres" if os.geteuid() == 0 else None
@@ -105,7 +109,14 @@ def start() -> Server:
     port = _free_port()
     kw = _run_as(owner)
     env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
-    subprocess.run([str(bins / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+    auth = ["-A", "trust"]
+    if password is not None:
+        pwfile = folder / "pwfile"
+        pwfile.write_text(password + "\n")
+        if owner:
+            shutil.chown(pwfile, owner, owner)
+        auth = ["-A", "scram-sha-256", f"--pwfile={pwfile}"]
+    subprocess.run([str(bins / "initdb"), "-D", str(data), "-U", "postgres", *auth,
                     "-E", "UTF8", "--no-sync"], check=True, capture_output=True, env=env,
                    cwd=folder, **kw)
     log = folder / "server.log"
@@ -114,7 +125,7 @@ def start() -> Server:
                     "-c fsync=off -c full_page_writes=off", "start"],
                    check=True, capture_output=True, env=env, cwd=folder, **kw)
     pid = int((data / "postmaster.pid").read_text().splitlines()[0])
-    return Server(folder, port, pid)
+    return Server(folder, port, pid, password)
 
 
 def stop(server: Server) -> None:

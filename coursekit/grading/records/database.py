@@ -6,10 +6,17 @@ course's PostgreSQL driver is psycopg 3 (an optional install:
 ``.venv/bin/pip install -r requirements-postgresql.txt``), so a ``postgresql://`` or
 ``postgres://`` URL without a driver is read as ``postgresql+psycopg://`` (SQLAlchemy's
 own default would be the older psycopg2). Messages never show the password.
+
+Nothing the course writes holds a password: a grading root records its gradebook's URL
+without it (:func:`without_password`), and a database server's password comes from where
+PostgreSQL's own client library looks for it, the ``PGPASSWORD`` environment variable or
+the password file (``~/.pgpass``, or the file ``PGPASSFILE`` names), for ``course`` and
+nbgrader's tools alike. A password given in ``--db-url`` serves that one command.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from coursekit.course import CourseError
@@ -18,6 +25,10 @@ POSTGRES_INSTALL = ".venv/bin/pip install -r requirements-postgresql.txt"
 EXAMPLES = ("sqlite:////absolute/path/gradebook.db or "
             "postgresql://user:password@host:5432/dbname")
 CONNECT_TIMEOUT = 10  # seconds to wait for a database server
+PASSWORD_HINT = ("give the password in the PGPASSWORD environment variable or in "
+                 "PostgreSQL's password file ~/.pgpass (host:port:database:user:password, "
+                 "mode 0600)")
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 
 
 def normalize(url: str) -> str:
@@ -37,6 +48,57 @@ def masked(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
         return url.split("@")[-1] if "@" in url else url
+
+
+def without_password(url: str) -> str:
+    """``url`` with no password in it (the form a grading root records)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return url
+    if parsed.password is None:
+        return url
+    from sqlalchemy.engine import URL
+
+    bare = URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port,
+                      parsed.database, parsed.query)
+    return bare.render_as_string(hide_password=False)
+
+
+def has_password(url: str) -> bool:
+    """Whether ``url`` carries a password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password is not None
+    except (ArgumentError, ValueError):
+        return False
+
+
+def same_database(first: str, second: str) -> bool:
+    """Whether two URLs name the same database: the same kind, server (host and port) and
+    database (a SQLite file by its resolved path), whatever the driver, user or password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    def identity(url: str) -> tuple[str, str, int | None, str] | str:
+        try:
+            parsed = make_url(normalize(url.strip()))
+        except (ArgumentError, ValueError):
+            return url
+        backend = parsed.get_backend_name()
+        database = parsed.database or ""
+        path = sqlite_file(url) if backend == "sqlite" else None
+        if path is not None:
+            database = str(path.resolve())
+        port = parsed.port or DEFAULT_PORTS.get(backend)
+        return backend, (parsed.host or "").lower(), port, database
+
+    return identity(first) == identity(second)
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -87,6 +149,12 @@ def check(url: str, *, connect: bool = True, option: str = "--db-url") -> str:
             raise CourseError(f"{option} {shown}: the folder {path.parent} does not exist")
         if path.exists() and not path.is_file():
             raise CourseError(f"{option} {shown}: {path} is not a file")
+        if not path.exists():
+            # opening would create the file: a command refused later must leave nothing
+            if not os.access(path.parent, os.W_OK | os.X_OK):
+                raise CourseError(f"{option} {shown}: cannot create {path.name} in "
+                                  f"{path.parent} (no write permission)")
+            return url
     if not connect:
         return url
     args = {"connect_timeout": CONNECT_TIMEOUT} if parsed.get_backend_name() == "postgresql" \
@@ -100,7 +168,10 @@ def check(url: str, *, connect: bool = True, option: str = "--db-url") -> str:
         orig = getattr(exc, "orig", None) or exc
         first = next((line.strip() for line in str(orig).splitlines() if line.strip()),
                      type(orig).__name__)
-        raise CourseError(f"{option} {shown}: cannot open the database: {first}") from None
+        hint = (f"; {PASSWORD_HINT}" if parsed.get_backend_name() == "postgresql"
+                and "password" in str(orig).lower() else "")
+        raise CourseError(f"{option} {shown}: cannot open the database: {first}{hint}") \
+            from None
     finally:
         if engine is not None:
             engine.dispose()

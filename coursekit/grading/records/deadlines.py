@@ -1,4 +1,5 @@
-"""Due dates and late work, from the course settings (``course.toml``).
+"""Due dates and late work in grading, from the course settings (``course.toml``, read by
+:mod:`coursekit.schedule`).
 
 ::
 
@@ -24,134 +25,27 @@ keeps per notebook and takes off the score (``grades.csv``, ``nbgrader export``)
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime, time, timezone, UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nbgrader.plugins import LateSubmissionPlugin
 from traitlets import Unicode
 
 from coursekit import nbg
-from coursekit.course import Course, CourseError, Module
-from coursekit.settings import SETTINGS_FILE, table
-
-POLICIES = ("per_day", "zero", "none")
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The late-work policy of the ``[late]`` table."""
-
-    policy: str = "none"
-    penalty_per_day: float = 0.0  # percent of the score
-    grace_minutes: float = 0.0
-    max_penalty: float = 100.0  # percent of the score
-
-    def penalty(self, score: float, seconds_late: float) -> float:
-        """Points taken off a notebook that scored ``score`` and came ``seconds_late`` late."""
-        late = seconds_late - self.grace_minutes * 60
-        if late <= 0 or score <= 0 or self.policy == "none":
-            return 0.0
-        if self.policy == "zero":
-            return float(score)
-        days = math.ceil(late / 86400)
-        percent = min(self.max_penalty, self.penalty_per_day * days)
-        return float(score) * percent / 100
-
-
-def _number(value: Any, key: str, low: float, high: float | None = None) -> float:
-    where = f"{SETTINGS_FILE} [late] {key}"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise CourseError(f"{where} = {value!r}: expected a number")
-    if value < low or (high is not None and value > high):
-        bounds = f"from {low:g} to {high:g}" if high is not None else f"{low:g} or more"
-        raise CourseError(f"{where} = {value!r}: expected {bounds}")
-    return float(value)
-
-
-def policy_from(late: dict[str, Any]) -> Policy:
-    """The :class:`Policy` of a ``[late]`` table; a :class:`CourseError` naming a bad key."""
-    known = {"policy", "penalty_per_day", "grace_minutes", "max_penalty"}
-    for key in late:
-        if key not in known:
-            raise CourseError(f"{SETTINGS_FILE} [late] {key}: unknown setting; expected "
-                              f"{', '.join(sorted(known))}")
-    kind = late.get("policy", "per_day" if "penalty_per_day" in late else "none")
-    if kind not in POLICIES:
-        raise CourseError(f"{SETTINGS_FILE} [late] policy = {kind!r}: expected one of "
-                          f"{', '.join(POLICIES)}")
-    per_day = _number(late.get("penalty_per_day", 0), "penalty_per_day", 0, 100)
-    if kind == "per_day" and per_day == 0:
-        raise CourseError(f"{SETTINGS_FILE} [late] policy = \"per_day\" needs "
-                          "penalty_per_day (percent per day late, above 0)")
-    return Policy(kind, per_day, _number(late.get("grace_minutes", 0), "grace_minutes", 0),
-                  _number(late.get("max_penalty", 100), "max_penalty", 0, 100))
-
-
-def policy(course: Course) -> Policy:
-    """The course's late-work policy (no penalty when ``[late]`` is absent)."""
-    return policy_from(table(course, "late"))
-
-
-def _zone(name: Any) -> timezone | ZoneInfo:
-    if name in (None, "UTC", "utc"):
-        return UTC
-    if not isinstance(name, str):
-        raise CourseError(f"{SETTINGS_FILE} [due] timezone = {name!r}: expected a time zone "
-                          "name such as \"Europe/Berlin\"")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CourseError(f"{SETTINGS_FILE} [due] timezone = {name!r}: unknown time zone; "
-                          "expected a name such as \"Europe/Berlin\" or \"UTC\"") from None
-
-
-def to_utc(value: Any, key: str, zone: timezone | ZoneInfo) -> datetime:
-    """A ``[due]`` value as a naive UTC datetime (how nbgrader stores due dates)."""
-    where = f"{SETTINGS_FILE} [due] {key}"
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise CourseError(f"{where} = {value!r}: not a date; expected e.g. "
-                              "2026-02-06T23:59:00 or 2026-02-06T23:59:00+01:00") from None
-    if isinstance(value, datetime):
-        stamp = value if value.tzinfo else value.replace(tzinfo=zone)
-    elif isinstance(value, date):
-        stamp = datetime.combine(value, time(23, 59, 59), tzinfo=zone)
-    else:
-        raise CourseError(f"{where} = {value!r}: expected a date-time such as "
-                          "2026-02-06T23:59:00")
-    return stamp.astimezone(UTC).replace(tzinfo=None)
-
-
-def due_timezone(course: Course) -> str | None:
-    """The ``[due]`` table's time zone name (None: UTC)."""
-    name = table(course, "due").get("timezone")
-    _zone(name)
-    return name
-
-
-def due_dates(course: Course) -> dict[str, datetime]:
-    """Module folder -> due date (naive UTC) from the ``[due]`` table."""
-    due = dict(table(course, "due"))
-    zone = _zone(due.pop("timezone", None))
-    out: dict[str, datetime] = {}
-    for key, value in due.items():
-        try:
-            (module,) = course.select([str(key)])
-        except (CourseError, ValueError):
-            known = ", ".join(m.folder for m in course.modules())
-            raise CourseError(f"{SETTINGS_FILE} [due] {key}: no such module; expected a "
-                              f"module folder, name or number ({known})") from None
-        out[module.folder] = to_utc(value, str(key), zone)
-    return out
-
+from coursekit.course import Module
+from coursekit.schedule import (  # noqa: F401 - what grading reads of the settings, here too
+    POLICIES,
+    Policy,
+    due_dates,
+    due_timezone,
+    due_zone,
+    policy,
+    policy_from,
+    to_utc,
+)
 
 def set_due_dates(db_url: str, course_id: str | None, dates: dict[str, datetime | None]) -> None:
     """Write due dates into the gradebook's assignments (None clears one)."""

@@ -90,7 +90,8 @@ def merge_submission(db_url: str, assignment: str, student: str,
     more), manual comments, a notebook's flag and an extension. With a kept extension or
     manual score, the late penalty is worked out again with the ``late`` policy, as nbgrader
     would have with them in place. A submission that can no longer be graded (``detail``
-    None) is removed.
+    None) is removed; an extension it had stays, on a row without a notebook (as ``course
+    extend`` records one for a student who has not handed in).
     """
     with _deferred_interrupt(), nbg.gradebook(db_url, course_id) as gb:
         gb.update_or_create_student(student)
@@ -98,6 +99,10 @@ def merge_submission(db_url: str, assignment: str, student: str,
         if kept is not None:
             gb.remove_submission(assignment, student)
         if detail is None:
+            if kept is not None and kept["extension"] is not None:
+                # nothing handed in (yet): the extension stays, on a row of its own
+                gb.add_submission(assignment, student).extension = kept["extension"]
+                gb.db.commit()
             return
         stamp = detail.get("timestamp")
         sub = gb.add_submission(assignment, student,
@@ -131,15 +136,41 @@ def merge_submission(db_url: str, assignment: str, student: str,
                 kept["extension"] is not None
                 or any(nb["grades"] for nb in kept["notebooks"].values())):
             # the worker's gradebook knew neither the extension nor the manual scores
-            seconds = sub.total_seconds_late
-            for subnb in sub.notebooks:
-                if seconds <= 0:
-                    subnb.late_submission_penalty = None
-                    continue
-                score = float(subnb.score)
-                subnb.late_submission_penalty = min(max(late.penalty(score, seconds), 0.0),
-                                                    score)
+            reassess_penalty(sub, late)
             gb.db.commit()
+
+
+def record_names(db_url: str, course_id: str | None,
+                 people: dict[str, dict[str, str | None]]) -> int:
+    """Give the gradebook's students what the roster knows of them (nbgrader's
+    ``first_name``, ``last_name``, ``email``, ``lms_user_id``), for the formgrader and
+    nbgrader's exports; students not in the gradebook are not added. The number changed."""
+    changed = 0
+    with nbg.gradebook(db_url, course_id) as gb:
+        for student in gb.students:
+            fields = people.get(student.id)
+            if fields is None:
+                continue
+            if any(getattr(student, k) != v for k, v in fields.items()):
+                for key, value in fields.items():
+                    setattr(student, key, value)
+                changed += 1
+        gb.db.commit()
+    return changed
+
+
+def reassess_penalty(sub: Any, late: deadlines.Policy) -> None:
+    """Work out a submission's late penalty again with the ``late`` policy, from what the
+    gradebook holds now (its due date, the extension, manual scores), as nbgrader's
+    ``AssignLatePenalties`` does at autograde (the caller commits)."""
+    seconds = sub.total_seconds_late
+    for subnb in sub.notebooks:
+        if seconds <= 0:
+            subnb.late_submission_penalty = None
+            continue
+        score = float(subnb.score)
+        subnb.late_submission_penalty = min(max(late.penalty(score, seconds), 0.0), score)
+
 
 def make_template(groot: GradingRoot, modules: list[Module], path: Path) -> Path:
     """A SQLite gradebook holding the assignments and their due dates, and no student

@@ -13,10 +13,11 @@ import csv
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, UTC
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
+from typing import Any
 
 from coursekit import nbg
 from coursekit.course import Module
@@ -25,7 +26,8 @@ from coursekit.text import duration, number
 STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 CSV_FIELDS = ["student", "assignment", "score", "max_score", "status", "reason", "flagged",
-              "sandboxed", "submitted", "late", "penalty"]
+              "sandboxed", "submitted", "late", "penalty", "extension"]
+NOT_DUE = "not due"  # the status of a notebook not handed in before its (extended) due date
 RECORD_FILE = "results.jsonl"
 MAX_REASON = 500  # characters of a reason kept in grades.csv
 
@@ -47,7 +49,7 @@ class Result:
     assignment: str
     score: float
     max_score: float
-    status: str  # graded | missing | empty | corrupt | invalid | error
+    status: str  # graded | missing | not due | empty | corrupt | invalid | error
     reason: str = ""
     feedback: str = ""
     failed: list[str] = field(default_factory=list)
@@ -56,6 +58,7 @@ class Result:
     submitted: str = ""  # submission time, ISO 8601 UTC (from the gradebook)
     late: str = ""  # how late, e.g. "1d 2h" (empty: on time or no due date)
     penalty: str = ""  # late penalty in points, taken off the score
+    extension: str = ""  # an extension of the due date, e.g. "2d (until 2026-02-08T22:59:00Z)"
     retry: bool = False  # the grading workers failed, not the submission: grade it again
 
     def row(self) -> dict[str, str]:
@@ -137,32 +140,71 @@ class RunRecord:
         return {(r.student, r.assignment): (r, f) for r, f in self._lines()}
 
 
+def is_placeholder(sub: Any) -> bool:
+    """Whether a gradebook submission holds nothing handed in: the row ``course extend``
+    makes to record an extension for a student who has not submitted (no submission time,
+    no score of any cell)."""
+    return sub.timestamp is None and not any(
+        g.auto_score is not None or g.manual_score is not None
+        for nb in sub.notebooks for g in nb.grades)
+
+
+def extension_text(extension: timedelta | None, due: datetime | None) -> str:
+    """An extension for people: ``2d 4h``, with the deadline it gives when there is a due
+    date (``2d (until 2026-02-08T22:59:00Z)``); empty when there is none."""
+    if not extension:
+        return ""
+    length = late_text(extension.total_seconds()) or "0m"
+    return f"{length} (until {utc_text(due + extension)})" if due else length
+
+
 def gradebook_results(db_url: str, course_id: str | None,
-                      record: dict[tuple[str, str], Result]) -> list[Result]:
+                      record: dict[tuple[str, str], Result],
+                      assignments: Collection[str] | None = None,
+                      log: Callable[[str], None] | None = None,
+                      now: datetime | None = None) -> list[Result]:
     """A result for every student and assignment in the gradebook, plus recorded results the
     gradebook has no row for (a submission that could not be graded for an invalid id).
 
     Scores come from the gradebook (manual grades included, late penalty taken off); status,
-    reason and flags from ``record`` where it has them.
+    reason and flags from ``record`` where it has them. Only the ``assignments`` named are
+    listed (the modules released; others in the gradebook are left out, and named to
+    ``log``). A notebook not handed in while its due date (with the student's extension)
+    is still ahead is ``not due``, not missing. ``now`` is naive UTC (default: now).
     """
+    now = now or datetime.now(UTC).replace(tzinfo=None)
     out: list[Result] = []
     seen: set[tuple[str, str]] = set()
     with nbg.gradebook(db_url, course_id) as gb:
         students = sorted(s.id for s in gb.students)
-        for assignment in sorted(gb.assignments, key=lambda a: a.name):
+        every = sorted(gb.assignments, key=lambda a: a.name)
+        chosen = [a for a in every if assignments is None or a.name in assignments]
+        left_out = [a.name for a in every if a not in chosen]
+        if left_out and log is not None:
+            log(f"not released, left out: {', '.join(left_out)} (in the gradebook from an "
+                "earlier run)")
+        for assignment in chosen:
             subs = {s.student_id: s for s in gb.assignment_submissions(assignment.name)}
+            due = assignment.duedate
             for student in students:
                 key = (student, assignment.name)
                 seen.add(key)
                 rec = record.get(key)
                 sub = subs.get(student)
-                if sub is None:
-                    if rec is not None and rec.status != "graded":
-                        out.append(_copy(rec, score=0, max_score=float(assignment.max_score)))
+                extension = sub.extension if sub is not None else None
+                if sub is None or is_placeholder(sub):
+                    if rec is not None and rec.status not in ("graded", NOT_DUE):
+                        result = _copy(rec, score=0, max_score=float(assignment.max_score))
                     else:
-                        out.append(Result(student, assignment.name, 0,
-                                          float(assignment.max_score), "missing",
-                                          "no submission in the gradebook"))
+                        result = Result(student, assignment.name, 0,
+                                        float(assignment.max_score), "missing",
+                                        "no submission in the gradebook")
+                    deadline = due + extension if due and extension else due
+                    if result.status == "missing" and deadline is not None and deadline > now:
+                        result.status = NOT_DUE
+                        result.reason = f"due {utc_text(deadline)}; nothing handed in yet"
+                    result.extension = extension_text(extension, due)
+                    out.append(result)
                     continue
                 raw = float(sub.score)
                 penalty = float(sub.late_submission_penalty or 0)
@@ -181,9 +223,10 @@ def gradebook_results(db_url: str, course_id: str | None,
                 result.submitted = utc_text(sub.timestamp)
                 result.late = late_text(sub.total_seconds_late)
                 result.penalty = number(penalty) if penalty else ""
+                result.extension = extension_text(extension, due)
                 out.append(result)
     for key, rec in record.items():
-        if key not in seen:
+        if key not in seen and (assignments is None or key[1] in assignments):
             out.append(rec)
     return out
 
@@ -216,18 +259,26 @@ def write_csv(results: Iterable[Result], path: Path) -> None:
     os.replace(tmp, path)
 
 def print_table(results: list[Result], log: Callable[[str], None] = print) -> None:
-    """Print the grades as a plain-text table."""
-    rows = [["student", "assignment", "score", "status", "reason"]]
+    """Print the grades as a plain-text table: the score with the late penalty taken off
+    (as in ``grades.csv``), and, when any is late or extended, how late, what it cost and
+    the extension."""
+    rows = [["student", "assignment", "score", "status", "late", "reason"]]
     for r in sorted(results, key=lambda r: (r.student, r.assignment)):
         reason = r.reason if len(r.reason) <= 70 else r.reason[:67] + "..."
+        late = r.late + (f" -{r.penalty}" if r.penalty else "")
+        if r.extension:
+            late += f" (extension {r.extension.split(' (')[0]})"
         rows.append([r.student, r.assignment, f"{number(r.score)}/{number(r.max_score)}",
-                     r.status, reason])
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+                     r.status, late.strip(), reason])
+    if not any(row[4] for row in rows[1:]):
+        rows = [row[:4] + row[5:] for row in rows]  # nobody late: no column for it
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for i, row in enumerate(rows):
-        log("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
-            + "  " + row[4])
+        log("  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True))
+            + "  " + row[-1])
         if i == 0:
             log("  ".join("-" * w for w in widths) + "  " + "-" * 6)
+
 
 def default_workers() -> int:
     """The number of cores this process may use."""
@@ -241,12 +292,14 @@ def print_summary(results: list[Result], seconds: float,
     """Graded, failed with reason, flagged for review (``kept`` of ``results`` were graded by
     an earlier run and kept)."""
     graded = [r for r in results if r.status == "graded"]
-    failed = [r for r in results if r.status != "graded"]
+    failed = [r for r in results if r.status not in ("graded", NOT_DUE)]
     flagged = [r for r in results if r.flagged]
     before = f" ({kept} kept from an earlier run)" if kept else ""
+    waiting = len(results) - len(graded) - len(failed)
+    not_due = f", {waiting} not handed in and not due yet" if waiting else ""
     log(f"grade: {len(results)} submissions{before} in {duration(seconds)}: "
-        f"{len(graded)} graded, {len(failed)} failed or incomplete, {len(flagged)} flagged "
-        "for review")
+        f"{len(graded)} graded, {len(failed)} failed or incomplete{not_due}, {len(flagged)} "
+        "flagged for review")
     for r in sorted(failed, key=lambda r: (r.student, r.assignment)):
         log(f"  failed   {r.student} {r.assignment} ({r.status}, "
             f"{number(r.score)}/{number(r.max_score)}): {r.reason}")

@@ -1,5 +1,11 @@
 """The grading root: an nbgrader course folder (outside the course's tracked folders) that
-holds the gradebook, the submissions and their autograded notebooks and feedback."""
+holds the gradebook, the submissions and their autograded notebooks and feedback.
+
+A grading root keeps one gradebook for the term. The first ``course grade`` in it records
+the gradebook's URL, without a password, in the root's ``nbgrader_config.py`` (where
+nbgrader's own tools and the formgrader read it too); later commands use that gradebook
+and refuse another (:func:`choose_gradebook`) unless told to switch.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coursekit import nbg
+from coursekit.nbg import (  # noqa: F401 - the grading root's record of its gradebook
+    DEFAULT_GRADEBOOK,
+    ROOT_CONFIG,
+    default_gradebook,
+    recorded_gradebook,
+)
 from coursekit.course import Course, CourseError, Module
 from coursekit.grading.records.results import Job
 
@@ -76,10 +88,61 @@ def kernel_environment(course: Course) -> Iterator[None]:
         os.environ.update(saved)
 
 
+def choose_gradebook(root: Path, db_url: str | None, *, switch: bool = False,
+                     log: Callable[[str], None] = print,
+                     switch_option: str = "--switch-gradebook", who: str = "grade") -> str:
+    """The gradebook URL a command in the grading root ``root`` uses.
+
+    ``db_url`` (checked by :func:`coursekit.grading.records.database.check`) or, if None,
+    the gradebook the root keeps (a new root: its SQLite file). A ``db_url`` naming another
+    database than the one the root keeps is refused, both named, unless ``switch``. A URL
+    that names the kept database with a password is used for this command only.
+    ``switch_option`` is the option that switches (empty: the command cannot switch);
+    ``who`` the command named in log lines.
+    """
+    from coursekit.grading.records import database
+
+    root = root.resolve()
+    recorded = recorded_gradebook(root)
+    if db_url is None:
+        if recorded is None:
+            return default_gradebook(root)
+        url = database.check(recorded, option=f"{root / ROOT_CONFIG}: gradebook")
+        if database.has_password(recorded):
+            log(f"{who}: {root / ROOT_CONFIG} held the gradebook's password; it is taken out "
+                f"(from now on: {database.PASSWORD_HINT})")
+        return url
+    if database.has_password(db_url):
+        log(f"{who}: the password in --db-url serves this command only and is written "
+            "nowhere; nbgrader's tools, the formgrader and later commands need it in "
+            "PGPASSWORD or ~/.pgpass")
+    if recorded is None or database.same_database(db_url, recorded):
+        return db_url
+    old, new = database.masked(recorded), database.masked(db_url)
+    if not switch:
+        hint = (f"add {switch_option} to make {new} its gradebook from now on (what {old} "
+                "holds stays there)" if switch_option else
+                f"`course grade --switch-gradebook --db-url {new}` makes it switch")
+        raise CourseError(
+            f"--db-url {new}: the grading root {root} keeps the gradebook {old} (recorded by "
+            "its first `course grade`); another would split the term's grades between two "
+            f"gradebooks. Leave out --db-url to use {old}, or {hint}")
+    log(f"{who}: the grading root {root} switches its gradebook from {old} to {new} "
+        f"({switch_option}); what {old} holds (grades, manual grades, extensions) stays "
+        "there")
+    return db_url
+
+
 def open_root(course: Course, root: Path, db_url: str | None = None,
               overrides: dict[str, dict[str, object]] | None = None,
               sandbox: bool = True) -> GradingRoot:
-    """Make ``root`` an nbgrader course folder with the course's config (no notebooks yet)."""
+    """Make ``root`` an nbgrader course folder with the course's config (no notebooks yet).
+
+    Its ``nbgrader_config.py`` records the gradebook ``db_url`` (default: its SQLite file)
+    without a password; :func:`choose_gradebook` decides which one that may be.
+    """
+    from coursekit.grading.records.database import without_password
+
     root = root.resolve()
     inside = root.relative_to(course.root).parts if root.is_relative_to(course.root) else ()
     if inside and inside[0] in {"modules", "source_notebooks", "release", "tinytorch",
@@ -87,13 +150,15 @@ def open_root(course: Course, root: Path, db_url: str | None = None,
         raise CourseError(f"--out {root}: the grading root must not be inside a tracked folder "
                           f"({inside[0]}/); use e.g. grading/")
     root.mkdir(parents=True, exist_ok=True)
-    groot = GradingRoot(course, root, db_url or "sqlite:///" + str(root / "gradebook.db"),
+    groot = GradingRoot(course, root, db_url or default_gradebook(root),
                         dict(overrides or {}), sandbox)
     (root / "nbgrader_config.py").write_text(
         "# Generated by `course grade`: the course's nbgrader config, rooted here.\n"
         f"load_subconfig({str(course.config_file)!r})  # noqa: F821\n"
         f"c = get_config()  # noqa: F821\nc.CourseDirectory.root = {str(root)!r}\n"
-        f"c.CourseDirectory.db_url = {groot.db_url!r}\n"
+        "# the gradebook this grading root keeps (a password comes from PGPASSWORD or\n"
+        "# ~/.pgpass, never from here)\n"
+        f"c.CourseDirectory.db_url = {without_password(groot.db_url)!r}\n"
         f"c.Exchange.root = {str(root / 'exchange')!r}  # `nbgrader list` needs one\n",
         encoding="utf-8",
     )
