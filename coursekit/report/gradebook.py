@@ -132,9 +132,12 @@ def _check_tables(conn: Any, shown: str) -> None:
 
     names = set(inspect(conn).get_table_names())
     missing = [t for t in tables() if t not in names]
+    if not names:
+        raise CourseError(f"gradebook {shown}: an empty database (no tables); grade into it "
+                          "with `course grade` first")
     if len(missing) == len(tables()):
-        raise CourseError(f"gradebook {shown}: holds no nbgrader tables (an empty database); "
-                          "grade into it with `course grade` first")
+        raise CourseError(f"gradebook {shown}: not an nbgrader gradebook (none of nbgrader's "
+                          "tables)")
     if missing:
         raise CourseError(f"gradebook {shown}: not an nbgrader gradebook (no table "
                           f"{', '.join(missing)})")
@@ -152,7 +155,7 @@ def read(engine: Any, course_id: str, shown: str, modules: list[str] | None = No
         query = select(a.c.id, a.c.name, a.c.duedate)
         if course_id:
             known = [r[0] for r in conn.execute(select(t["course"].c.id))]
-            if course_id not in known:
+            if known and course_id not in known:
                 raise CourseError(
                     f"gradebook {shown}: holds no course {course_id!r} (the course id of "
                     f"grader_config.py); it holds: {', '.join(sorted(known)) or 'none'}")

@@ -17,7 +17,7 @@ from typing import Any
 from coursekit.text import clean
 
 #: a number standing alone (not part of a name such as ``float32`` or ``x1``)
-NUMBER_RE = re.compile(r"(?<![\w.])[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![\w])")
+NUMBER_RE = re.compile(r"(?<![\w.])(?>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?!\w)")
 HEX_RE = re.compile(r"\b0x[0-9a-fA-F]+\b")
 #: two or more numbers in a row (an array's entries, a shape) count as one
 RUN_RE = re.compile(r"#(?:[\s,]+#)+")
