@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 from coursekit.course import Course, CourseError
 from coursekit.report import analysis, gradebook, messages, source
@@ -59,13 +62,26 @@ def read_grades_csv(root: Path | None, notes: list[str]) -> dict[tuple[str, str]
         raise CourseError(f"{path}: cannot read it ({exc})") from None
 
 
+def _feedback_pages(root: Path | None) -> set[str]:
+    """Every file under the grading root's ``feedback/`` (one walk, not a look-up per page)."""
+    found: set[str] = set()
+    if root is None or not (root / "feedback").is_dir():
+        return found
+    for folder, _, files in os.walk(root / "feedback"):
+        found.update(os.path.join(folder, name) for name in files)
+    return found
+
+
 def _entries(book: gradebook.Gradebook, students: list[str],
              rows: dict[tuple[str, str], dict[str, str]], root: Path | None
              ) -> dict[tuple[str, str], Entry]:
     out: dict[tuple[str, str], Entry] = {}
+    pages = _feedback_pages(root)
     for mod in book.modules:
         index = {s: i for i, s in enumerate(mod.students)}
-        scores, late = mod.scores(), mod.seconds_late()
+        scores, late = mod.scores().tolist(), (mod.seconds_late() > 0).tolist()
+        penalty, flagged = mod.penalty.tolist(), mod.flagged.tolist()
+        notebook = mod.notebooks[0] if len(mod.notebooks) == 1 else None
         for student in students:
             row = rows.get((student, mod.name), {})
             i = index.get(student)
@@ -74,15 +90,16 @@ def _entries(book: gradebook.Gradebook, students: list[str],
                 out[(student, mod.name)] = Entry(None, row.get("status") or "missing",
                                                  row.get("reason", ""), flags)
                 continue
-            if mod.flagged[i]:
+            if flagged[i]:
                 flags.append("flagged in the formgrader")
             page = None
-            if root is not None and len(mod.notebooks) == 1:
-                candidate = root / "feedback" / student / mod.name / f"{mod.notebooks[0]}.html"
-                page = candidate if candidate.is_file() else None
+            if notebook is not None and pages:
+                candidate = os.path.join(str(root), "feedback", student, mod.name,
+                                         f"{notebook}.html")
+                page = Path(candidate) if candidate in pages else None
             out[(student, mod.name)] = Entry(
-                float(scores[i]), row.get("status") or "graded", row.get("reason", ""), flags,
-                row.get("late") or ("yes" if late[i] > 0 else ""), float(mod.penalty[i]), page)
+                scores[i], row.get("status") or "graded", row.get("reason", ""), flags,
+                row.get("late") or ("yes" if late[i] else ""), penalty[i], page)
     return out
 
 
@@ -93,11 +110,15 @@ def _failures(root: Path | None, mod: gradebook.Module) -> dict[str, dict[str, s
     if root is None:
         return out
     tests = [j for j, c in enumerate(mod.cells) if c.kind == "test"]
-    for i, student in enumerate(mod.students):
-        failed = [mod.cells[j] for j in tests if mod.base[i, j] < mod.cells[j].max_score
-                  - analysis.EPS]
-        if not failed:
-            continue
+    if not tests:
+        return out
+    limits = np.array([mod.cells[j].max_score for j in tests]) - analysis.EPS
+    failing = mod.base[:, tests] < limits
+    if not (root / "autograded" / "").is_dir():
+        return {mod.students[i]: None for i in np.flatnonzero(failing.any(axis=1))}
+    for i in np.flatnonzero(failing.any(axis=1)):
+        student = mod.students[i]
+        failed = [mod.cells[tests[k]] for k in np.flatnonzero(failing[i])]
         found: dict[str, str] | None = {}
         for notebook in sorted({c.notebook for c in failed}):
             path = root / "autograded" / student / mod.name / f"{notebook}.ipynb"

@@ -39,17 +39,21 @@ def histograms(stats: list[ModuleStats]) -> bytes:
     shown = [s for s in stats if s.submitted and s.max_score > 0]
     cols = min(4, max(1, len(shown)))
     rows = max(1, math.ceil(len(shown) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.6, 2.3 * rows + 0.7),
-                             squeeze=False, layout="constrained")
+    height = 2.3 * rows + 0.7
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.6, height), squeeze=False)
+    # fixed margins: a layout engine would cost more than all the drawing
+    fig.subplots_adjust(left=0.75 / (2.6 * cols + 0.6), right=0.98, bottom=0.6 / height,
+                        top=1 - 0.55 / height, wspace=0.3, hspace=0.45)
     width = HIST_EDGES[1] - HIST_EDGES[0]
     for ax, s in zip(axes.flat, shown, strict=False):
         ax.bar(HIST_EDGES[:-1], s.hist, width=width * 0.92, align="edge", color=BLUE)
         ax.set_title(f"{s.name} (n = {s.submitted})", fontsize=9)
         ax.set_xlim(0, 100)
-        ax.set_xlabel("score (% of points)", fontsize=8)
-        ax.set_ylabel("submissions", fontsize=8)
+        ax.set_xticks([0, 25, 50, 75, 100])
         ax.tick_params(labelsize=7)
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.yaxis.get_major_locator().set_params(integer=True, nbins=4)
+    fig.supxlabel("score (% of the module's points)", fontsize=9)
+    fig.supylabel("submissions", fontsize=9)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     fig.suptitle("Score distribution per module", fontsize=11)
@@ -59,7 +63,8 @@ def histograms(stats: list[ModuleStats]) -> bytes:
 def progress(stats: list[ModuleStats]) -> bytes:
     """The class over the modules: mean and median score, share handed in."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 3.4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.36)
     names = [s.name for s in stats]
     x = list(range(len(stats)))
 
@@ -87,7 +92,8 @@ def item_map(items: list[Item], prose: list[Item]) -> bytes:
     """Every test cell by difficulty and discrimination; the ones to check the prose of in
     red and numbered as in their list."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.13)
     flagged = {id(it): rank for rank, it in enumerate(prose, 1)}
     plain = [it for it in items if id(it) not in flagged and it.r_pb is not None]
     ax.scatter([100 * it.fail_rate for it in plain], [it.r_pb for it in plain], s=18,
@@ -96,9 +102,11 @@ def item_map(items: list[Item], prose: list[Item]) -> bytes:
     if marked:
         ax.scatter([100 * it.fail_rate for it in marked], [it.r_pb for it in marked], s=36,
                    color=RED, marker="D", label="check the prose")
+        offsets = ((4, 4), (4, -11), (-11, 4), (-11, -11))  # neighbours' numbers apart
         for it in marked:
-            ax.annotate(str(flagged[id(it)]), (100 * it.fail_rate, it.r_pb), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points", color=RED)
+            rank = flagged[id(it)]
+            ax.annotate(str(rank), (100 * it.fail_rate, it.r_pb), fontsize=8,
+                        xytext=offsets[(rank - 1) % 4], textcoords="offset points", color=RED)
     ax.axhline(0, color=GREY, lw=0.8)
     ax.set_xlim(-3, 103)
     ax.set_ylim(-1.05, 1.05)
@@ -113,7 +121,8 @@ def item_map(items: list[Item], prose: list[Item]) -> bytes:
 def submission_times(curves: dict[str, list[float]]) -> bytes:
     """Cumulative share of each module's submissions against days from its due date."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.91, bottom=0.14)
     for name, days in curves.items():
         if not days:
             continue
@@ -133,7 +142,8 @@ def submission_times(curves: dict[str, list[float]]) -> bytes:
 def late_work(stats: list[ModuleStats]) -> bytes:
     """Late submissions and the points their penalties took off, per module."""
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.5, 3.3), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.5, 3.6))
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.84, bottom=0.3, wspace=0.3)
     x = list(range(len(stats)))
     names = [s.name for s in stats]
     left.bar(x, [s.late for s in stats], color=ORANGE, label="late")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import html
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from coursekit.report import analysis, figures
 from coursekit.report.analysis import Item
@@ -82,7 +84,7 @@ def table(tid: str, head: Sequence[str], rows: Iterable[Sequence[Cell]], *,
             content, key = (cell if isinstance(cell, tuple) else (cell, None))
             attrs = ' class="num"' if i in numeric else ""
             if i in numeric:
-                attrs += f' data-v="{"" if key is None else esc(key)}"'
+                attrs += f' data-v="{"" if key is None else key}"'
             tds.append(f"<td{attrs}>{content}</td>")
         out.append("<tr>" + "".join(tds) + "</tr>")
     out.append("</tbody></table>")
@@ -97,7 +99,7 @@ def wide(content: str) -> str:
 def num(value: float | int | None, text: str | None = None) -> tuple[str, object]:
     """A numeric table cell: its text and its sort value."""
     shown = text if text is not None else ("-" if value is None else str(value))
-    return esc(shown), value
+    return shown, value  # made here from a number: nothing to escape
 
 
 def figure(fid: str, png: bytes, alt: str, caption: str, data: str) -> str:
@@ -169,7 +171,21 @@ def _csv_files(report: Report, folder: Path) -> None:
 
 
 def _rel(target: Path | None, folder: Path) -> str:
-    return Path(os.path.relpath(target, folder)).as_posix() if target is not None else ""
+    """``target`` relative to ``folder``, with forward slashes ("" for none). A page under a
+    grading root's ``feedback/`` (most of them) is placed from that folder's relative path,
+    worked out once."""
+    if target is None:
+        return ""
+    parts = target.parts
+    if len(parts) > 4 and parts[-4] == "feedback":
+        base = _rel_folder(str(Path(*parts[:-3])), str(folder))
+        return f"{base}/{parts[-3]}/{parts[-2]}/{parts[-1]}"
+    return Path(os.path.relpath(target, folder)).as_posix()
+
+
+@functools.lru_cache(maxsize=64)
+def _rel_folder(target: str, folder: str) -> str:
+    return Path(os.path.relpath(target, folder)).as_posix()
 
 
 def _iso(stamp: object) -> str:
@@ -178,7 +194,7 @@ def _iso(stamp: object) -> str:
 
 def _totals(report: Report, student: str) -> tuple[float, float]:
     total = sum(report.entries[(student, m.name)].score or 0.0 for m in report.modules)
-    return total, sum(m.max_score for m in report.modules)
+    return total, sum(s.max_score for s in report.stats)
 
 
 def _student_row(report: Report, student: str) -> list[str]:
@@ -287,7 +303,7 @@ SCRIPT = """
 def _link(target: Path | None, folder: Path, text: str) -> str:
     if target is None:
         return esc(text)
-    return f'<a href="{esc(_rel(target, folder))}">{esc(text)}</a>'
+    return f'<a href="{esc(quote(_rel(target, folder)))}">{esc(text)}</a>'
 
 
 def _messages(it: Item) -> str:
