@@ -58,13 +58,13 @@ def locate(course: Course, grading: Path | None = None, db_url: str | None = Non
         raise CourseError(f"{option} {root}: no such folder; expected the grading root "
                           "`course grade` wrote (default: grading/ in the course root)")
     config = root / ROOT_CONFIG
+    demo = root / "demo"
+    if not config.is_file() and grading is None and (demo / ROOT_CONFIG).is_file():
+        # nothing graded for a term yet, but `course demo` graded the example class
+        root, config = demo, demo / ROOT_CONFIG
     if not config.is_file():
-        hint = ""
-        demo = root / "demo" / ROOT_CONFIG
-        if demo.is_file():
-            hint = f" (`course demo` graded into {demo.parent}: --grading {demo.parent})"
         raise CourseError(f"{option} {root}: not a grading root (no {ROOT_CONFIG}); run "
-                          f"`course grade` first{hint}")
+                          "`course grade` first")
     cfg = _root_config(root)
     course_id = str(cfg.CourseDirectory.get("course_id", "") or "")
     if db_url:

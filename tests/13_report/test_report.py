@@ -290,3 +290,16 @@ def test_failure_messages_come_from_the_first_error_output(small: dict) -> None:
     # a cell scored by hand keeps its error output but counts as passed
     assert all(from_csv.get(k, 0) <= v for k, v in counted.items())
     assert sum(from_csv.values()) >= sum(counted.values()) - 3
+
+
+def test_after_course_demo_the_default_is_the_demo_class(tmp_path: Path) -> None:
+    course_root = tmp_path / "course"
+    (course_root / "modules").mkdir(parents=True)
+    _class(course_root / "grading" / "demo", students=6, notebooks=False, feedback=False)
+    lines: list[str] = []
+    page = write_report(Course(course_root), log=lines.append)
+    assert page == course_root / "grading" / "demo" / "report.html"
+    assert "no module file modules/01_tensor/" in "\n".join(lines)
+    (course_root / "grading" / "nbgrader_config.py").write_text("c = get_config()\n")
+    with pytest.raises(Exception, match="names no gradebook"):  # a term's root comes first
+        write_report(Course(course_root), log=lines.append)
