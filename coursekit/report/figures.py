@@ -63,8 +63,8 @@ def histograms(stats: list[ModuleStats]) -> bytes:
 def progress(stats: list[ModuleStats]) -> bytes:
     """The class over the modules: mean and median score, share handed in."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 3.4))
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.36)
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.91, bottom=0.33)
     names = [s.name for s in stats]
     x = list(range(len(stats)))
 
@@ -83,7 +83,7 @@ def progress(stats: list[ModuleStats]) -> bytes:
     ax.set_ylabel("percent")
     ax.set_title("The class over the modules")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3,
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.33), ncol=3,
               frameon=False)
     return _png(fig)
 
