@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
 import json
 import sqlite3
 import subprocess
@@ -303,3 +304,25 @@ def test_after_course_demo_the_default_is_the_demo_class(tmp_path: Path) -> None
     (course_root / "grading" / "nbgrader_config.py").write_text("c = get_config()\n")
     with pytest.raises(Exception, match="names no gradebook"):  # a term's root comes first
         write_report(Course(course_root), log=lines.append)
+
+
+def test_a_gradebook_without_its_grading_root(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    course_root = tmp_path / "course"
+    (course_root / "modules").mkdir(parents=True)
+    shutil.copy(REPO / "grader_config.py", course_root / "grader_config.py")
+    url = _class(tmp_path / "elsewhere", students=8, notebooks=False, feedback=False)
+    line = _fails_in(capsys, course_root, "--db-url", url)
+    assert "--out: needed when there is no grading root" in line
+    out = tmp_path / "page"
+    assert main(["--root", str(course_root), "report", "--db-url", url, "--out", str(out)]) == 0
+    text = (out / "report.html").read_text()
+    assert "No grading root" in text
+    assert len(list(csv.DictReader((out / "report-students.csv").open()))) == 8
+
+
+def _fails_in(capsys: pytest.CaptureFixture, root: Path, *args: str) -> str:
+    code = main(["--root", str(root), "report", *args])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    return err.strip()
