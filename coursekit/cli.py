@@ -183,6 +183,14 @@ def cmd_extend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from coursekit.report import write_report
+
+    write_report(_course(args), out=Path(args.out) if args.out else None, modules=args.module,
+                 grading=Path(args.grading) if args.grading else None, db_url=args.db_url)
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from coursekit.check import check
 
@@ -361,6 +369,23 @@ def make_parser() -> argparse.ArgumentParser:
                    help="roster.csv, for a student who has handed in nothing yet (default: "
                    "roster.csv in the course root, if there is one)")
     p.set_defaults(func=cmd_extend)
+
+    p = sub.add_parser(
+        "report", help="the class report: plots, item analysis, who is behind (report.html)",
+        description="Write DIR/report.html, one self-contained page about the class from the "
+        "gradebook and the grading root (never the submissions' code): per module the score "
+        "distribution, mean, median, full, zero, missing and late; item analysis of every "
+        "graded test (difficulty, discrimination, the most common failure messages, and the "
+        "tests strong students fail: check the prose); submissions against the due date and "
+        "late penalties; flagged submissions linked to their feedback; a sortable table of "
+        "students by modules. The numbers behind every figure are written as CSV beside it.")
+    p.add_argument("--out", metavar="DIR",
+                   help="folder for report.html and its CSV files (default: the grading root)")
+    p.add_argument("--grading", metavar="DIR", help="grading root (default: grading/)")
+    p.add_argument("--db-url", metavar="URL",
+                   help="gradebook URL (default: the one the grading root was graded into)")
+    module_arg(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
         "check", help="CI gate: generated files in sync, solutions full marks, blanks zero",

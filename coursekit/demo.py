@@ -34,4 +34,6 @@ def demo(course: Course, out: Path | None = None, log: Callable[[str], None] = p
     log("")
     log(f"demo: grades in {root / 'grades.csv'}")
     log(f"demo: feedback HTML in {root / 'feedback'}/<student>/<NN_name>/<name>.html")
+    where = "" if out is None else f" --grading {root}"
+    log(f"demo: the class report: `course report{where}` writes {root / 'report.html'}")
     return 0

@@ -13,6 +13,8 @@ SLOWEST_FIRST = (
     "11_grading/test_grading.py",  # 143: the hostile corpus, locally and on Dask
     "09_student/test_student_browser.py",  # 76: JupyterLab in Chromium
     "00_pipeline/test_check.py",  # 61: course check on the course
+    "13_report/test_report_example.py",  # 56: the example class graded, then reported
+    "13_report/test_report_scale.py",  # 55: 2,000 students on SQLite and PostgreSQL
     "12_publishing/test_published_notebooks.py",  # 54
     "11_grading/test_dask.py",  # 42
     "11_grading/test_postgres.py",  # 39

@@ -2,11 +2,14 @@
 
 Layers, lowest first: the base modules (``course``, ``cells``, ``nbg``, ``leaks``,
 ``settings``, ``schedule``, ``released``, ``text``); ``authoring`` (lint, build, release)
-and ``grading`` (dispatch, execution, records), which do not import each other; ``lms``
-(collect, roster, export, feedback archives), which builds on ``grading``; ``publishing``
-(student repository, badges, lab), which builds on ``authoring``; the commands on top
-(``cli``, ``check``, ``demo``). The kernel side (``grading/execution/kernel``) runs inside
-the grading sandbox and imports nothing of ``coursekit`` but itself.
+and ``grading`` (dispatch, execution, records), which do not import each other; within
+grading, ``grading.records`` (the grading root, gradebook, results, deadlines) builds on the
+base alone; ``lms`` (collect, roster, export, feedback archives), which builds on
+``grading``; ``publishing`` (student repository, badges, lab), which builds on
+``authoring``; ``report`` (the class report), which reads and never grades: the base and
+``grading.records`` only; the commands on top (``cli``, ``check``, ``demo``). The kernel
+side (``grading/execution/kernel``) runs inside the grading sandbox and imports nothing of
+``coursekit`` but itself.
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ BASE = {"course", "cells", "nbg", "leaks", "settings", "schedule", "released", "
 ALLOWED = {
     "base": {"base"},
     "authoring": {"base"},
-    "grading": {"base", "grading.kernel"},
+    "grading": {"base", "grading.kernel", "grading.records"},
     "grading.kernel": set(),
-    "lms": {"base", "grading"},
+    "grading.records": {"base"},
+    "lms": {"base", "grading", "grading.records"},
     "publishing": {"base", "authoring"},
-    "top": {"base", "authoring", "grading", "grading.kernel", "lms", "publishing", "top"},
+    "report": {"base", "grading.records"},
+    "top": {"base", "authoring", "grading", "grading.kernel", "grading.records", "lms",
+            "publishing", "report", "top"},
 }
 
 
@@ -34,7 +40,9 @@ def _layer(parts: tuple[str, ...]) -> str:
         return "top"
     if parts[:3] == ("grading", "execution", "kernel"):
         return "grading.kernel"
-    if parts[0] in {"authoring", "grading", "lms", "publishing"}:
+    if parts[:2] == ("grading", "records"):
+        return "grading.records"
+    if parts[0] in {"authoring", "grading", "lms", "publishing", "report"}:
         return parts[0]
     if parts[0] in BASE:
         return "base"
@@ -76,3 +84,6 @@ def test_the_layer_check_sees_a_wrong_import(tmp_path: Path) -> None:
     assert _layer(("grading", "dispatch", "pool")) == "grading"
     assert _layer(("grading", "execution", "kernel", "guard")) == "grading.kernel"
     assert "grading" not in ALLOWED["authoring"]
+    assert _layer(("grading", "records", "database")) == "grading.records"
+    assert _layer(("report", "page")) == "report"
+    assert "grading" not in ALLOWED["report"]
