@@ -9,12 +9,16 @@ private; students open a second repository, which this command makes in ``DIR``:
 * the package ``tinytorch`` with the reference code of the modules before NN only; for
   NN and later modules ``tinytorch/core/<name>.py`` is a stub whose import fails and says
   that this module is the student's to write (or is not released yet);
-* ``binder/`` (the student image: what students need, pinned, and the student settings),
-  ``pyproject.toml`` (so ``pip install -e .`` and Colab's set-up cell install the
-  package), a README for students with the Binder and Colab badges, a ``.gitignore``,
-  and the marker file that says the folder is a student repository made here.
+* ``binder/``, the student image, copied from the course's ``binder/`` (what students need,
+  pinned, and the settings of student mode), ``pyproject.toml`` (so ``pip install -e .``
+  and Colab's set-up cell install the package), ``nbgrader_config.py`` (nbgrader's
+  Validate for students), a README for students with the Binder and Colab badges, a
+  ``.gitignore``, and the marker file that says the folder is a student repository made
+  here.
 
-The whole tree is built in memory and checked by the leak guard
+What the repository holds is defined once, by :func:`layout`: the tree written and the
+paths the leak guard accepts both come from it. The whole tree is built in memory and
+checked by the leak guard
 (:mod:`coursekit.publishing.guard`) before anything is written. ``DIR`` is a git
 repository with one commit per publish that changed something: publishing the same
 course again writes nothing and makes no commit. ``publish`` refuses a folder that is not
@@ -44,9 +48,10 @@ from coursekit.publishing.guard import guard_tree
 
 #: The file that marks a folder as a student repository made by ``course publish``.
 MARKER = ".course-publish.json"
-#: Templates of the student repository (``binder/``, the README).
+#: Template of the student repository's README.
 STUDENT_FILES = Path(__file__).resolve().parent / "student"
-BINDER_FILES = ("requirements.txt", "runtime.txt", "postBuild")
+#: The student image: the files of the course's ``binder/`` that a student repository holds.
+BINDER_FILES = ("requirements.txt", "runtime.txt", "postBuild", "student-mode.json")
 EXECUTABLE = frozenset({"binder/postBuild"})
 GITIGNORE = ".ipynb_checkpoints/\n__pycache__/\n*.egg-info/\n.venv/\nbuild/\n"
 #: Used for the commit when git has no user configured (a fresh CI machine).
@@ -72,15 +77,6 @@ class Plan:
             stubs=[m for m in modules if m.number >= through.number],
         )
 
-    def expected(self) -> set[str]:
-        """Every path of the student repository."""
-        paths = {"README.md", ".gitignore", MARKER, "pyproject.toml",
-                 "tinytorch/__init__.py", "tinytorch/core/__init__.py"}
-        paths.update(f"binder/{name}" for name in BINDER_FILES)
-        paths.update(notebook_path(m) for m in self.notebooks)
-        paths.update(f"tinytorch/core/{m.name}.py" for m in self.package + self.stubs)
-        return paths
-
 
 @dataclass
 class Published:
@@ -103,6 +99,13 @@ def _span(modules: list[Module]) -> str:
     if len(modules) == 1:
         return modules[0].number
     return f"{modules[0].number}-{modules[-1].number}"
+
+
+def modules_phrase(modules: list[Module]) -> str:
+    """``modules 01-07``, ``module 01`` or ``no module`` for a run of modules."""
+    if not modules:
+        return "no module"
+    return f"module{'s' if len(modules) > 1 else ''} {_span(modules)}"
 
 
 def export_banner(module: Module) -> str:
@@ -135,7 +138,7 @@ def stub_file(module: Module, plan: Plan) -> bytes:
     with a message that says why."""
     dotted = f"tinytorch.core.{module.name}"
     title = module_title(module)
-    have = f"modules {_span(plan.package)}" if plan.package else "no module yet"
+    have = modules_phrase(plan.package) if plan.package else "no module yet"
     if module == plan.through:
         why = (f"{dotted} is module {module.number} ({title}), which you write yourself in "
                f"{notebook_path(module)}: define its classes and functions in that notebook "
@@ -167,7 +170,7 @@ def _pyproject(course: Course, plan: Plan) -> bytes:
         "[project]\n"
         'name = "tinytorch-course"\n'
         f"version = {json.dumps(version)}\n"
-        f'description = "tinytorch, the course\'s framework: modules {_span(plan.package)}"\n'
+        f'description = "tinytorch, the course\'s framework: {modules_phrase(plan.package)}"\n'
         f"requires-python = {json.dumps(requires)}\n"
         f"dependencies = [{deps}]\n\n"
         "[tool.setuptools.packages.find]\n"
@@ -179,7 +182,7 @@ def _package_init(plan: Plan) -> bytes:
     if plan.package:
         listing = "\n".join(f"- ``tinytorch.core.{m.name}`` (module {m.number})"
                             for m in plan.package)
-        body = (f"``tinytorch.core`` holds the reference code of modules {_span(plan.package)}, "
+        body = (f"``tinytorch.core`` holds the reference code of {modules_phrase(plan.package)}, "
                 f"which the notebooks in release/ import:\n\n{listing}\n")
     else:
         body = "``tinytorch.core`` holds no module yet."
@@ -207,7 +210,7 @@ def _readme(course: Course, repo: StudentRepository, plan: Plan,
                else "")
     if plan.package:
         note = (f"The notebooks import the earlier modules from the course's package "
-                f"`tinytorch` (modules {_span(plan.package)}, the reference code), for example "
+                f"`tinytorch` ({modules_phrase(plan.package)}, the reference code), for example "
                 f"{imports}, so each notebook stands on its own. The module you are working "
                 f"on is not in it: you write it in its notebook, and "
                 f"`import tinytorch.core.{plan.through.name}` fails and says so.")
@@ -220,6 +223,7 @@ def _readme(course: Course, repo: StudentRepository, plan: Plan,
         package_note=textwrap.fill(note, width=88),
         slug=repo.slug,
         repo_name=repo.slug.split("/", 1)[1],
+        handin_example=f"`{plan.through.notebook_name}` for module {plan.through.number}",
     )
     return text.encode("utf-8")
 
@@ -240,24 +244,49 @@ def _release_notebook(module: Module, repo: StudentRepository) -> bytes:
     return data
 
 
-def student_tree(course: Course, repo: StudentRepository, plan: Plan,
-                 allow_placeholder: bool = False) -> dict[str, bytes]:
-    """Every file of the student repository, path -> content (nothing is written)."""
-    files: dict[str, bytes] = {}
-    for name in BINDER_FILES:
-        files[f"binder/{name}"] = (STUDENT_FILES / "binder" / name).read_bytes()
-    for m in plan.notebooks:
-        files[notebook_path(m)] = _release_notebook(m, repo)
-    for m in plan.package:
-        files[f"tinytorch/core/{m.name}.py"] = package_file(m)
-    for m in plan.stubs:
-        files[f"tinytorch/core/{m.name}.py"] = stub_file(m, plan)
-    files["tinytorch/__init__.py"] = _package_init(plan)
-    files["tinytorch/core/__init__.py"] = _core_init(plan)
-    files["pyproject.toml"] = _pyproject(course, plan)
-    files["README.md"] = _readme(course, repo, plan, allow_placeholder)
-    files[".gitignore"] = GITIGNORE.encode("utf-8")
-    files[MARKER] = (json.dumps({
+def _nbgrader_config(course: Course) -> bytes:
+    """nbgrader's configuration for students: Validate (in JupyterLab, or ``nbgrader
+    validate``) reads ``nbgrader_config.py`` in the folder it runs in, and without one
+    prints "No nbgrader_config.py file found". It holds the grader's execution limits, so
+    that Validate times a notebook out where grading would; nothing else of the course's
+    configuration (no paths, no gradebook)."""
+    from coursekit import nbg
+
+    execute = nbg.load_config(course).Execute
+    settings = {"timeout": execute.get("timeout", 30),
+                "interrupt_on_timeout": execute.get("interrupt_on_timeout", True)}
+    for key, value in settings.items():
+        if not isinstance(value, (bool, int)):
+            raise CourseError(f"{course.config_file.name}: c.Execute.{key} = {value!r}: "
+                              "expected a number (seconds) or True/False")
+    lines = [
+        '"""nbgrader\'s settings for students. Validate (the button in JupyterLab, or',
+        "`nbgrader validate NOTEBOOK`) reads this file in the folder it runs in: run it from",
+        "the root of this repository. The execution limits are the grader's, so a notebook",
+        'that times out here times out when it is graded too. Published with the course."""',
+        "",
+        "c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)",
+        "",
+        f"c.Execute.timeout = {settings['timeout']!r}  # seconds per cell",
+        f"c.Execute.interrupt_on_timeout = {settings['interrupt_on_timeout']!r}",
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _binder_file(course: Course, name: str) -> Callable[[], bytes]:
+    def read_it() -> bytes:
+        path = course.root / "binder" / name
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise CourseError(f"binder/{name}: cannot read the student image's file "
+                              f"({exc}); the course's binder/ holds "
+                              f"{', '.join(BINDER_FILES)}") from exc
+    return read_it
+
+
+def _marker(repo: StudentRepository, plan: Plan) -> bytes:
+    return (json.dumps({
         "made_by": "course publish",
         "slug": repo.slug,
         "branch": repo.branch,
@@ -265,7 +294,39 @@ def student_tree(course: Course, repo: StudentRepository, plan: Plan,
         "notebooks": [m.folder for m in plan.notebooks],
         "package": [m.folder for m in plan.package],
     }, indent=2) + "\n").encode("utf-8")
-    return files
+
+
+def layout(course: Course, repo: StudentRepository, plan: Plan,
+           allow_placeholder: bool = False) -> dict[str, Callable[[], bytes]]:
+    """What the student repository is made of: every path, and how its content is made.
+
+    The one definition of the student repository: :func:`student_tree` writes these files
+    and nothing else, and the leak guard accepts no other path.
+    """
+    parts: dict[str, Callable[[], bytes]] = {}
+    for name in BINDER_FILES:
+        parts[f"binder/{name}"] = _binder_file(course, name)
+    for m in plan.notebooks:
+        parts[notebook_path(m)] = lambda m=m: _release_notebook(m, repo)
+    for m in plan.package:
+        parts[f"tinytorch/core/{m.name}.py"] = lambda m=m: package_file(m)
+    for m in plan.stubs:
+        parts[f"tinytorch/core/{m.name}.py"] = lambda m=m: stub_file(m, plan)
+    parts["tinytorch/__init__.py"] = lambda: _package_init(plan)
+    parts["tinytorch/core/__init__.py"] = lambda: _core_init(plan)
+    parts["pyproject.toml"] = lambda: _pyproject(course, plan)
+    parts["nbgrader_config.py"] = lambda: _nbgrader_config(course)
+    parts["README.md"] = lambda: _readme(course, repo, plan, allow_placeholder)
+    parts[".gitignore"] = lambda: GITIGNORE.encode("utf-8")
+    parts[MARKER] = lambda: _marker(repo, plan)
+    return parts
+
+
+def student_tree(course: Course, repo: StudentRepository, plan: Plan,
+                 allow_placeholder: bool = False) -> dict[str, bytes]:
+    """Every file of the student repository, path -> content (nothing is written)."""
+    return {path: make() for path, make in
+            layout(course, repo, plan, allow_placeholder=allow_placeholder).items()}
 
 
 # -- the folder -------------------------------------------------------------------------------
@@ -399,13 +460,13 @@ def publish(course: Course, dest: Path, through: str | None = None, *,
     log(f"publish: student repository of {repo.slug}@{repo.branch}: notebooks "
         f"{_span(plan.notebooks)}, package {_span(plan.package)} -> {dest}")
     files = student_tree(course, repo, plan, allow_placeholder=preview)
-    looked_for = guard_tree(files, plan.expected(), course, module)
+    looked_for = guard_tree(files, set(layout(course, repo, plan, preview)), course, module)
     log(f"publish: leak guard: {len(files)} files clean ({looked_for} solution and "
         "hidden-test lines looked for)")
     written, removed = write_tree(dest, files, use_git, repo.branch)
     result = Published(dest, module, written, removed)
     if use_git:
-        result.commit = commit(dest, f"Publish modules {_span(plan.notebooks)} "
+        result.commit = commit(dest, f"Publish {modules_phrase(plan.notebooks)} "
                                f"(package {_span(plan.package)})")
     if result.commit:
         log(f"publish: {len(written)} file(s) written, {len(removed)} removed; "

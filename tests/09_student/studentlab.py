@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-BINDER_FILES = ("requirements.txt", "runtime.txt", "postBuild")
+BINDER_FILES = ("requirements.txt", "runtime.txt", "postBuild", "student-mode.json")
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -10,7 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 TEST_SLUG = "course-test-org/tinytorch-student"
 TEST_BRANCH = "main"
-COPIED = ("modules", "source_notebooks", "release", "tinytorch", "grader_config.py",
+COPIED = ("modules", "source_notebooks", "release", "tinytorch", "binder", "grader_config.py",
           "pyproject.toml", "requirements.txt")
 
 

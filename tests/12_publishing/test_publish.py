@@ -51,7 +51,8 @@ def test_tree_holds_exactly_the_student_files(course: Course, published: dict[st
     notebooks, _, _ = _modules(course, through)
     expected = {
         ".course-publish.json", ".gitignore", "README.md", "pyproject.toml",
-        "binder/requirements.txt", "binder/postBuild", "binder/runtime.txt",
+        "nbgrader_config.py", "binder/requirements.txt", "binder/postBuild",
+        "binder/runtime.txt", "binder/student-mode.json",
         "tinytorch/__init__.py", "tinytorch/core/__init__.py",
         *(f"release/{m.folder}/{m.name}.ipynb" for m in notebooks),
         *(f"tinytorch/core/{m.name}.py" for m in course.modules()),
@@ -64,7 +65,7 @@ def test_tree_holds_exactly_the_student_files(course: Course, published: dict[st
     for path in committed:
         top = path.split("/", 1)[0]
         assert top not in {"modules", "source_notebooks", "examples", "grading"}, path
-        assert not re.search(r"\.(db|sqlite3?)$|gradebook|grader_config|nbgrader_config", path)
+        assert not re.search(r"\.(db|sqlite3?)$|gradebook|(^|/)grader_config", path)
 
 
 @pytest.mark.parametrize("through", THROUGHS)
@@ -230,3 +231,51 @@ def test_marker_names_what_was_published(course: Course, published: dict[str, Pa
         "through": notebooks[-1].folder, "notebooks": [m.folder for m in notebooks],
         "package": [m.folder for m in package],
     }
+
+
+def _preview(course: Course, dest: Path, through: str) -> Path:
+    from coursekit.publishing.publish import publish
+
+    publish(course, dest, through, preview=True, log=lambda line: None)
+    return dest
+
+
+@pytest.mark.parametrize("through", ["02", "07"])
+def test_words_follow_what_was_published(course: Course, tmp_path: Path, through: str) -> None:
+    """One module is "module 01", not "modules 01"; the hand-in example is the notebook of
+    the module in hand, never one of a module not released yet."""
+    dest = _preview(course, tmp_path / "repo", through)
+    _, package, later = _modules(course, through)
+    texts = {rel: " ".join(searchable(rel, data).split())
+             for rel, data in tree_bytes(dest).items() if not rel.endswith(".ipynb")}
+    for rel, text in texts.items():
+        assert "modules 01 " not in text and "modules 01," not in text \
+            and "modules 01)" not in text, f"{rel}: 'modules 01' for one module"
+    if len(package) == 1:
+        assert "module 01" in texts["README.md"] and "module 01" in texts["pyproject.toml"]
+    current = later[0]
+    readme = texts["README.md"]
+    assert f"(`{current.name}.ipynb` for module {current.number})" in readme, readme
+    for m in later[1:]:
+        assert f"{m.name}.ipynb" not in readme, f"the README names {m.name}.ipynb"
+
+
+def test_nbgrader_validate_finds_the_students_config(published: dict[str, Path]) -> None:
+    """`nbgrader validate` from the repository's root reads its nbgrader_config.py (no "No
+    nbgrader_config.py file found"), which holds the grader's limit per cell and no path of
+    the instructor's."""
+    import nbgrader  # noqa: F401  (nbgrader validate is its command line)
+
+    from coursekit import nbg
+
+    dest = published["03"]
+    config = (dest / "nbgrader_config.py").read_text(encoding="utf-8")
+    timeout = nbg.load_config(Course(REPO)).Execute.timeout
+    assert f"c.Execute.timeout = {timeout!r}" in config, config
+    assert "CourseDirectory" not in config and "db_url" not in config
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "validate",
+                          "release/01_tensor/tensor.ipynb"], cwd=dest, capture_output=True,
+                         text=True, timeout=300)
+    said = run.stdout + run.stderr
+    assert "No nbgrader_config.py file found" not in said, said
+    assert "NotImplementedError" in said or "failed" in said.lower(), said
