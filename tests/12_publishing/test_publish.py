@@ -53,10 +53,17 @@ def test_tree_holds_exactly_the_student_files(course: Course, published: dict[st
         ".course-publish.json", ".gitignore", "README.md", "pyproject.toml",
         "nbgrader_config.py", "binder/requirements.txt", "binder/postBuild",
         "binder/runtime.txt", "binder/student-mode.json",
-        "tinytorch/__init__.py", "tinytorch/core/__init__.py",
+        "tinytorch/__init__.py", "tinytorch/core/__init__.py", "tinytorch/mine.py",
+        "tinytorch/milestone.py",
         *(f"release/{m.folder}/{m.name}.ipynb" for m in notebooks),
         *(f"tinytorch/core/{m.name}.py" for m in course.modules()),
     }
+    if through == "08":  # every milestone needs module 08's Trainer
+        expected |= {"milestones/README.md", "tinytorch/data/digits.npz",
+                     "tinytorch/data/README.md",
+                     "milestones/01_perceptron_1958/perceptron.ipynb",
+                     "milestones/02_xor_1969/xor.ipynb",
+                     "milestones/03_mlp_digits_1986/mlp_digits.ipynb"}
     committed = set(git(dest, "ls-files").split())
     assert committed == expected, (
         f"unexpected: {sorted(committed - expected)}; missing: {sorted(expected - committed)}")
@@ -230,6 +237,8 @@ def test_marker_names_what_was_published(course: Course, published: dict[str, Pa
         "made_by": "course publish", "slug": TEST_SLUG, "branch": TEST_BRANCH,
         "through": notebooks[-1].folder, "notebooks": [m.folder for m in notebooks],
         "package": [m.folder for m in package],
+        "milestones": (["01_perceptron_1958", "02_xor_1969", "03_mlp_digits_1986"]
+                       if through == "08" else []),
     }
 
 
@@ -279,3 +288,81 @@ def test_nbgrader_validate_finds_the_students_config(published: dict[str, Path])
     said = run.stdout + run.stderr
     assert "No nbgrader_config.py file found" not in said, said
     assert "NotImplementedError" in said or "failed" in said.lower(), said
+
+
+@pytest.mark.parametrize("through", ["05", "07", "08"])
+def test_milestones_come_with_the_modules_they_need(course: Course, tmp_path: Path,
+                                                    through: str) -> None:
+    """A milestone is published once every module it needs is released: all three need
+    module 08 (the Trainer), so --through 05 or 07 carries none of them and no data; 08
+    carries all three, their data (the course's file, byte for byte) and a README."""
+    dest = _preview(course, tmp_path / "repo", through)
+    files = set(tree_bytes(dest))
+    shown = [p for p in files if p.startswith(("milestones/", "tinytorch/data/"))]
+    readme = " ".join((dest / "README.md").read_text(encoding="utf-8").split())
+    if through != "08":
+        assert shown == [], shown
+        assert "## Milestones" in readme and "module 08" in readme
+        return
+    for ms in ("01_perceptron_1958/perceptron", "02_xor_1969/xor",
+               "03_mlp_digits_1986/mlp_digits"):
+        nb = load_nb(dest / "milestones" / f"{ms}.ipynb")
+        assert nb == load_nb(course.root / "milestones" / f"{ms}.ipynb")
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        url = f"git+https://github.com/{TEST_SLUG}@{TEST_BRANCH}"
+        assert f'"tinytorch-course @ {url}"' in cell_text(code[0]), f"{ms}: Colab cell"
+        assert cell_text(code[1]).startswith("REFERENCE_ONLY = False")
+    assert (dest / "tinytorch/data/digits.npz").read_bytes() == \
+        (course.root / "data/digits.npz").read_bytes()
+    project = tomllib.loads((dest / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["tool"]["setuptools"]["package-data"]["tinytorch"] == ["data/*"]
+    guide = (dest / "milestones/README.md").read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(((?!https?:)[^)]+)\)", guide):
+        assert (dest / "milestones" / target).is_file(), target
+    assert "[milestones/](milestones/README.md)" in readme and "REFERENCE_ONLY" in readme
+
+
+def test_the_students_own_package_survives_publishing(course: Course, tmp_path: Path) -> None:
+    """mine/ (what python -m tinytorch.mine writes) is never tracked: git status stays clean,
+    and the next publish neither removes it nor commits it."""
+    from coursekit.publishing.publish import publish
+
+    dest = tmp_path / "student"
+    publish(course, dest, "07", log=lambda line: None)
+    (dest / "mine").mkdir()
+    own = {"layers.py": b"# my layers\n", "exported.json": b"{}\n"}
+    for name, data in own.items():
+        (dest / "mine" / name).write_bytes(data)
+    assert git(dest, "status", "--porcelain").strip() == ""
+    result = publish(course, dest, "08", log=lambda line: None)
+    assert result.commit and not [p for p in result.written + result.removed
+                                  if p.startswith("mine/")]
+    assert {n: (dest / "mine" / n).read_bytes() for n in own} == own
+    assert not [p for p in git(dest, "ls-files").split() if p.startswith("mine/")]
+    assert git(dest, "status", "--porcelain").strip() == ""
+
+
+def test_a_milestone_carrying_a_solution_is_refused(course: Course, tmp_path: Path) -> None:
+    """The leak guard reads the milestone notebooks too: a line of module 08's solution in a
+    milestone stops --through 08, naming the notebook."""
+    import shutil
+
+    from coursekit.authoring.milestones import build_milestones
+    from coursekit.publishing.guard import TreeLeakError
+    from coursekit.publishing.publish import publish
+
+    root = tmp_path / "course"
+    shutil.copytree(course.root, root)
+    copy = Course(root)
+    training = next(m for m in copy.modules() if m.name == "training")
+    line = next(text.strip() for block in blocks(training.source_notebook, "SOLUTION")
+                for text in block.splitlines()
+                if len(text.strip()) > 30 and not text.strip().startswith("#"))
+    source = root / "milestones/02_xor_1969/xor.py"
+    source.write_text(source.read_text() + f"\n# %%\n# {line}\n")
+    build_milestones(copy, log=lambda text: None)
+    with pytest.raises(TreeLeakError) as err:
+        publish(copy, tmp_path / "student", "08", log=lambda text: None)
+    assert any(p.startswith("milestones/02_xor_1969/xor.ipynb") and "solution line of "
+               "08_training" in p for p in err.value.leaks), err.value.leaks
+    assert not (tmp_path / "student").exists()
