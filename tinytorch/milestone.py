@@ -380,12 +380,12 @@ def use_framework(title: str, needs: Iterable[str], reference_only: bool = False
                           mine, quiet)
     if not quiet:
         print(framework.table(), flush=True)
+    _current[:] = [framework]
+    _hook_errors()
     missing = [c for c in framework.choices.values() if c.whose == "missing"]
     if missing:
         raise MilestoneError(f"{title} cannot run yet: "
                              + "; ".join(f"{module_label(c.folder)}: {c.note}" for c in missing))
-    _current[:] = [framework]
-    _hook_errors()
     try:
         install(framework.files())
     except Exception as exc:  # the student's code: any error at all

@@ -320,3 +320,51 @@ def test_list_remove_and_reference_only(student: Path, tmp_path: Path) -> None:
     mixed, reference = run.stdout.splitlines()
     assert mixed == "False " + str(["yours"] * 2 + ["reference"] + ["yours"] * 5), run.stdout
     assert reference == "True " + str(["reference"] * 7 + ["yours"]), run.stdout
+
+
+def test_the_notebooks_last_cell(student: Path, tmp_path: Path) -> None:
+    """The last cell of a notebook exports that notebook as saved when it runs in JupyterLab
+    (which names the notebook in JPY_SESSION_NAME); run any other way (nbgrader's Validate,
+    a script) it says how to export instead, and outside a student repository (the
+    instructor's, the grader's sandbox) it exports nothing."""
+    repo = copy_of(student, tmp_path / "repo")
+    (repo / "mine" / "layers.py").unlink()
+    layers = next(m for m in MODULES if m.name == "layers")
+    cell = nbformat.read(layers.release_notebook, as_version=4).cells[-1]
+    assert cell.metadata["nbgrader"]["locked"] is True
+    assert cell.source == 'import tinytorch\n\ntinytorch.make_mine("03_layers")'
+    env = {k: v for k, v in student_env(repo).items() if k != "JPY_SESSION_NAME"}
+
+    def run(cwd: Path, **extra: str) -> str:
+        done = subprocess.run([sys.executable, "-c", cell.source], cwd=cwd,
+                              env={**env, **extra}, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    notebook = repo / "release" / layers.folder / layers.notebook_name
+    said = run(notebook.parent)
+    assert "Nothing exported: run this cell in JupyterLab" in said
+    assert "python -m tinytorch.mine 03" in said and not (repo / "mine" / "layers.py").exists()
+    said = run(notebook.parent, JPY_SESSION_NAME=str(notebook))
+    assert f"Exporting {layers.notebook_name} as saved at" in said
+    assert "module 03 (layers): exported to mine/layers.py" in said
+    assert (repo / "mine" / "layers.py").is_file()
+    instructor = run(ROOT / "release" / layers.folder, PYTHONPATH=str(ROOT),
+                     JPY_SESSION_NAME=str(layers.release_notebook))
+    assert "not in a student repository" in instructor
+
+
+def test_a_module_neither_exported_nor_published_stops_the_milestone(student: Path,
+                                                                     tmp_path: Path) -> None:
+    """Module 08 is the module in hand, so its reference code is not published: without the
+    student's own, the milestone cannot run, and says what to do."""
+    repo = copy_of(student, tmp_path / "repo")
+    assert mine(repo, "--remove", "08").returncode == 0
+    xor = next(ms for ms in milestones(COURSE) if ms.source.stem == "xor")
+    found = errors(run_notebook(repo, xor.rel_notebook))
+    assert found and found[0]["ename"] == "MilestoneError", found
+    message = found[0]["evalue"]
+    assert "Milestone 2 cannot run yet: module 08 (training)" in message, message
+    assert "complete release/08_training/training.ipynb" in message
+    assert "python -m tinytorch.mine 08" in message
