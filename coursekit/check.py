@@ -1,7 +1,9 @@
 """``course check``: the CI gate.
 
-(a) generated files are in sync with the modules; (b) every solution notebook earns full
-marks; (c) every untouched release notebook earns zero.
+(a) generated files are in sync with the modules (the milestone notebooks too); (b) every
+solution notebook earns full marks; (c) every untouched release notebook earns zero; (d)
+the student repository, as ``course publish`` would write it through each module, passes
+the leak guard (its notebooks, package, milestones and everything else).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from coursekit.authoring.build import build
+from coursekit.authoring.milestones import milestones, needs
+from coursekit.authoring.milestones import stale as stale_milestones
 from coursekit.course import Course, CourseError, Module
 from coursekit.grading.grade import run_jobs
 from coursekit.text import number
@@ -51,7 +55,33 @@ def stale_files(course: Course, modules: list[Module], fresh: Path) -> list[str]
             if path.name != "__init__.py" and path.stem not in names:
                 stale.append(f"{path.relative_to(course.root).as_posix()} "
                              "(not generated from any module)")
+    for milestone in milestones(course):
+        try:
+            needs(course, milestone)
+        except CourseError as exc:
+            stale.append(f"{milestone.rel_source} ({exc})")
+    stale.extend(stale_milestones(course))
     return stale
+
+
+def _check_releases(course: Course, log: Callable[[str], None]) -> bool:
+    """(d): the leak guard over the student repository of every release; True if clean."""
+    from coursekit.publishing.publish import guard_releases
+
+    if not (course.root / "binder").is_dir():
+        log("check (d): skipped: the course has no binder/, so no student repository to "
+            "publish")
+        return True
+    problems = {folder: found for folder, found in guard_releases(course).items() if found}
+    if not problems:
+        log(f"check (d): the student repository passes the leak guard at every release "
+            f"(--through {course.modules()[0].number} .. {course.modules()[-1].number})")
+        return True
+    for folder, found in problems.items():
+        log(f"check (d): FAILED: the student repository published --through {folder[:2]}:")
+        for item in found:
+            log(f"  {item}")
+    return False
 
 
 def check(course: Course, wanted: list[str] | None = None, *, skip_grading: bool = False,
@@ -89,6 +119,8 @@ def check(course: Course, wanted: list[str] | None = None, *, skip_grading: bool
                 log(f"  {item}")
         else:
             log("check (a): generated files are in sync")
+        if not stale:
+            ok = _check_releases(course, log) and ok
         if not skip_grading:
             jobs = []
             for m in modules:

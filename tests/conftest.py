@@ -11,6 +11,7 @@ import pytest
 
 SLOWEST_FIRST = (
     "11_grading/test_grading.py",  # 143: the hostile corpus, locally and on Dask
+    "10_milestones/test_mine.py",  # ~150: a student repository exported, milestones run
     "09_student/test_student_browser.py",  # 76: JupyterLab in Chromium
     "00_pipeline/test_check.py",  # 61: course check on the course
     "13_report/test_report_example.py",  # 56: the example class graded, then reported

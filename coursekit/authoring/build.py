@@ -16,6 +16,7 @@ from nbformat import NotebookNode
 
 from coursekit.course import Course, CourseError, Module
 from coursekit.authoring.colab import course_colab_source
+from coursekit.authoring.milestones import build_milestones
 from coursekit.authoring.lint import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
@@ -82,8 +83,36 @@ def source_notebook(parsed: ParsedModule) -> NotebookNode:
     # repository, so the slug is not repeated in every module.
     first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
     nb.cells.insert(first_code, colab_cell(parsed.module.name, parsed.module.root))
+    # The student's own package: the last cell exports the code written in the notebook
+    # (tinytorch.mine), for the milestones. Written here, so that no module repeats it.
+    nb.cells.extend(mine_cells(parsed.module))
     nbformat.validate(nb)
     return nb
+
+
+def mine_cells(module: Module) -> list[NotebookNode]:
+    """The last two cells of a module's notebook: what the export is, and the locked cell
+    that runs it (:func:`tinytorch.make_mine`; it does nothing when the notebook is graded,
+    where the package has no ``tinytorch.mine``)."""
+    text = nbformat.v4.new_markdown_cell(
+        "## Your own tinytorch\n"
+        "\n"
+        "Once every test above passes, save the notebook (Ctrl-S) and run the cell below. It "
+        "runs the saved notebook again in a fresh kernel and, if every cell runs and every "
+        "visible test passes, copies the code you wrote in it (its `#| export` cells) into "
+        "`mine/`, your own package, which git never tracks. The milestones in `milestones/` "
+        "run on your modules there, and on the course's reference code for the others. In a "
+        "terminal, `python -m tinytorch.mine` does the same for every completed notebook.")
+    text["id"] = f"{module.name}-mine-text"
+    grade_id = f"{module.name}_mine"
+    cell = nbformat.v4.new_code_cell(
+        "import tinytorch\n"
+        "\n"
+        f'tinytorch.make_mine("{module.folder}")',
+        metadata={"nbgrader": {"grade": False, "grade_id": grade_id, "locked": True,
+                               "schema_version": 3, "solution": False, "task": False}})
+    cell["id"] = grade_id.replace("_", "-")
+    return [text, cell]
 
 
 def colab_cell(name: str, root: Path) -> NotebookNode:
@@ -265,6 +294,7 @@ def build(
         log(f"build {module.folder}: source_notebooks/{module.folder}/{module.notebook_name}, "
             f"tinytorch/core/{module.name}.py ({'updated' if any(changed) else 'unchanged'})")
     if out_root is None:
+        build_milestones(course, log)
         fairness_report([parsed[m.folder] for m in modules], log)
         ruff_report([m.export for m in modules], course.root, log)
     return modules

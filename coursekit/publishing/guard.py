@@ -1,7 +1,7 @@
 """The leak guard over a whole student repository, run by ``course publish`` before it writes.
 
 It looks at every file of the tree about to be published (notebooks, package, ``binder/``,
-README, everything) and reports:
+milestones, README, everything) and reports:
 
 * any file that is not one the student repository is made of, named by what it looks
   like: a module source, a source notebook, a gradebook, a grader configuration, student
@@ -159,11 +159,15 @@ def _unwrap(line: str) -> str:
 
 
 def check_tree(files: Mapping[str, bytes], expected: set[str],
-               secrets: Mapping[str, Secret]) -> list[str]:
+               secrets: Mapping[str, Secret],
+               binary: Mapping[str, bytes] | None = None) -> list[str]:
     """Every problem of the tree ``files`` (path -> content); empty when it may be published.
 
-    ``expected`` are the paths a student repository is made of.
+    ``expected`` are the paths a student repository is made of; ``binary`` the files among
+    them that are not text (the data of the milestones), each with the only bytes it may
+    hold, so that nothing can hide in one.
     """
+    binary = binary or {}
     leaks: list[str] = []
     # compared without what wraps a line in a comment, a quote or a list item, so that a
     # secret commented out or quoted is still found
@@ -173,6 +177,10 @@ def check_tree(files: Mapping[str, bytes], expected: set[str],
         data = files[rel]
         if rel not in expected:
             leaks.append(f"{rel}: {kind_of_stray(rel, data)}")
+        if rel in binary and rel in expected:
+            if data != binary[rel]:
+                leaks.append(f"{rel}: not the course's file (its bytes differ)")
+            continue
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -195,11 +203,11 @@ def check_tree(files: Mapping[str, bytes], expected: set[str],
 
 
 def guard_tree(files: Mapping[str, bytes], expected: set[str], course: Course,
-               through: Module) -> int:
+               through: Module, binary: Mapping[str, bytes] | None = None) -> int:
     """Raise TreeLeakError naming every problem of ``files``; return how many secrets were
-    looked for."""
+    looked for. ``binary``: as for :func:`check_tree`."""
     secrets = tree_secrets(course, through)
-    leaks = check_tree(files, expected, secrets)
+    leaks = check_tree(files, expected, secrets, binary)
     if leaks:
         raise TreeLeakError(leaks)
     return len(secrets)

@@ -10,8 +10,9 @@ Sub-commands of ``course`` registered here (:func:`register`):
   Binder: nbgrader's student extensions only (assignment list, validate), and the
   package of that repository, not the instructor's, in the kernel. Without ``DIR`` it
   previews the repository ``course publish`` would write, in ``.student-lab/repo``.
-  Its Jupyter settings live in a temporary folder, so the instructor's JupyterLab set-up
-  is left as it is.
+  Its Jupyter settings (``binder/student-mode.json`` of that repository, the settings
+  Binder gets) live in a temporary folder, so the instructor's JupyterLab set-up is left
+  as it is.
 
 Where the student repository lives is ``[student_repository]`` in ``course.toml``
 (:mod:`coursekit.authoring.student_repository`).
@@ -33,6 +34,7 @@ import urllib.error
 import urllib.request
 import webbrowser
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,52 +43,66 @@ from coursekit.course import Course, CourseError
 from coursekit.publishing.badges import render_badges, write_badges
 from coursekit.publishing.publish import marker_of, publish
 
-# -- student mode: the same settings the student repository's binder/postBuild gives Binder ---
-
-#: nbgrader's instructor-only JupyterLab plugins (students keep assignment-list,
-#: validate-assignment and the menu).
-STUDENT_DISABLED_LAB_PLUGINS = (
-    "@jupyter/nbgrader:formgrader",
-    "@jupyter/nbgrader:create-assignment",
-    "@jupyter/nbgrader:course-list",
-)
-#: nbgrader's instructor-only server extensions.
-STUDENT_DISABLED_SERVER_EXTENSIONS = (
-    "nbgrader.server_extensions.formgrader",
-    "nbgrader.server_extensions.course_list",
-)
-#: JupyterLab setting overrides: no news prompt and no update check.
-STUDENT_SETTING_OVERRIDES: dict[str, Any] = {
-    "@jupyterlab/apputils-extension:notification": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
-}
+#: Where a student repository (and the instructor's, which ``course publish`` copies it
+#: from) keeps the settings of student mode: ``binder/postBuild`` applies them on Binder,
+#: :func:`write_student_config` for ``course lab``.
+STUDENT_MODE_FILE = "binder/student-mode.json"
 #: Folder (in the course root, gitignored) that holds the preview of ``course lab``.
 STUDENT_LAB_DIR = ".student-lab"
+
+
+@dataclass(frozen=True)
+class StudentMode:
+    """The settings of student mode (``binder/student-mode.json``)."""
+
+    #: nbgrader's instructor-only JupyterLab plugins (students keep the assignment list,
+    #: Validate and the menu).
+    disabled_lab_plugins: tuple[str, ...]
+    #: nbgrader's instructor-only server extensions.
+    disabled_server_extensions: tuple[str, ...]
+    #: JupyterLab setting overrides (plugin id -> settings).
+    setting_overrides: dict[str, Any]
+
+    @classmethod
+    def read(cls, root: Path) -> StudentMode:
+        """The student mode of the repository at ``root`` (its ``binder/student-mode.json``)."""
+        path = Path(root) / STUDENT_MODE_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            mode = cls(tuple(data["disabled_lab_plugins"]),
+                       tuple(data["disabled_server_extensions"]),
+                       dict(data["setting_overrides"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CourseError(f"{path}: cannot read the student-mode settings ({exc}); "
+                              "expected disabled_lab_plugins, disabled_server_extensions "
+                              "and setting_overrides") from exc
+        if not all(isinstance(v, str) for v in
+                   mode.disabled_lab_plugins + mode.disabled_server_extensions):
+            raise CourseError(f"{path}: the plugins and server extensions must be strings")
+        return mode
 
 
 # -- student mode ------------------------------------------------------------------------------
 
 
-def write_student_config(config_dir: Path) -> None:
-    """Write a Jupyter config folder (for ``JUPYTER_CONFIG_DIR``) with the student settings.
+def write_student_config(config_dir: Path, mode: StudentMode) -> None:
+    """Write a Jupyter config folder (for ``JUPYTER_CONFIG_DIR``) in student ``mode``.
 
-    The same settings the student repository's ``binder/postBuild`` writes at the
-    environment's level, written here at the user level of a private folder: disabled and
-    locked nbgrader plugins (``labconfig/page_config.json``), the setting overrides
+    The settings ``binder/postBuild`` applies at the environment's level, written here at
+    the user level of a private folder: disabled and locked nbgrader plugins
+    (``labconfig/page_config.json``), the setting overrides
     (``labconfig/default_setting_overrides.json``) and disabled server extensions
     (``jupyter_server_config.json``).
     """
     labconfig = config_dir / "labconfig"
     labconfig.mkdir(parents=True, exist_ok=True)
-    plugins = {name: True for name in STUDENT_DISABLED_LAB_PLUGINS}
+    plugins = {name: True for name in mode.disabled_lab_plugins}
     _write_json(labconfig / "page_config.json",
                 {"disabledExtensions": plugins, "lockedExtensions": plugins})
-    _write_json(labconfig / "default_setting_overrides.json", STUDENT_SETTING_OVERRIDES)
+    _write_json(labconfig / "default_setting_overrides.json", mode.setting_overrides)
     _write_json(config_dir / "jupyter_server_config.json", {
         "ServerApp": {"jpserver_extensions": {
-            name: False for name in STUDENT_DISABLED_SERVER_EXTENSIONS}},
+            name: False for name in mode.disabled_server_extensions}},
     })
 
 
@@ -189,7 +205,7 @@ def run_lab(course: Course, repo_dir: Path | None = None, port: int | None = Non
     url = f"{base}/lab/tree/{target}?token={token}"
     with tempfile.TemporaryDirectory(prefix="course-lab-") as config_tmp:
         config_dir = Path(config_tmp)
-        write_student_config(config_dir)
+        write_student_config(config_dir, StudentMode.read(repo_dir))
         # cwd = repository root, as on Binder: nbgrader's Validate reads its config there
         proc = subprocess.Popen(lab_command(repo_dir, port, token), cwd=repo_dir,
                                 env=student_env(config_dir, package_root=repo_dir))

@@ -8,13 +8,23 @@ private; students open a second repository, which this command makes in ``DIR``:
   wrote them;
 * the package ``tinytorch`` with the reference code of the modules before NN only; for
   NN and later modules ``tinytorch/core/<name>.py`` is a stub whose import fails and says
-  that this module is the student's to write (or is not released yet);
-* ``binder/`` (the student image: what students need, pinned, and the student settings),
-  ``pyproject.toml`` (so ``pip install -e .`` and Colab's set-up cell install the
-  package), a README for students with the Binder and Colab badges, a ``.gitignore``,
-  and the marker file that says the folder is a student repository made here.
+  that this module is the student's to write (or is not released yet). With it,
+  ``tinytorch.mine`` (``python -m tinytorch.mine`` exports the code a student wrote in
+  completed notebooks into ``mine/``, their own package, which git never tracks) and
+  ``tinytorch.milestone`` (what the milestones run on);
+* ``milestones/``: the notebooks of the milestones whose modules are all released by NN
+  (each names them in its ``NEEDS``), with the data they use (``tinytorch/data/``, inside
+  the package, so that Colab installs it too);
+* ``binder/``, the student image, copied from the course's ``binder/`` (what students need,
+  pinned, and the settings of student mode), ``pyproject.toml`` (so ``pip install -e .``
+  and Colab's set-up cell install the package), ``nbgrader_config.py`` (nbgrader's
+  Validate for students), a README for students with the Binder and Colab badges, a
+  ``.gitignore``, and the marker file that says the folder is a student repository made
+  here.
 
-The whole tree is built in memory and checked by the leak guard
+What the repository holds is defined once, by :func:`layout`: the tree written and the
+paths the leak guard accepts both come from it. The whole tree is built in memory and
+checked by the leak guard
 (:mod:`coursekit.publishing.guard`) before anything is written. ``DIR`` is a git
 repository with one commit per publish that changed something: publishing the same
 course again writes nothing and makes no commit. ``publish`` refuses a folder that is not
@@ -37,20 +47,41 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.authoring.colab import colab_setup_source
+from coursekit.authoring.milestones import COLAB_CELL_ID, Milestone, milestones, needs
 from coursekit.authoring.student_repository import StudentRepository, read, resolve_through
 from coursekit.course import Course, CourseError, Module
 from coursekit.cells import cell_source
-from coursekit.publishing.badges import module_title, notebook_path, render_badges
+from coursekit.publishing.badges import (
+    COLAB_BADGE,
+    colab_url,
+    module_title,
+    notebook_path,
+    render_badges,
+)
 from coursekit.publishing.guard import guard_tree
 from coursekit.publishing.open_modules import check_open_modules
 
 #: The file that marks a folder as a student repository made by ``course publish``.
 MARKER = ".course-publish.json"
-#: Templates of the student repository (``binder/``, the README).
+#: Template of the student repository's README.
 STUDENT_FILES = Path(__file__).resolve().parent / "student"
-BINDER_FILES = ("requirements.txt", "runtime.txt", "postBuild")
+#: The student image: the files of the course's ``binder/`` that a student repository holds.
+BINDER_FILES = ("requirements.txt", "runtime.txt", "postBuild", "student-mode.json")
 EXECUTABLE = frozenset({"binder/postBuild"})
-GITIGNORE = ".ipynb_checkpoints/\n__pycache__/\n*.egg-info/\n.venv/\nbuild/\n"
+#: The student's own package (``tinytorch.mine``): never tracked, never touched by publish.
+MINE = "mine"
+GITIGNORE = (".ipynb_checkpoints/\n__pycache__/\n*.egg-info/\n.venv/\nbuild/\n"
+             f"# your own package (python -m tinytorch.mine)\n/{MINE}/\n"
+             "# what the milestones write (checkpoints)\nmilestones/*/output/\n")
+#: Hand-written parts of the package that students get as they are (besides the modules).
+PACKAGE_FILES = ("tinytorch/__init__.py", "tinytorch/mine.py", "tinytorch/milestone.py")
+#: The data the milestones use: course file -> path in the student repository.
+DATA_FILES = {"data/digits.npz": "tinytorch/data/digits.npz",
+              "data/README.md": "tinytorch/data/README.md"}
+#: Files of the student repository that are not text.
+BINARY = frozenset({"tinytorch/data/digits.npz"})
+#: Packages ``tinytorch.mine`` needs beyond the course's own (Colab installs them).
+STUDENT_DEPENDENCIES = ("nbclient>=0.10", "nbformat>=5.10")
 #: Used for the commit when git has no user configured (a fresh CI machine).
 FALLBACK_AUTHOR = ("course publish", "course-publish@localhost")
 
@@ -63,6 +94,7 @@ class Plan:
     notebooks: list[Module]  # 01 .. through: release notebooks
     package: list[Module]  # 01 .. through-1: reference code in tinytorch/core/
     stubs: list[Module]  # through and later: an import that fails and says why
+    milestones: list[Milestone] = field(default_factory=list)  # every module they need released
 
     @classmethod
     def of(cls, course: Course, through: Module) -> Plan:
@@ -72,16 +104,9 @@ class Plan:
             notebooks=[m for m in modules if m.number <= through.number],
             package=[m for m in modules if m.number < through.number],
             stubs=[m for m in modules if m.number >= through.number],
+            milestones=[ms for ms in milestones(course)
+                        if all(m.number <= through.number for m in needs(course, ms))],
         )
-
-    def expected(self) -> set[str]:
-        """Every path of the student repository."""
-        paths = {"README.md", ".gitignore", MARKER, "pyproject.toml",
-                 "tinytorch/__init__.py", "tinytorch/core/__init__.py"}
-        paths.update(f"binder/{name}" for name in BINDER_FILES)
-        paths.update(notebook_path(m) for m in self.notebooks)
-        paths.update(f"tinytorch/core/{m.name}.py" for m in self.package + self.stubs)
-        return paths
 
 
 @dataclass
@@ -105,6 +130,13 @@ def _span(modules: list[Module]) -> str:
     if len(modules) == 1:
         return modules[0].number
     return f"{modules[0].number}-{modules[-1].number}"
+
+
+def modules_phrase(modules: list[Module]) -> str:
+    """``modules 01-07``, ``module 01`` or ``no module`` for a run of modules."""
+    if not modules:
+        return "no module"
+    return f"module{'s' if len(modules) > 1 else ''} {_span(modules)}"
 
 
 def export_banner(module: Module) -> str:
@@ -137,7 +169,7 @@ def stub_file(module: Module, plan: Plan) -> bytes:
     with a message that says why."""
     dotted = f"tinytorch.core.{module.name}"
     title = module_title(module)
-    have = f"modules {_span(plan.package)}" if plan.package else "no module yet"
+    have = modules_phrase(plan.package) if plan.package else "no module yet"
     if module == plan.through:
         why = (f"{dotted} is module {module.number} ({title}), which you write yourself in "
                f"{notebook_path(module)}: define its classes and functions in that notebook "
@@ -159,7 +191,8 @@ def _pyproject(course: Course, plan: Plan) -> bytes:
         raise CourseError(f"{path}: cannot read the course's pyproject.toml: {exc}") from exc
     version = project.get("version", "0")
     requires = project.get("requires-python", ">=3.11")
-    deps = ", ".join(json.dumps(d) for d in project.get("dependencies", []))
+    deps = ", ".join(json.dumps(d) for d in [*project.get("dependencies", []),
+                                              *STUDENT_DEPENDENCIES])
     return (
         "# The course's package, installed by `pip install -e .` (Binder's postBuild) and by\n"
         "# the Colab set-up cell of every notebook. Published with the course.\n"
@@ -169,32 +202,46 @@ def _pyproject(course: Course, plan: Plan) -> bytes:
         "[project]\n"
         'name = "tinytorch-course"\n'
         f"version = {json.dumps(version)}\n"
-        f'description = "tinytorch, the course\'s framework: modules {_span(plan.package)}"\n'
+        f'description = "tinytorch, the course\'s framework: {modules_phrase(plan.package)}"\n'
         f"requires-python = {json.dumps(requires)}\n"
         f"dependencies = [{deps}]\n\n"
         "[tool.setuptools.packages.find]\n"
-        'include = ["tinytorch*"]\n'
+        'include = ["tinytorch*"]\n\n'
+        "[tool.setuptools.package-data]\n"
+        "# the data of the milestones, so that Colab's install carries it too\n"
+        'tinytorch = ["data/*"]\n'
     ).encode()
 
 
-def _package_init(plan: Plan) -> bytes:
+def _course_file(course: Course, rel: str) -> bytes:
+    try:
+        return (course.root / rel).read_bytes()
+    except OSError as exc:
+        raise CourseError(f"{rel}: cannot read it for the student repository ({exc})") from exc
+
+
+def _core_init(course: Course, plan: Plan) -> bytes:
+    """``tinytorch/core/__init__.py``: what the package holds, and the list of the course's
+    modules ``tinytorch.mine`` reads."""
     if plan.package:
         listing = "\n".join(f"- ``tinytorch.core.{m.name}`` (module {m.number})"
                             for m in plan.package)
-        body = (f"``tinytorch.core`` holds the reference code of modules {_span(plan.package)}, "
-                f"which the notebooks in release/ import:\n\n{listing}\n")
+        body = (f"The reference code of {modules_phrase(plan.package)}, which the notebooks "
+                f"in release/ import:\n\n{listing}\n")
     else:
-        body = "``tinytorch.core`` holds no module yet."
-    return (f'"""tinytorch: the course\'s small deep-learning framework on NumPy.\n\n'
-            f"{body}\nModule {plan.through.number} is yours to write, in its notebook.\n"
-            '"""\n').encode()
+        body = "No reference code yet: module 01 starts from NumPy alone.\n"
+    def quoted(modules: list[Module]) -> str:
+        return "".join(f"\n    {json.dumps(m.folder)}," for m in modules) + "\n"
 
-
-def _core_init(plan: Plan) -> bytes:
-    return ('"""Reference code of the modules before the one in hand.\n\n'
-            "Importing a module that is not here (for example "
-            f"``tinytorch.core.{plan.through.name}``)\n"
-            'fails with a message that says where it is written.\n"""\n').encode()
+    return (f'"""{body}\n'
+            f"Module {plan.through.number} is yours to write, in its notebook: importing "
+            f"``tinytorch.core.{plan.through.name}``\n"
+            "(or a later module) fails with a message that says where. Your own modules, "
+            "exported\nfrom your notebooks by ``python -m tinytorch.mine``, are in mine/.\n"
+            '"""\n\n'
+            f"#: Every module of the course, in order.\nMODULES = ({quoted(course.modules())})\n"
+            f"#: The modules whose reference code this package holds.\n"
+            f"PUBLISHED = ({quoted(plan.package)})\n").encode()
 
 
 def _readme(course: Course, repo: StudentRepository, plan: Plan,
@@ -209,7 +256,7 @@ def _readme(course: Course, repo: StudentRepository, plan: Plan,
                else "")
     if plan.package:
         note = (f"The notebooks import the earlier modules from the course's package "
-                f"`tinytorch` (modules {_span(plan.package)}, the reference code), for example "
+                f"`tinytorch` ({modules_phrase(plan.package)}, the reference code), for example "
                 f"{imports}, so each notebook stands on its own. The module you are working "
                 f"on is not in it: you write it in its notebook, and "
                 f"`import tinytorch.core.{plan.through.name}` fails and says so.")
@@ -222,8 +269,71 @@ def _readme(course: Course, repo: StudentRepository, plan: Plan,
         package_note=textwrap.fill(note, width=88),
         slug=repo.slug,
         repo_name=repo.slug.split("/", 1)[1],
+        handin_example=f"`{plan.through.notebook_name}` for module {plan.through.number}",
+        milestones_section=_milestones_section(course, plan),
+        milestones_row=("\n| `milestones/` | the milestones: history recreated with your "
+                        "framework |" if plan.milestones else ""),
     )
     return text.encode("utf-8")
+
+
+def milestone_title(milestone: Milestone) -> str:
+    """A milestone's title from its first heading (``# Milestone 2: XOR ... (1969)``)."""
+    for line in milestone.source.read_text(encoding="utf-8").splitlines():
+        text = line.removeprefix("#").strip()
+        if text.startswith("# "):
+            title = text[2:].strip()
+            return title.split(":", 1)[1].strip() if ":" in title else title
+    return milestone.folder[3:].replace("_", " ")
+
+
+def _milestones_section(course: Course, plan: Plan) -> str:
+    if plan.milestones:
+        names = "; ".join(milestone_title(ms) for ms in plan.milestones)
+        text = (f"## Milestones\n\n[milestones/](milestones/README.md) puts your framework "
+                f"to work on results from the history of neural networks: {names}. Each "
+                "runs on your modules where `mine/` has them and on the reference code for "
+                "the others, and says at the top which is which (`REFERENCE_ONLY = True` runs "
+                "the reference code alone). Where your code raises or trains badly, the "
+                "milestone names the module at fault.")
+    else:
+        later = [max(needs(course, ms), key=lambda m: m.number).number
+                 for ms in milestones(course)]
+        if not later:
+            return ""
+        text = ("## Milestones\n\nOnce the modules they need are released (module "
+                f"{min(later)} for the first), milestones in `milestones/` put your framework "
+                "to work on results from the history of neural networks, on your own modules.")
+    head, body = text.split("\n\n", 1)
+    return head + "\n\n" + textwrap.fill(body, width=88)
+
+
+def _milestones_readme(course: Course, repo: StudentRepository, plan: Plan) -> bytes:
+    template = string.Template((STUDENT_FILES / "milestones.md").read_text(encoding="utf-8"))
+    rows = []
+    for ms in plan.milestones:
+        rel = ms.rel_notebook
+        label = milestone_title(ms)
+        rows.append(f"| {ms.folder[:2]} | {label} | [{ms.notebook.name}]"
+                    f"({ms.folder}/{ms.notebook.name}) | [![Open in Colab]({COLAB_BADGE})]"
+                    f"({colab_url(repo, rel)}) |")
+    return template.substitute(table="\n".join(rows)).encode("utf-8")
+
+
+def _milestone_notebook(milestone: Milestone, repo: StudentRepository) -> bytes:
+    try:
+        data = milestone.notebook.read_bytes()
+        nb = json.loads(data)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CourseError(f"{milestone.rel_notebook}: cannot read it ({exc}); run "
+                          "`course build`") from exc
+    colab = [c for c in nb.get("cells", []) if c.get("id") == COLAB_CELL_ID]
+    if not colab or cell_source(colab[0]) != colab_setup_source(repo.slug, repo.branch):
+        raise CourseError(
+            f"{milestone.rel_notebook}: its Colab set-up cell does not install the package "
+            f"from {repo.slug}@{repo.branch} (course.toml); run `course build` after changing "
+            "[student_repository]")
+    return data
 
 
 def _release_notebook(module: Module, repo: StudentRepository) -> bytes:
@@ -242,32 +352,127 @@ def _release_notebook(module: Module, repo: StudentRepository) -> bytes:
     return data
 
 
-def student_tree(course: Course, repo: StudentRepository, plan: Plan,
-                 allow_placeholder: bool = False) -> dict[str, bytes]:
-    """Every file of the student repository, path -> content (nothing is written)."""
-    files: dict[str, bytes] = {}
-    for name in BINDER_FILES:
-        files[f"binder/{name}"] = (STUDENT_FILES / "binder" / name).read_bytes()
-    for m in plan.notebooks:
-        files[notebook_path(m)] = _release_notebook(m, repo)
-    for m in plan.package:
-        files[f"tinytorch/core/{m.name}.py"] = package_file(m)
-    for m in plan.stubs:
-        files[f"tinytorch/core/{m.name}.py"] = stub_file(m, plan)
-    files["tinytorch/__init__.py"] = _package_init(plan)
-    files["tinytorch/core/__init__.py"] = _core_init(plan)
-    files["pyproject.toml"] = _pyproject(course, plan)
-    files["README.md"] = _readme(course, repo, plan, allow_placeholder)
-    files[".gitignore"] = GITIGNORE.encode("utf-8")
-    files[MARKER] = (json.dumps({
+def _nbgrader_config(course: Course) -> bytes:
+    """nbgrader's configuration for students: Validate (in JupyterLab, or ``nbgrader
+    validate``) reads ``nbgrader_config.py`` in the folder it runs in, and without one
+    prints "No nbgrader_config.py file found". It holds the grader's execution limits, so
+    that Validate times a notebook out where grading would; nothing else of the course's
+    configuration (no paths, no gradebook)."""
+    from coursekit import nbg
+
+    execute = nbg.load_config(course).Execute
+    settings = {"timeout": execute.get("timeout", 30),
+                "interrupt_on_timeout": execute.get("interrupt_on_timeout", True)}
+    for key, value in settings.items():
+        if not isinstance(value, (bool, int)):
+            raise CourseError(f"{course.config_file.name}: c.Execute.{key} = {value!r}: "
+                              "expected a number (seconds) or True/False")
+    lines = [
+        '"""nbgrader\'s settings for students. Validate (the button in JupyterLab, or',
+        "`nbgrader validate NOTEBOOK`) reads this file in the folder it runs in: run it from",
+        "the root of this repository. The execution limits are the grader's, so a notebook",
+        'that times out here times out when it is graded too. Published with the course."""',
+        "",
+        "c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)",
+        "",
+        f"c.Execute.timeout = {settings['timeout']!r}  # seconds per cell",
+        f"c.Execute.interrupt_on_timeout = {settings['interrupt_on_timeout']!r}",
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _binder_file(course: Course, name: str) -> Callable[[], bytes]:
+    def read_it() -> bytes:
+        path = course.root / "binder" / name
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise CourseError(f"binder/{name}: cannot read the student image's file "
+                              f"({exc}); the course's binder/ holds "
+                              f"{', '.join(BINDER_FILES)}") from exc
+    return read_it
+
+
+def _marker(repo: StudentRepository, plan: Plan) -> bytes:
+    return (json.dumps({
         "made_by": "course publish",
         "slug": repo.slug,
         "branch": repo.branch,
         "through": plan.through.folder,
         "notebooks": [m.folder for m in plan.notebooks],
         "package": [m.folder for m in plan.package],
+        "milestones": [ms.folder for ms in plan.milestones],
     }, indent=2) + "\n").encode("utf-8")
-    return files
+
+
+def layout(course: Course, repo: StudentRepository, plan: Plan,
+           allow_placeholder: bool = False) -> dict[str, Callable[[], bytes]]:
+    """What the student repository is made of: every path, and how its content is made.
+
+    The one definition of the student repository: :func:`student_tree` writes these files
+    and nothing else, and the leak guard accepts no other path.
+    """
+    parts: dict[str, Callable[[], bytes]] = {}
+    for name in BINDER_FILES:
+        parts[f"binder/{name}"] = _binder_file(course, name)
+    for m in plan.notebooks:
+        parts[notebook_path(m)] = lambda m=m: _release_notebook(m, repo)
+    for m in plan.package:
+        parts[f"tinytorch/core/{m.name}.py"] = lambda m=m: package_file(m)
+    for m in plan.stubs:
+        parts[f"tinytorch/core/{m.name}.py"] = lambda m=m: stub_file(m, plan)
+    for rel in PACKAGE_FILES:
+        parts[rel] = lambda rel=rel: _course_file(course, rel)
+    parts["tinytorch/core/__init__.py"] = lambda: _core_init(course, plan)
+    if plan.milestones:
+        parts["milestones/README.md"] = lambda: _milestones_readme(course, repo, plan)
+        for ms in plan.milestones:
+            parts[ms.rel_notebook] = lambda ms=ms: _milestone_notebook(ms, repo)
+        for source, rel in DATA_FILES.items():
+            parts[rel] = lambda source=source: _course_file(course, source)
+    parts["pyproject.toml"] = lambda: _pyproject(course, plan)
+    parts["nbgrader_config.py"] = lambda: _nbgrader_config(course)
+    parts["README.md"] = lambda: _readme(course, repo, plan, allow_placeholder)
+    parts[".gitignore"] = lambda: GITIGNORE.encode("utf-8")
+    parts[MARKER] = lambda: _marker(repo, plan)
+    return parts
+
+
+def binary_files(course: Course) -> dict[str, bytes]:
+    """The student repository's files that are not text, with the bytes each must be."""
+    out = {}
+    for source, rel in DATA_FILES.items():
+        if rel in BINARY:
+            out[rel] = _course_file(course, source)
+    return out
+
+
+def student_tree(course: Course, repo: StudentRepository, plan: Plan,
+                 allow_placeholder: bool = False) -> dict[str, bytes]:
+    """Every file of the student repository, path -> content (nothing is written)."""
+    return {path: make() for path, make in
+            layout(course, repo, plan, allow_placeholder=allow_placeholder).items()}
+
+
+def guard_releases(course: Course) -> dict[str, list[str]]:
+    """The student repository as it would be published through each module, checked by the
+    leak guard in memory (``course check``): module folder -> its problems (empty: clean).
+    Nothing is written; a placeholder slug is allowed."""
+    from coursekit.publishing.guard import check_tree, tree_secrets
+
+    repo = read(course)
+    found: dict[str, list[str]] = {}
+    for module in course.modules():
+        plan = Plan.of(course, module)
+        try:
+            files = student_tree(course, repo, plan, allow_placeholder=True)
+        except CourseError as exc:
+            found[module.folder] = [str(exc)]
+            continue
+        found[module.folder] = check_tree(
+            files, set(layout(course, repo, plan, allow_placeholder=True)),
+            tree_secrets(course, module), binary_files(course))
+    return found
 
 
 # -- the folder -------------------------------------------------------------------------------
@@ -326,7 +531,8 @@ def _present(dest: Path, use_git: bool) -> list[str]:
         out = _git(dest, "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout
         return sorted({p for p in out.split("\0") if p})
     return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")
-                  if p.is_file() and ".git" not in p.relative_to(dest).parts)
+                  if p.is_file() and not {".git", MINE, "__pycache__", ".ipynb_checkpoints"}
+                  & set(p.relative_to(dest).parts))
 
 
 def write_tree(dest: Path, files: dict[str, bytes], use_git: bool,
@@ -360,7 +566,8 @@ def write_tree(dest: Path, files: dict[str, bytes], use_git: bool,
             if rel not in written:
                 written.append(rel)
     for folder in sorted((p for p in dest.rglob("*") if p.is_dir()), reverse=True):
-        if ".git" not in folder.relative_to(dest).parts and not any(folder.iterdir()):
+        if not {".git", MINE} & set(folder.relative_to(dest).parts) \
+                and not any(folder.iterdir()):
             folder.rmdir()
     return written, removed
 
@@ -407,13 +614,14 @@ def publish(course: Course, dest: Path, through: str | None = None, *,
     log(f"publish: student repository of {repo.slug}@{repo.branch}: notebooks "
         f"{_span(plan.notebooks)}, package {_span(plan.package)} -> {dest}")
     files = student_tree(course, repo, plan, allow_placeholder=preview)
-    looked_for = guard_tree(files, plan.expected(), course, module)
+    looked_for = guard_tree(files, set(layout(course, repo, plan, preview)), course, module,
+                            binary=binary_files(course))
     log(f"publish: leak guard: {len(files)} files clean ({looked_for} solution and "
         "hidden-test lines looked for)")
     written, removed = write_tree(dest, files, use_git, repo.branch)
     result = Published(dest, module, written, removed)
     if use_git:
-        result.commit = commit(dest, f"Publish modules {_span(plan.notebooks)} "
+        result.commit = commit(dest, f"Publish {modules_phrase(plan.notebooks)} "
                                f"(package {_span(plan.package)})"
                                + (f"\n\n{forced}" if forced else ""))
     if result.commit:

@@ -46,31 +46,39 @@
 # `DataLoader` of batch size 1. A hand-written version of the 1958 rule then runs on
 # the same examples in the same order, and the two must end with *identical* weights.
 #
+# **Whose code runs.** In your student repository this notebook runs on *your* modules:
+# those you exported from your completed notebooks (`python -m tinytorch.mine`, or the last
+# cell of each notebook), and the course's reference code for the others. The next cell
+# prints which is which. Set `REFERENCE_ONLY = True` in it to run on the reference code
+# alone, for comparison. If your code raises, or training does not do what the milestone
+# claims, the milestone runs the experiment again with one of your modules at a time and
+# names the module at fault, with your numbers beside the reference's.
+#
 # Run it as a notebook, or as a script:
 #
 # ```bash
 # python milestones/01_perceptron_1958/perceptron.py [--epochs N] [--quiet] [--out DIR]
+#     [--reference-only]
 # ```
 #
 # As a script it prints one line per epoch, saves its plot as a PNG in `--out`, and
 # ends with a `RESULT` line.
 
 # %%
+REFERENCE_ONLY = False  # True: run on the course's reference code alone, for comparison
+
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tinytorch.core.activations import ReLU
-from tinytorch.core.dataloader import DataLoader, TensorDataset
-from tinytorch.core.layers import Linear
-from tinytorch.core.optimizers import SGD
-from tinytorch.core.tensor import Tensor, no_grad
-from tinytorch.core.training import Trainer
+from tinytorch.milestone import Claim, Trial, use_framework
 
+#: The modules this milestone runs on (autograd: `backward()`; training: the `Trainer`).
+NEEDS = ("01_tensor", "02_activations", "03_layers", "05_dataloader", "06_autograd",
+         "07_optimizers", "08_training")
 IN_NOTEBOOK = "ipykernel" in sys.modules  # True inside Jupyter, False as a script
 if not IN_NOTEBOOK:
     plt.switch_backend("Agg")  # no screen needed: plots go to PNG files
@@ -86,6 +94,8 @@ def parse_settings(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1958, help="seed of the data and the model")
     parser.add_argument("--quiet", action="store_true", help="print only the RESULT line")
     parser.add_argument("--out", type=Path, default=HERE / "output", help="folder for the plot")
+    parser.add_argument("--reference-only", action="store_true",
+                        help="run on the course's reference code alone (REFERENCE_ONLY)")
     return parser.parse_args(argv)
 
 
@@ -109,6 +119,9 @@ def show(fig: plt.Figure, name: str) -> None:
     plt.close(fig)
     say(f"saved {path}")
 
+
+framework = use_framework("Milestone 1", NEEDS, quiet=SETTINGS.quiet,
+                          reference_only=REFERENCE_ONLY or SETTINGS.reference_only)
 
 # %% [markdown]
 # ## 1. Data that a line can separate
@@ -160,46 +173,49 @@ say(f"{len(X)} points, {int((y > 0).sum())} labelled +1 and {int((y < 0).sum())}
 # Training stops after the first epoch without a mistake.
 
 # %%
-class PerceptronCriterion:
+def perceptron_criterion(outputs, targets):
     """Loss of Rosenblatt's rule: mean of max(0, -y * z) for scores z and labels y in {-1, +1}."""
+    from tinytorch.core.activations import ReLU
 
-    def __init__(self) -> None:
-        self.relu = ReLU()
-
-    def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
-        return self.relu(-(targets * outputs)).mean()
+    return ReLU()(-(targets * outputs)).mean()
 
 
-def accuracy(model: Linear, points: np.ndarray, labels: np.ndarray) -> float:
+def accuracy(model, points: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of points whose sign(z) equals the label (z = 0 counts as wrong)."""
+    from tinytorch.core.tensor import Tensor, no_grad
+
     with no_grad():
         z = model(Tensor(points)).data
     return float(np.mean(np.sign(z) == labels))
 
 
-model = Linear(2, 1, rng=np.random.default_rng(SETTINGS.seed + 1))
-start_weight, start_bias = model.weight.data.copy(), model.bias.data.copy()
-loader = DataLoader(TensorDataset(X, y), batch_size=1, shuffle=True, seed=SETTINGS.seed)
-trainer = Trainer(model, SGD(model.parameters(), lr=1.0), PerceptronCriterion())
+def train_perceptron(trial: Trial) -> dict:
+    """Train Linear(2, 1) with the perceptron criterion and SGD(lr=1), one example per step,
+    until an epoch without a mistake; the model, its start and what happened per epoch."""
+    from tinytorch.core.dataloader import DataLoader, TensorDataset
+    from tinytorch.core.layers import Linear
+    from tinytorch.core.optimizers import SGD
+    from tinytorch.core.training import Trainer
 
-started = time.perf_counter()
-mistakes_per_epoch: list[int] = []
-boundaries = [np.concatenate([model.weight.data[:, 0], model.bias.data])]  # (w1, w2, b) per epoch
-for epoch in range(SETTINGS.epochs):
-    trainer.train_epoch(loader)
-    norms = trainer.history["grad_norms"][-len(loader):]
-    mistakes = sum(1 for norm in norms if norm > 0)
-    mistakes_per_epoch.append(mistakes)
-    boundaries.append(np.concatenate([model.weight.data[:, 0], model.bias.data]))
-    say(f"epoch {epoch + 1:3d}: {mistakes:3d} mistakes, training accuracy "
-        f"{accuracy(model, X, y):.3f}")
-    if mistakes == 0:
-        break
-seconds = time.perf_counter() - started
-final_accuracy = accuracy(model, X, y)
-updates = sum(mistakes_per_epoch)
-say(f"converged after {len(mistakes_per_epoch)} epochs and {updates} updates: "
-    f"accuracy {final_accuracy:.3f}")
+    model = Linear(2, 1, rng=np.random.default_rng(SETTINGS.seed + 1))
+    start = (model.weight.data.copy(), model.bias.data.copy())
+    loader = DataLoader(TensorDataset(X, y), batch_size=1, shuffle=True, seed=SETTINGS.seed)
+    trainer = Trainer(model, SGD(model.parameters(), lr=1.0), perceptron_criterion)
+    mistakes_per_epoch: list[int] = []
+    boundaries = [np.concatenate([model.weight.data[:, 0], model.bias.data])]  # (w1, w2, b)
+    for epoch in range(SETTINGS.epochs):
+        trainer.train_epoch(loader)
+        norms = trainer.history["grad_norms"][-len(loader):]
+        mistakes = sum(1 for norm in norms if norm > 0)
+        mistakes_per_epoch.append(mistakes)
+        boundaries.append(np.concatenate([model.weight.data[:, 0], model.bias.data]))
+        trial.say(f"epoch {epoch + 1:3d}: {mistakes:3d} mistakes, training accuracy "
+                  f"{accuracy(model, X, y):.3f}")
+        if mistakes == 0:
+            break
+    orders = [loader.epoch_order(e) for e in range(len(mistakes_per_epoch))]
+    return {"model": model, "start": start, "orders": orders, "boundaries": boundaries,
+            "mistakes_per_epoch": mistakes_per_epoch}
 
 # %% [markdown]
 # ## 3. The 1958 rule, written by hand
@@ -209,6 +225,11 @@ say(f"converged after {len(mistakes_per_epoch)} epochs and {updates} updates: "
 # NumPy. If the framework's gradient and update are right, both runs end with the same
 # weights, bit for bit: every number involved is a sum or difference of the same
 # float32 values.
+#
+# The experiment below trains the perceptron with the framework, runs the hand-written
+# rule on the same examples in the same order, and compares. Like every experiment of the
+# milestones it imports what it uses itself (`framework.run` can then run it again on
+# other code, to find a module at fault).
 
 # %%
 def rosenblatt(points: np.ndarray, labels: np.ndarray, w: np.ndarray, b: np.ndarray,
@@ -226,9 +247,28 @@ def rosenblatt(points: np.ndarray, labels: np.ndarray, w: np.ndarray, b: np.ndar
     return w, b
 
 
-orders = [loader.epoch_order(e) for e in range(len(mistakes_per_epoch))]
-hand_w, hand_b = rosenblatt(X, y, start_weight, start_bias, orders)
-same = bool(np.array_equal(hand_w, model.weight.data) and np.array_equal(hand_b, model.bias.data))
+def experiment(trial: Trial) -> dict:
+    """The framework's perceptron against the hand-written rule."""
+    run = train_perceptron(trial)
+    model = run["model"]
+    hand_w, hand_b = rosenblatt(X, y, *run["start"], run["orders"])
+    same = bool(np.array_equal(hand_w, model.weight.data)
+                and np.array_equal(hand_b, model.bias.data))
+    return {**run, "hand": (hand_w, hand_b), "train_accuracy": accuracy(model, X, y),
+            "epochs": len(run["mistakes_per_epoch"]), "updates": sum(run["mistakes_per_epoch"]),
+            "matches_hand_rule": same}
+
+
+result = framework.run(experiment, [
+    Claim("train_accuracy", "==", 1.0, "the rule separates the two classes"),
+    Claim("matches_hand_rule", "==", True, "the framework's weights equal the 1958 rule's"),
+])
+model, boundaries = result["model"], result["boundaries"]
+final_accuracy, updates = result["train_accuracy"], result["updates"]
+same = result["matches_hand_rule"]
+hand_w, hand_b = result["hand"]
+say(f"converged after {result['epochs']} epochs and {updates} updates: "
+    f"accuracy {final_accuracy:.3f}")
 say(f"framework weights {model.weight.data[:, 0]}, bias {model.bias.data}")
 say(f"hand-rule weights {hand_w[:, 0]}, bias {hand_b}")
 say(f"identical: {same}")
@@ -278,5 +318,6 @@ show(fig, "perceptron_boundary")
 # happens when it does not.
 
 # %%
-print(f"RESULT perceptron train_accuracy={final_accuracy:.3f} epochs={len(mistakes_per_epoch)} "
-      f"updates={updates} matches_hand_rule={same} seconds={seconds:.2f}")
+print(f"RESULT perceptron train_accuracy={final_accuracy:.3f} epochs={result['epochs']} "
+      f"updates={updates} matches_hand_rule={same} seconds={result['seconds']:.2f} "
+      f"{framework.result_line()}")

@@ -39,28 +39,35 @@
 # 2. One hidden layer, trained with your autograd, optimizer and `Trainer`, gets all 4
 #    right: 100%.
 #
+# **Whose code runs.** In your student repository this notebook runs on *your* modules:
+# those you exported from your completed notebooks (`python -m tinytorch.mine`, or the last
+# cell of each notebook), and the course's reference code for the others. The next cell
+# prints which is which. Set `REFERENCE_ONLY = True` in it to run on the reference code
+# alone, for comparison. If your code raises, or training does not do what the milestone
+# claims, the milestone runs the experiment again with one of your modules at a time and
+# names the module at fault, with your numbers beside the reference's.
+#
 # ```bash
 # python milestones/02_xor_1969/xor.py [--epochs N] [--quiet] [--out DIR]
+#     [--reference-only]
 # ```
 
 # %%
+REFERENCE_ONLY = False  # True: run on the course's reference code alone, for comparison
+
 import argparse
 import itertools
 import sys
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tinytorch.core.activations import Sigmoid, Tanh
-from tinytorch.core.dataloader import DataLoader, TensorDataset
-from tinytorch.core.layers import Linear, Sequential
-from tinytorch.core.losses import BinaryCrossEntropyLoss
-from tinytorch.core.optimizers import Adam
-from tinytorch.core.tensor import Tensor, no_grad
-from tinytorch.core.training import Trainer
+from tinytorch.milestone import Claim, Trial, use_framework
 
+#: The modules this milestone runs on (autograd: `backward()`; training: the `Trainer`).
+NEEDS = ("01_tensor", "02_activations", "03_layers", "04_losses", "05_dataloader",
+         "06_autograd", "07_optimizers", "08_training")
 IN_NOTEBOOK = "ipykernel" in sys.modules  # True inside Jupyter, False as a script
 if not IN_NOTEBOOK:
     plt.switch_backend("Agg")  # no screen needed: plots go to PNG files
@@ -75,6 +82,8 @@ def parse_settings(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1969, help="seed of the initial weights")
     parser.add_argument("--quiet", action="store_true", help="print only the RESULT line")
     parser.add_argument("--out", type=Path, default=HERE / "output", help="folder for the plot")
+    parser.add_argument("--reference-only", action="store_true",
+                        help="run on the course's reference code alone (REFERENCE_ONLY)")
     return parser.parse_args(argv)
 
 
@@ -98,6 +107,12 @@ def show(fig: plt.Figure, name: str) -> None:
     plt.close(fig)
     say(f"saved {path}")
 
+
+framework = use_framework("Milestone 2", NEEDS, quiet=SETTINGS.quiet,
+                          reference_only=REFERENCE_ONLY or SETTINGS.reference_only)
+# imported after use_framework: the code it chose (used below to look at the models)
+from tinytorch.core.activations import Sigmoid
+from tinytorch.core.tensor import Tensor, no_grad
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 Y = np.array([[0], [1], [1], [0]], dtype=np.float32)  # x1 XOR x2, one column
@@ -161,18 +176,42 @@ say(f"best accuracy of any line on XOR (labels 0110): {best_line:.2f}")
 # float32 $z$ as well (rounding never flips the sign of a sum), so that is what we
 # count.
 
+# %% [markdown]
+# **The experiments are functions** that import what they use from `tinytorch.core`
+# themselves. `framework.run(experiment, claims)` runs one on the code chosen above and
+# checks the claims; when a claim does not hold it can run the same function again on
+# other code, to find the module at fault.
+
 # %%
-def logit_accuracy(model: Sequential) -> float:
+def logit_accuracy(model) -> float:
     """Fraction of the four points where (logit > 0) equals the label; the logit is the
     output of every layer but the final Sigmoid."""
+    from tinytorch.core.tensor import Tensor, no_grad
+
     with no_grad():
         z = model[:-1](Tensor(X)).data
     return float(np.mean((z > 0) == (Y > 0.5)))
 
 
-def train(model: Sequential, epochs: int, label: str) -> list[float]:
+def snapshot(model) -> dict[str, np.ndarray]:
+    """A copy of every parameter of `model`, by name."""
+    return {name: p.data.copy() for name, p in model.named_parameters()}
+
+
+def unchanged(model, before: dict[str, np.ndarray]) -> list[str]:
+    """The parameters that are still what they were in `before`: never trained."""
+    return [name for name, p in model.named_parameters() if np.array_equal(p.data, before[name])]
+
+
+def train(model, trial: Trial, label: str) -> list[float]:
     """Train `model` on the four XOR points with BCE and Adam; return the accuracy after
     every epoch (by the sign of the logit), printing progress now and then."""
+    from tinytorch.core.dataloader import DataLoader, TensorDataset
+    from tinytorch.core.losses import BinaryCrossEntropyLoss
+    from tinytorch.core.optimizers import Adam
+    from tinytorch.core.training import Trainer
+
+    epochs = SETTINGS.epochs
     loader = DataLoader(TensorDataset(X, Y), batch_size=4)
     trainer = Trainer(model, Adam(model.parameters(), lr=0.05), BinaryCrossEntropyLoss())
     accuracies = []
@@ -180,19 +219,32 @@ def train(model: Sequential, epochs: int, label: str) -> list[float]:
         loss = trainer.train_epoch(loader)
         accuracies.append(logit_accuracy(model))
         if epoch == 1 or epoch % max(1, epochs // 6) == 0 or epoch == epochs:
-            say(f"{label} epoch {epoch:4d}: loss {loss:.4f}, accuracy {accuracies[-1]:.2f}")
+            trial.say(f"{label} epoch {epoch:4d}: loss {loss:.4f}, accuracy {accuracies[-1]:.2f}")
     return accuracies
+
+
+def one_layer(trial: Trial) -> dict:
+    """Logistic regression on XOR: its final and best accuracy."""
+    from tinytorch.core.activations import Sigmoid
+    from tinytorch.core.layers import Linear, Sequential
+
+    model = Sequential(Linear(2, 1, rng=np.random.default_rng(SETTINGS.seed)), Sigmoid())
+    before = snapshot(model)
+    history = train(model, trial, "one layer   ")
+    return {"model": model, "single_layer_accuracy": history[-1],
+            "single_layer_best": max(history),
+            "unchanged_parameters": len(unchanged(model, before))}
 
 
 with no_grad():
     tiny = Sigmoid()(Tensor(np.array([-3e-8, 0.0, 3e-8], dtype=np.float32))).data
 say(f"float32 sigmoid of -3e-8, 0, +3e-8: {tiny.tolist()}")
 
-started = time.perf_counter()
-rng = np.random.default_rng(SETTINGS.seed)
-single = Sequential(Linear(2, 1, rng=rng), Sigmoid())
-single_history = train(single, SETTINGS.epochs, "one layer   ")
-single_accuracy, best_seen = single_history[-1], max(single_history)
+single = framework.run(one_layer, [
+    Claim("single_layer_best", "<=", 0.75, "no epoch of one layer gets more than 3 of 4 points"),
+    Claim("unchanged_parameters", "==", 0, "training changes every parameter"),
+])
+single_accuracy, best_seen = single["single_layer_accuracy"], single["single_layer_best"]
 say(f"one layer: final accuracy {single_accuracy:.2f}, best in any epoch {best_seen:.2f}")
 
 # %% [markdown]
@@ -204,17 +256,31 @@ say(f"one layer: final accuracy {single_accuracy:.2f}, best in any epoch {best_s
 # crossing diagonals.
 
 # %%
-mlp = Sequential(
-    Linear(2, SETTINGS.hidden, rng=rng), Tanh(), Linear(SETTINGS.hidden, 1, rng=rng), Sigmoid()
-)
-mlp_accuracy = train(mlp, SETTINGS.epochs, "hidden layer")[-1]
-seconds = time.perf_counter() - started
+def hidden_layer(trial: Trial) -> dict:
+    """A hidden layer of Tanh units on XOR: its final accuracy."""
+    from tinytorch.core.activations import Sigmoid, Tanh
+    from tinytorch.core.layers import Linear, Sequential
+
+    rng = np.random.default_rng(SETTINGS.seed + 1)
+    model = Sequential(Linear(2, SETTINGS.hidden, rng=rng), Tanh(),
+                       Linear(SETTINGS.hidden, 1, rng=rng), Sigmoid())
+    before = snapshot(model)
+    history = train(model, trial, "hidden layer")
+    return {"model": model, "hidden_layer_accuracy": history[-1],
+            "unchanged_parameters": len(unchanged(model, before))}
+
+
+hidden = framework.run(hidden_layer, [
+    Claim("hidden_layer_accuracy", "==", 1.0, "the hidden layer gets all four points right"),
+    Claim("unchanged_parameters", "==", 0, "training changes every parameter"),
+])
+mlp, mlp_accuracy = hidden["model"], hidden["hidden_layer_accuracy"]
 
 with no_grad():
-    hidden = mlp[1](mlp[0](Tensor(X))).data
+    hidden_units = mlp[1](mlp[0](Tensor(X))).data
     probabilities = mlp(Tensor(X)).data[:, 0]
 say("x1 x2 | hidden units (tanh)          | p(XOR = 1)")
-for point, h, p in zip(X, hidden, probabilities, strict=True):
+for point, h, p in zip(X, hidden_units, probabilities, strict=True):
     say(f" {point[0]:.0f}  {point[1]:.0f} | {' '.join(f'{v:+.2f}' for v in h):28s} | {p:.3f}")
 say(f"hidden layer: accuracy {mlp_accuracy:.2f}")
 
@@ -228,7 +294,7 @@ say(f"hidden layer: accuracy {mlp_accuracy:.2f}")
 # the other.
 
 # %%
-def output_map(model: Sequential, grid: np.ndarray) -> np.ndarray:
+def output_map(model, grid: np.ndarray) -> np.ndarray:
     """The model's output for every point of `grid` (shape (..., 2)), same leading shape."""
     with no_grad():
         out = model(Tensor(grid.reshape(-1, 2).astype(np.float32))).data
@@ -238,7 +304,7 @@ def output_map(model: Sequential, grid: np.ndarray) -> np.ndarray:
 axis = np.linspace(-0.5, 1.5, 201)
 grid = np.stack(np.meshgrid(axis, axis), axis=-1)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained")
-panels = [(single, f"one layer: accuracy {single_accuracy:.0%}"),
+panels = [(single["model"], f"one layer: accuracy {single_accuracy:.0%}"),
           (mlp, f"hidden layer ({SETTINGS.hidden} tanh): accuracy {mlp_accuracy:.0%}")]
 for ax, (model, title) in zip(axes, panels, strict=True):
     p = output_map(model, grid)
@@ -267,6 +333,8 @@ show(fig, "xor_boundaries")
 # handwritten digits.
 
 # %%
+seconds = single["seconds"] + hidden["seconds"]
 print(f"RESULT xor best_line_accuracy={best_line:.3f} separable_labellings={len(separable)} "
       f"single_layer_accuracy={single_accuracy:.3f} single_layer_best={best_seen:.3f} "
-      f"hidden_layer_accuracy={mlp_accuracy:.3f} seconds={seconds:.2f}")
+      f"hidden_layer_accuracy={mlp_accuracy:.3f} seconds={seconds:.2f} "
+      f"{framework.result_line()}")

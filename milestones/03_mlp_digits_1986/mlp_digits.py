@@ -34,14 +34,25 @@
 # checkpoint every epoch. The claim checked at the end: **at least 95% accuracy on
 # digits the network never saw, in well under a minute on two CPU cores.**
 #
+# **Whose code runs.** In your student repository this notebook runs on *your* modules:
+# those you exported from your completed notebooks (`python -m tinytorch.mine`, or the last
+# cell of each notebook), and the course's reference code for the others. The next cell
+# prints which is which. Set `REFERENCE_ONLY = True` in it to run on the reference code
+# alone, for comparison. If your code raises, or training does not reach what the
+# milestone claims, the milestone trains again with one of your modules at a time and
+# names the module at fault, with your numbers beside the reference's.
+#
 # ```bash
 # python milestones/03_mlp_digits_1986/mlp_digits.py [--epochs N] [--quiet] [--out DIR]
+#     [--reference-only]
 # ```
 #
 # As a script it prints one line per epoch, saves its plots and the checkpoint in
 # `--out`, and ends with a `RESULT` line.
 
 # %%
+REFERENCE_ONLY = False  # True: run on the course's reference code alone, for comparison
+
 import os
 
 # One BLAS thread. The matrices here are small (64x64 times 64x256 at most): waking and
@@ -62,14 +73,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import tinytorch
-from tinytorch.core.activations import ReLU
-from tinytorch.core.dataloader import DataLoader, TensorDataset
-from tinytorch.core.layers import Linear, Sequential
-from tinytorch.core.losses import CrossEntropyLoss
-from tinytorch.core.optimizers import SGD
-from tinytorch.core.tensor import Tensor, no_grad
-from tinytorch.core.training import CosineSchedule, Trainer
+from tinytorch.milestone import Claim, Trial, use_framework
 
+#: The modules this milestone runs on (autograd: `backward()`; training: the `Trainer`).
+NEEDS = ("01_tensor", "02_activations", "03_layers", "04_losses", "05_dataloader",
+         "06_autograd", "07_optimizers", "08_training")
 IN_NOTEBOOK = "ipykernel" in sys.modules  # True inside Jupyter, False as a script
 if not IN_NOTEBOOK:
     plt.switch_backend("Agg")  # no screen needed: plots go to PNG files
@@ -87,6 +95,8 @@ def parse_settings(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="print only the RESULT line")
     parser.add_argument("--out", type=Path, default=HERE / "output",
                         help="folder for the plots and the checkpoint")
+    parser.add_argument("--reference-only", action="store_true",
+                        help="run on the course's reference code alone (REFERENCE_ONLY)")
     return parser.parse_args(argv)
 
 
@@ -111,6 +121,9 @@ def show(fig: plt.Figure, name: str) -> None:
     say(f"saved {path}")
 
 
+framework = use_framework("Milestone 3", NEEDS, quiet=SETTINGS.quiet,
+                          reference_only=REFERENCE_ONLY or SETTINGS.reference_only)
+
 # %% [markdown]
 # ## 1. The data, checked before use
 #
@@ -130,8 +143,10 @@ DIGITS_SHA256 = "b2dab7b501728c22e9119ad76740b2e17c77a231e42d1e592380d90886f1a05
 
 
 def find_digits() -> Path:
-    """`data/digits.npz` of the course: searched upward from here, then next to the package."""
-    for folder in [HERE, *HERE.parents, Path(tinytorch.__file__).resolve().parents[1]]:
+    """`data/digits.npz` of the course: searched upward from here, then in the package
+    (a student repository's `tinytorch/data/`, which Colab installs too) and next to it."""
+    package = Path(tinytorch.__file__).resolve().parent
+    for folder in [HERE, *HERE.parents, package, package.parent]:
         candidate = folder / "data" / "digits.npz"
         if candidate.is_file():
             return candidate
@@ -195,38 +210,52 @@ say(f"{path.name}: SHA-256 ok, {len(images)} digits; train {len(X_train)}, test 
 # never used to choose anything: the number reported is that of the last epoch.
 
 # %%
-def make_model(hidden: int, seed: int) -> Sequential:
+def make_model(hidden: int, seed: int):
     """64 -> hidden (ReLU) -> 10, weights drawn from default_rng(seed)."""
+    from tinytorch.core.activations import ReLU
+    from tinytorch.core.layers import Linear, Sequential
+
     rng = np.random.default_rng(seed)
     return Sequential(Linear(64, hidden, rng=rng), ReLU(), Linear(hidden, 10, rng=rng))
 
 
-def make_trainer(model: Sequential) -> Trainer:
+def make_trainer(model):
     """The Trainer of this milestone: SGD with momentum, cosine schedule, clipping."""
+    from tinytorch.core.losses import CrossEntropyLoss
+    from tinytorch.core.optimizers import SGD
+    from tinytorch.core.training import CosineSchedule, Trainer
+
     optimizer = SGD(model.parameters(), lr=SETTINGS.lr, momentum=0.9, weight_decay=1e-3)
     schedule = CosineSchedule(SETTINGS.lr, SETTINGS.lr / 100, SETTINGS.epochs)
     return Trainer(model, optimizer, CrossEntropyLoss(), scheduler=schedule, grad_clip_norm=5.0)
 
 
-model = make_model(SETTINGS.hidden, SETTINGS.seed)
-trainer = make_trainer(model)
-train_loader = DataLoader(TensorDataset(X_train, y_train), batch_size=SETTINGS.batch_size,
-                          shuffle=True, seed=SETTINGS.seed)
-test_loader = DataLoader(TensorDataset(X_test, y_test), batch_size=512)
-checkpoint = SETTINGS.out / "checkpoint.npz"
-SETTINGS.out.mkdir(parents=True, exist_ok=True)
+def train(trial: Trial, checkpoint: Path) -> dict:
+    """Train the MLP, evaluating on the test set and writing `checkpoint` every epoch."""
+    from tinytorch.core.dataloader import DataLoader, TensorDataset
 
-started = time.perf_counter()
-for epoch in range(SETTINGS.epochs):
-    epoch_start = time.perf_counter()
-    train_loss = trainer.train_epoch(train_loader)
-    test_loss, test_accuracy = trainer.evaluate(test_loader)
-    trainer.save_checkpoint(checkpoint)
-    say(f"epoch {epoch + 1:3d}/{SETTINGS.epochs}: lr {trainer.history['learning_rates'][-1]:.4f}  "
-        f"train loss {train_loss:.4f}  test loss {test_loss:.4f}  "
-        f"test accuracy {test_accuracy:.4f}  ({time.perf_counter() - epoch_start:.2f} s)")
-seconds = time.perf_counter() - started
-say(f"trained {SETTINGS.epochs} epochs in {seconds:.2f} s: test accuracy {test_accuracy:.4f}")
+    model = make_model(SETTINGS.hidden, SETTINGS.seed)
+    before = {name: p.data.copy() for name, p in model.named_parameters()}
+    trainer = make_trainer(model)
+    train_loader = DataLoader(TensorDataset(X_train, y_train), batch_size=SETTINGS.batch_size,
+                              shuffle=True, seed=SETTINGS.seed)
+    test_loader = DataLoader(TensorDataset(X_test, y_test), batch_size=512)
+    started = time.perf_counter()
+    test_accuracy = float("nan")
+    for epoch in range(SETTINGS.epochs):
+        epoch_start = time.perf_counter()
+        train_loss = trainer.train_epoch(train_loader)
+        test_loss, test_accuracy = trainer.evaluate(test_loader)
+        trainer.save_checkpoint(checkpoint)
+        trial.say(f"epoch {epoch + 1:3d}/{SETTINGS.epochs}: "
+                  f"lr {trainer.history['learning_rates'][-1]:.4f}  train loss {train_loss:.4f}  "
+                  f"test loss {test_loss:.4f}  test accuracy {test_accuracy:.4f}  "
+                  f"({time.perf_counter() - epoch_start:.2f} s)")
+    unchanged = [name for name, p in model.named_parameters()
+                 if np.array_equal(p.data, before[name])]
+    return {"model": model, "trainer": trainer, "test_accuracy": float(test_accuracy),
+            "unchanged_parameters": len(unchanged),
+            "training_seconds": time.perf_counter() - started}
 
 # %% [markdown]
 # ## 3. The checkpoint is complete
@@ -234,18 +263,51 @@ say(f"trained {SETTINGS.epochs} epochs in {seconds:.2f} s: test accuracy {test_a
 # A checkpoint is only useful if it restores *everything*. A fresh model, built from a
 # different seed, and a fresh trainer load the file written after the last epoch; the
 # restored model must classify the test set exactly as the trained one does.
+#
+# The experiment below does both steps, training and restoring. Like every experiment
+# of the milestones it imports what it uses itself (`framework.run` can then run it again
+# on other code, to find a module at fault); a run that looks for a module writes its
+# checkpoint into a scratch folder, not into `--out`.
 
 # %%
-restored = make_model(SETTINGS.hidden, SETTINGS.seed + 1)
-restored_trainer = make_trainer(restored)
-restored_trainer.load_checkpoint(checkpoint)
-with no_grad():
-    predictions = model(Tensor(X_test)).data.argmax(axis=1)
-    restored_predictions = restored(Tensor(X_test)).data.argmax(axis=1)
-checkpoint_ok = bool(np.array_equal(predictions, restored_predictions)
-                     and restored_trainer.epoch == trainer.epoch)
-say(f"checkpoint {checkpoint.name}: epoch {restored_trainer.epoch}, "
-    f"same predictions as the trained model: {checkpoint_ok}")
+def restores_exactly(trained: dict, checkpoint: Path) -> tuple[bool, np.ndarray]:
+    """Load `checkpoint` into a fresh model and trainer: (same predictions and epoch as the
+    trained ones, the trained model's predictions on the test set)."""
+    from tinytorch.core.tensor import Tensor, no_grad
+
+    restored = make_model(SETTINGS.hidden, SETTINGS.seed + 1)
+    restored_trainer = make_trainer(restored)
+    restored_trainer.load_checkpoint(checkpoint)
+    with no_grad():
+        predictions = trained["model"](Tensor(X_test)).data.argmax(axis=1)
+        restored_predictions = restored(Tensor(X_test)).data.argmax(axis=1)
+    same = bool(np.array_equal(predictions, restored_predictions)
+                and restored_trainer.epoch == trained["trainer"].epoch)
+    return same, predictions
+
+
+def experiment(trial: Trial) -> dict:
+    """Train, then restore the last checkpoint into a fresh model."""
+    out = trial.scratch or SETTINGS.out
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "checkpoint.npz"
+    trained = train(trial, checkpoint)
+    same, predictions = restores_exactly(trained, checkpoint)
+    return {**trained, "checkpoint": checkpoint, "checkpoint_ok": same,
+            "predictions": predictions}
+
+
+result = framework.run(experiment, [
+    Claim("test_accuracy", ">=", 0.95, "at least 95% of the test digits right"),
+    Claim("checkpoint_ok", "==", True, "the checkpoint restores the trained model exactly"),
+    Claim("unchanged_parameters", "==", 0, "training changes every parameter"),
+])
+model, trainer, predictions = result["model"], result["trainer"], result["predictions"]
+test_accuracy, checkpoint_ok = result["test_accuracy"], result["checkpoint_ok"]
+seconds = result["training_seconds"]
+say(f"trained {SETTINGS.epochs} epochs in {seconds:.2f} s: test accuracy {test_accuracy:.4f}")
+say(f"checkpoint {result['checkpoint'].name}: epoch {trainer.epoch}, "
+    f"same predictions after restoring it: {checkpoint_ok}")
 
 # %% [markdown]
 # ## 4. Learning curves
@@ -295,9 +357,7 @@ show(fig, "mlp_digits_misclassified")
 #   accuracy printed below, in seconds on two CPU cores.
 # * Backpropagation trains a hidden layer on real data, as the 1986 paper showed; the
 #   checkpoint restores the trained model exactly.
-#
-# How fast is it compared with PyTorch on the same task? See `bench/mlp_bench.py`.
 
 # %%
 print(f"RESULT mlp_digits test_accuracy={test_accuracy:.4f} epochs={SETTINGS.epochs} "
-      f"checkpoint_ok={checkpoint_ok} seconds={seconds:.2f}")
+      f"checkpoint_ok={checkpoint_ok} seconds={seconds:.2f} {framework.result_line()}")

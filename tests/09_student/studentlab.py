@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-BINDER_FILES = ("requirements.txt", "runtime.txt", "postBuild")
+BINDER_FILES = ("requirements.txt", "runtime.txt", "postBuild", "student-mode.json")
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -310,6 +310,43 @@ def solution_sources(source_notebook: Path) -> dict[str, str]:
         for cell in nb["cells"]
         if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
     }
+
+
+def completed_notebook(release_nb: Path, source_nb: Path) -> dict[str, Any]:
+    """A release notebook with every solution cell written in, as a student who finished it
+    saves it: the reference solutions, without nbgrader's region markers."""
+    solutions = {gid: "\n".join(line for line in text.splitlines()
+                                if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
+                 for gid, text in solution_sources(source_nb).items()}
+    nb = json.loads(release_nb.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if grade_id(cell) in solutions:
+            cell["source"] = solutions[grade_id(cell)]
+    return nb
+
+
+def export_modules(venv: Path, repo: Path, home: Path, log: Path, work: Path) -> None:
+    """Complete every released notebook (copies under ``work``) and export them all with
+    the student environment's ``python -m tinytorch.mine``, as a student does in a terminal
+    of their JupyterLab."""
+    args = []
+    for folder in sorted(p.name for p in (repo / "release").iterdir() if p.is_dir()):
+        name = folder[3:]
+        copy = work / folder / f"{name}.ipynb"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(json.dumps(completed_notebook(
+            repo / "release" / folder / f"{name}.ipynb",
+            REPO / "source_notebooks" / folder / f"{name}.ipynb")), encoding="utf-8")
+        args += [folder[:2], str(copy)]
+    _run([str(venv / "bin" / "python"), "-m", "tinytorch.mine", *args], log, cwd=repo,
+         env=isolated_env(venv, home), timeout=900)
+
+
+def printed_text(nb: dict[str, Any]) -> str:
+    """What the code cells of a saved notebook printed."""
+    return "".join(_text(out.get("text", "")) for cell in nb["cells"]
+                   if cell["cell_type"] == "code" for out in cell.get("outputs", [])
+                   if out["output_type"] == "stream")
 
 
 def _text(source: str | list[str]) -> str:

@@ -2,12 +2,17 @@
 sets it up from the published student repository.
 
 The repository is released through the target module, ``08_training`` once module 08
-exists (``STUDENT_TEST_MODULE=01_tensor`` picks another); its notebook is the one driven.
+exists (``STUDENT_TEST_MODULE=01_tensor`` picks another); its notebook is the one driven,
+and with 08 released the XOR milestone runs on the student's exported modules.
 Screenshots are written to ``tests/09_student/artifacts/<test name>/``.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pytest
 import studentlab
 
 
@@ -74,6 +79,11 @@ def test_solved_notebook_runs_clean_and_validates(lab: studentlab.Lab, target_mo
     assert not not_run, f"code cells that did not run: {not_run}"
     tests_run = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
     assert tests_run, f"{path} has no visible test cells"
+
+    # the last cell exported the notebook as saved into the student's own package
+    last = studentlab.printed_text({"cells": nb["cells"][-1:]})
+    assert f"{target_module[:2]} ({module_name}): exported to mine/{module_name}.py" in last, last
+    assert (lab.server.root / "mine" / f"{module_name}.py").is_file()
 
     verdict, text = lab.validate("04-validate-solved")
     assert verdict == "success", f"Validate on the solved notebook said {verdict!r}:\n{text[:2000]}"
@@ -178,3 +188,46 @@ def _status(server: studentlab.LabServer, path: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+
+
+XOR = "milestones/02_xor_1969/xor.ipynb"
+
+
+def test_xor_milestone_runs_on_the_students_modules(lab: studentlab.Lab, target_module: str,
+                                                    artifacts: Path,
+                                                    tmp_path: Path) -> None:
+    """Modules 01-08 completed (the reference solutions standing in for the student's work)
+    and exported with the student environment's `python -m tinytorch.mine`; the XOR
+    milestone, opened from the repository and run in JupyterLab, says at the top that every
+    module is the student's, holds its claims (one layer at most 3 of 4 points, a hidden
+    layer all 4) and draws its plot, without an error."""
+    if target_module != "08_training":
+        pytest.skip("the milestones are published with module 08 (STUDENT_TEST_MODULE)")
+    server = lab.server
+    studentlab.export_modules(server.venv, server.root, server.home, artifacts / "mine.log",
+                              tmp_path)
+    folders = sorted(p.name for p in (server.root / "release").iterdir() if p.is_dir())
+    assert sorted(f"{p.stem}" for p in (server.root / "mine").glob("*.py")) == \
+        sorted(f[3:] for f in folders)
+    cells = server.notebook(XOR)["cells"]
+    lab.open(XOR, cells=len(cells))
+    lab.screenshot("01-opened")
+    lab.run_all(timeout=300)
+    lab.save()
+    lab.screenshot("02-ran-all")
+    nb = server.notebook(XOR)
+    problems = studentlab.problem_outputs(nb)
+    assert not problems, "errors or stderr in the milestone:\n" + "\n".join(problems)
+    assert lab.error_outputs_shown() == 0
+    text = studentlab.printed_text(nb)
+    for folder in folders:
+        assert re.search(rf"^  {folder[:2]} {folder[3:]} +yours +mine/{folder[3:]}\.py",
+                         text, re.M), text[:2500]
+    result = next(line for line in text.splitlines() if line.startswith("RESULT xor "))
+    values = dict(item.split("=", 1) for item in result.split()[2:])
+    assert float(values["single_layer_best"]) <= 0.75 and \
+        float(values["hidden_layer_accuracy"]) == 1.0, values
+    assert values["culprits"] == "none" and values["yours"] == ",".join(f[:2] for f in folders)
+    assert any("image/png" in out.get("data", {}) for cell in nb["cells"]
+               if cell["cell_type"] == "code" for out in cell.get("outputs", [])), "no plot"
+    assert lab.page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output img").count() >= 1

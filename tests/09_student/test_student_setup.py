@@ -18,11 +18,12 @@ import studentlab
 from coursekit.authoring.colab import course_colab_source
 from coursekit.course import Course
 from coursekit.publishing import lab
-from coursekit.publishing.publish import STUDENT_FILES
 
 REPO = studentlab.REPO
 #: The student repository's binder/ (``course publish`` copies it).
-BINDER = STUDENT_FILES / "binder"
+BINDER = REPO / "binder"
+#: Student mode, as binder/student-mode.json defines it.
+MODE = lab.StudentMode.read(REPO)
 DEV_TOOLS = {"pytest", "ruff", "hypothesis", "playwright", "iniconfig", "pluggy"}
 
 
@@ -55,26 +56,67 @@ def test_runtime_matches_the_course_python() -> None:
     assert tuple(map(int, match.groups())) >= tuple(map(int, floor.groups()))
 
 
-def test_postbuild_is_strict_and_uses_the_student_settings() -> None:
+def test_binder_says_where_binder_is_launched_from() -> None:
+    """The student image sits at the top of the instructor's repository, saying that Binder
+    is launched from the student repository, never from this one."""
+    for name in ("requirements.txt", "postBuild"):
+        comments = [line.lstrip("#").strip() for line in (BINDER / name).read_text().splitlines()
+                    if line.startswith("#")]
+        text = " ".join(" ".join(comments).split())
+        assert "Binder is launched from the student repository" in text, name
+        assert "never from the instructor's repository" in text, name
+
+
+def test_postbuild_is_strict_and_reads_the_student_settings() -> None:
     """postBuild: executable bash with set -e, valid syntax, the settings of
-    coursekit.publishing.lab."""
+    binder/student-mode.json (defined there once, not written into the script)."""
     path = BINDER / "postBuild"
     text = path.read_text()
     assert os.access(path, os.X_OK), "binder/postBuild must be executable"
     assert re.search(r"(?m)^set -e", text), "binder/postBuild must stop at the first error"
     subprocess.run(["bash", "-n", str(path)], check=True)
     assert "pip install --no-deps -e ." in text
-    for plugin in lab.STUDENT_DISABLED_LAB_PLUGINS:
-        assert plugin in text, f"binder/postBuild does not disable {plugin}"
-    for extension in lab.STUDENT_DISABLED_SERVER_EXTENSIONS:
-        assert extension in text, f"binder/postBuild does not disable {extension}"
+    assert "binder/student-mode.json" in text
+    for name in MODE.disabled_lab_plugins + MODE.disabled_server_extensions:
+        assert name not in text, f"binder/postBuild names {name}: read it from the settings"
     for line in text.splitlines():
         if "labextension" in line and "--level" in line:
             assert "--level=sys_prefix" in line, f"JupyterLab 4 wants sys_prefix: {line}"
 
 
+def test_postbuild_disables_what_student_mode_names(tmp_path: Path) -> None:
+    """The jupyter commands postBuild runs, recorded by a stand-in `jupyter` on PATH (the
+    real ones change the environment they run in): every plugin and server extension of
+    binder/student-mode.json is disabled, the plugins locked too."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.txt"
+    (bin_dir / "jupyter").write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
+    (bin_dir / "jupyter").chmod(0o755)
+    repo = tmp_path / "repo"
+    (repo / "binder").mkdir(parents=True)
+    for name in ("postBuild", "student-mode.json"):
+        (repo / "binder" / name).write_bytes((BINDER / name).read_bytes())
+    # step 1 (pip install -e .) and step 3 (the overrides) are left out: the first line of
+    # each is replaced, so that only the jupyter commands run
+    script = (repo / "binder" / "postBuild").read_text()
+    script = script.replace("python -m pip install --no-deps -e .", ":")
+    script = re.sub(r"python - <<'PY'\n.*?\nPY\n", "", script, flags=re.S)
+    (repo / "binder" / "postBuild").write_text(script)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}"
+               f"{os.pathsep}{os.environ.get('PATH', '')}")
+    subprocess.run(["bash", "binder/postBuild"], cwd=repo, env=env, check=True,
+                   capture_output=True, text=True)
+    calls = log.read_text().splitlines()
+    plugins = " ".join(MODE.disabled_lab_plugins)
+    assert f"labextension disable --level=sys_prefix {plugins}" in calls, calls
+    assert f"labextension lock --level=sys_prefix {plugins}" in calls, calls
+    extensions = " ".join(MODE.disabled_server_extensions)
+    assert f"server extension disable --sys-prefix {extensions}" in calls, calls
+
+
 def test_postbuild_overrides_equal_student_mode(tmp_path: Path) -> None:
-    """The overrides postBuild writes are lab.STUDENT_SETTING_OVERRIDES (run on a temp app dir)."""
+    """The overrides postBuild writes are student mode's (run on a temp app dir)."""
     text = (BINDER / "postBuild").read_text()
     script = re.search(r"python - <<'PY'\n(.*?)\nPY\n", text, re.S)
     assert script, "binder/postBuild: the overrides step (python - <<'PY' ... PY) not found"
@@ -83,28 +125,28 @@ def test_postbuild_overrides_equal_student_mode(tmp_path: Path) -> None:
     (settings / "overrides.json").write_text('{"some/plugin:kept": {"x": 1}}')
     env = dict(os.environ, JUPYTERLAB_DIR=str(tmp_path))
     subprocess.run([sys.executable, "-c", script.group(1)], env=env, check=True,
-                   capture_output=True)
+                   capture_output=True, cwd=REPO)  # from the repository's root, as Binder
     written = json.loads((settings / "overrides.json").read_text())
     assert written.pop("some/plugin:kept") == {"x": 1}, "existing overrides must be kept"
-    assert written == lab.STUDENT_SETTING_OVERRIDES
+    assert written == MODE.setting_overrides
 
 
 def test_student_config_disables_instructor_extensions(tmp_path: Path) -> None:
     """``course lab``'s private config: what Jupyter itself reports as disabled."""
     config = tmp_path / "config"
-    lab.write_student_config(config)
+    lab.write_student_config(config, MODE)
     env = lab.student_env(config)
     jupyter = [sys.executable, "-m", "jupyter"]
     labext = subprocess.run([*jupyter, "labextension", "list"], env=env, capture_output=True,
                             text=True, check=True)
     disabled = labext.stdout + labext.stderr
     section = disabled.split("Disabled extensions:")[-1]
-    for plugin in lab.STUDENT_DISABLED_LAB_PLUGINS:
+    for plugin in MODE.disabled_lab_plugins:
         assert plugin in section, f"{plugin} not disabled in student mode:\n{disabled}"
     server = subprocess.run([*jupyter, "server", "extension", "list"], env=env,
                             capture_output=True, text=True, check=True)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", server.stdout + server.stderr)
-    for extension in lab.STUDENT_DISABLED_SERVER_EXTENSIONS:
+    for extension in MODE.disabled_server_extensions:
         assert re.search(rf"{re.escape(extension)} disabled", plain), plain
 
 

@@ -11,13 +11,16 @@ in a subprocess (as a student or CI would), parse that line and check the claim:
   milestone: w2+b>0, w1+b>0, b<=0 imply w1+w2+b>0), so the best line scores 3/4 = 0.75
   and a trained single layer never more; of the 2^4 = 16 labellings of the square's
   corners, all but XOR and XNOR are linearly separable: 14. A hidden layer gets 4/4.
-* MLP digits 1986: at least 95% test accuracy in under 60 s of wall time.
+* MLP digits 1986: at least 95% test accuracy (how long it takes is measured by
+  ``bench/milestones_bench.py``, not here: no test depends on the machine's speed).
+
+Here, in the instructor's repository, they run on the reference code; ``test_mine.py``
+runs them in a published student repository, on a student's exported modules.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import os
 import shutil
@@ -37,9 +40,11 @@ XOR = MILESTONES / "02_xor_1969" / "xor.py"
 DIGITS = MILESTONES / "03_mlp_digits_1986" / "mlp_digits.py"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-_spec = importlib.util.spec_from_file_location("milestones_build", MILESTONES / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
+from coursekit.authoring import milestones as build  # noqa: E402
+from coursekit.authoring.colab import course_colab_source  # noqa: E402
+from coursekit.course import Course, CourseError  # noqa: E402
+
+COURSE = Course(ROOT)
 
 
 def run_script(
@@ -107,12 +112,11 @@ def test_xor_other_seeds_quick(tmp_path: Path, seed: int) -> None:
     assert float(values["hidden_layer_accuracy"]) == 1.0, values
 
 
-def test_mlp_digits_reaches_95_percent_within_a_minute(tmp_path: Path) -> None:
+def test_mlp_digits_reaches_95_percent(tmp_path: Path) -> None:
     process, wall = run_script(DIGITS, "--out", str(tmp_path), timeout=300)
     values = result(process, "mlp_digits")
     assert float(values["test_accuracy"]) >= 0.95, values
-    assert wall < 60.0, f"the whole script took {wall:.1f} s, the budget is 60 s"
-    assert float(values["seconds"]) < wall, values
+    assert 0 < float(values["seconds"]) < wall, values
     assert values["checkpoint_ok"] == "True", values
     assert process.stdout.count("test accuracy") >= int(values["epochs"]), "one line per epoch"
     for name in ("mlp_digits_curves.png", "mlp_digits_misclassified.png"):
@@ -140,34 +144,63 @@ def test_mlp_digits_refuses_a_changed_data_file(tmp_path: Path) -> None:
 
 
 def test_notebooks_in_sync() -> None:
-    sources = build.sources()
-    assert [path.relative_to(MILESTONES).as_posix() for path in sources] == [
-        "01_perceptron_1958/perceptron.py",
-        "02_xor_1969/xor.py",
-        "03_mlp_digits_1986/mlp_digits.py",
+    sources = build.milestones(COURSE)
+    assert [ms.rel_source for ms in sources] == [
+        "milestones/01_perceptron_1958/perceptron.py",
+        "milestones/02_xor_1969/xor.py",
+        "milestones/03_mlp_digits_1986/mlp_digits.py",
     ]
-    stale = build.stale()
-    assert not stale, f"out of date: {stale}; run: python milestones/build.py"
+    stale = build.stale(COURSE)
+    assert not stale, f"out of date: {stale}; run: course build"
 
 
 def test_build_is_deterministic_and_keeps_every_cell() -> None:
-    for source in build.sources():
-        text = build.notebook_text(source)
-        assert text == build.notebook_text(source)
+    """Every "# %%" cell of the source, in order, after the Colab set-up cell (the first
+    code cell, as in the modules' notebooks); stable ids; no outputs."""
+    colab = course_colab_source(COURSE)
+    for ms in build.milestones(COURSE):
+        text = build.notebook_text(ms, colab)
+        assert text == build.notebook_text(ms, colab)
         nb = nbformat.reads(text, as_version=4)
-        # every "# %%" header of the source starts one cell
-        headers = sum(1 for line in source.read_text().splitlines() if line.startswith("# %%"))
-        assert len(nb.cells) == headers, source
-        assert [cell.id for cell in nb.cells] == [f"cell-{i:03d}" for i in range(headers)]
+        headers = sum(1 for line in ms.source.read_text().splitlines()
+                      if line.startswith("# %%"))
+        assert len(nb.cells) == headers + 1, ms.source
+        code = [cell for cell in nb.cells if cell.cell_type == "code"]
+        assert code[0].id == build.COLAB_CELL_ID and code[0].source == colab
+        assert code[1].source.startswith("REFERENCE_ONLY = False"), "the switch comes first"
+        ids = [cell.id for cell in nb.cells if cell.id != build.COLAB_CELL_ID]
+        assert ids == [f"cell-{i:03d}" for i in range(headers)]
         assert all(cell.get("outputs", []) == [] for cell in nb.cells)
+
+
+def test_needs_name_what_a_milestone_imports(tmp_path: Path) -> None:
+    """NEEDS is what publishing goes by: a milestone that imports a module NEEDS leaves out,
+    or names one the course does not have, is refused with the reason."""
+    xor = build.milestones(COURSE)[1]
+    assert [m.folder for m in build.needs(COURSE, xor)] == [m.folder for m in COURSE.modules()]
+    perceptron = build.needs(COURSE, build.milestones(COURSE)[0])
+    assert "04_losses" not in [m.folder for m in perceptron]
+    text = xor.source.read_text()
+    cases = {
+        "left-out": (text.replace('"04_losses", ', ""), "tinytorch.core.losses"),
+        "unknown": (text.replace('"04_losses"', '"04_lossez"'), "04_lossez"),
+        "missing": (text.replace("NEEDS = (", "NEEDED = ("), "no NEEDS"),
+    }
+    for name, (changed, words) in cases.items():
+        folder = tmp_path / name / "02_xor_1969"
+        folder.mkdir(parents=True)
+        (folder / "xor.py").write_text(changed)
+        with pytest.raises(CourseError, match=words.replace(".", r"\.")):
+            build.needs(COURSE, build.Milestone("02_xor_1969", folder / "xor.py"))
 
 
 def test_notebooks_run_in_a_kernel(tmp_path: Path) -> None:
     """In a notebook the scripts take their defaults (no argparse of the kernel's argv),
     show plots inline and still end with the RESULT line."""
     nbclient = pytest.importorskip("nbclient")
-    for source in build.sources():
-        nb = nbformat.reads(build.notebook_text(source), as_version=4)
+    for ms in build.milestones(COURSE):
+        source = ms.source
+        nb = nbformat.reads(ms.notebook.read_text(), as_version=4)
         client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                                          resources={"metadata": {"path": str(tmp_path)}})
         client.execute()

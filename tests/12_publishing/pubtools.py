@@ -10,8 +10,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 TEST_SLUG = "course-test-org/tinytorch-student"
 TEST_BRANCH = "main"
-COPIED = ("modules", "source_notebooks", "release", "tinytorch", "grader_config.py",
-          "pyproject.toml", "requirements.txt")
+COPIED = ("modules", "source_notebooks", "release", "tinytorch", "binder", "milestones", "data",
+          "grader_config.py", "pyproject.toml", "requirements.txt")
 
 
 def write_settings(root: Path, slug: str = TEST_SLUG, branch: str = TEST_BRANCH,
@@ -78,8 +78,12 @@ def blocks(source_notebook: Path, kind: str) -> list[str]:
 
 
 def searchable(rel: str, data: bytes) -> str:
-    """What a reader sees of a file: a notebook's cell sources and outputs, else the text."""
-    text = data.decode("utf-8")
+    """What a reader sees of a file: a notebook's cell sources and outputs, else the text
+    (a binary file, the milestones' data, as Latin-1)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
     if not rel.endswith(".ipynb"):
         return text
     parts = []

@@ -48,7 +48,9 @@ def _clean(course: Course, through: str = "03") -> dict[str, bytes]:
 
 def _problems(course: Course, files: dict[str, bytes], through: str = "03") -> list[str]:
     plan = _plan(course, through)
-    return check_tree(files, plan.expected(), tree_secrets(course, plan.through))
+    expected = set(publishing.layout(course, read(course), plan))
+    return check_tree(files, expected, tree_secrets(course, plan.through),
+                      publishing.binary_files(course))
 
 
 @pytest.mark.parametrize("through", ["01", "03", "08"])
@@ -168,8 +170,8 @@ FILE_CASES = [
      "gradebook"),
     ("grader-config", "grader_config.py",
      lambda c, tmp: (c.root / "grader_config.py").read_bytes(), "grader configuration"),
-    ("nbgrader-config", "nbgrader_config.py", lambda c, tmp: b"c = get_config()\n",
-     "grader configuration"),
+    ("nbgrader-config", "release/03_layers/nbgrader_config.py",
+     lambda c, tmp: b"c = get_config()\n", "grader configuration"),
     ("example-submission", "examples/submissions/ada_complete/01_tensor/tensor.ipynb",
      lambda c, tmp: (c.root / "release/01_tensor/tensor.ipynb").read_bytes(), "student work"),
     ("stray-release-file", "release/03_layers/layers.py", lambda c, tmp: b"x = 1\n",
@@ -178,6 +180,15 @@ FILE_CASES = [
      lambda c, tmp: (c.root / "tinytorch/core/layers.py").read_bytes(),
      "solution line of 03_layers"),
 ]
+
+
+def test_the_data_file_must_be_the_courses(course: Course) -> None:
+    """The milestones' data is the one file that is not text: it may only be the course's
+    own bytes (a changed file is reported, whatever it holds)."""
+    files = _clean(course, "08")
+    files["tinytorch/data/digits.npz"] += b"x"
+    problems = _problems(course, files, "08")
+    assert problems == ["tinytorch/data/digits.npz: not the course's file (its bytes differ)"]
 
 
 @pytest.mark.parametrize("case", FILE_CASES, ids=[c[0] for c in FILE_CASES])

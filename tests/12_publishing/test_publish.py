@@ -51,11 +51,19 @@ def test_tree_holds_exactly_the_student_files(course: Course, published: dict[st
     notebooks, _, _ = _modules(course, through)
     expected = {
         ".course-publish.json", ".gitignore", "README.md", "pyproject.toml",
-        "binder/requirements.txt", "binder/postBuild", "binder/runtime.txt",
-        "tinytorch/__init__.py", "tinytorch/core/__init__.py",
+        "nbgrader_config.py", "binder/requirements.txt", "binder/postBuild",
+        "binder/runtime.txt", "binder/student-mode.json",
+        "tinytorch/__init__.py", "tinytorch/core/__init__.py", "tinytorch/mine.py",
+        "tinytorch/milestone.py",
         *(f"release/{m.folder}/{m.name}.ipynb" for m in notebooks),
         *(f"tinytorch/core/{m.name}.py" for m in course.modules()),
     }
+    if through == "08":  # every milestone needs module 08's Trainer
+        expected |= {"milestones/README.md", "tinytorch/data/digits.npz",
+                     "tinytorch/data/README.md",
+                     "milestones/01_perceptron_1958/perceptron.ipynb",
+                     "milestones/02_xor_1969/xor.ipynb",
+                     "milestones/03_mlp_digits_1986/mlp_digits.ipynb"}
     committed = set(git(dest, "ls-files").split())
     assert committed == expected, (
         f"unexpected: {sorted(committed - expected)}; missing: {sorted(expected - committed)}")
@@ -64,7 +72,7 @@ def test_tree_holds_exactly_the_student_files(course: Course, published: dict[st
     for path in committed:
         top = path.split("/", 1)[0]
         assert top not in {"modules", "source_notebooks", "examples", "grading"}, path
-        assert not re.search(r"\.(db|sqlite3?)$|gradebook|grader_config|nbgrader_config", path)
+        assert not re.search(r"\.(db|sqlite3?)$|gradebook|(^|/)grader_config", path)
 
 
 @pytest.mark.parametrize("through", THROUGHS)
@@ -229,4 +237,132 @@ def test_marker_names_what_was_published(course: Course, published: dict[str, Pa
         "made_by": "course publish", "slug": TEST_SLUG, "branch": TEST_BRANCH,
         "through": notebooks[-1].folder, "notebooks": [m.folder for m in notebooks],
         "package": [m.folder for m in package],
+        "milestones": (["01_perceptron_1958", "02_xor_1969", "03_mlp_digits_1986"]
+                       if through == "08" else []),
     }
+
+
+def _preview(course: Course, dest: Path, through: str) -> Path:
+    from coursekit.publishing.publish import publish
+
+    publish(course, dest, through, preview=True, log=lambda line: None)
+    return dest
+
+
+@pytest.mark.parametrize("through", ["02", "07"])
+def test_words_follow_what_was_published(course: Course, tmp_path: Path, through: str) -> None:
+    """One module is "module 01", not "modules 01"; the hand-in example is the notebook of
+    the module in hand, never one of a module not released yet."""
+    dest = _preview(course, tmp_path / "repo", through)
+    _, package, later = _modules(course, through)
+    texts = {rel: " ".join(searchable(rel, data).split())
+             for rel, data in tree_bytes(dest).items() if not rel.endswith(".ipynb")}
+    for rel, text in texts.items():
+        assert "modules 01 " not in text and "modules 01," not in text \
+            and "modules 01)" not in text, f"{rel}: 'modules 01' for one module"
+    if len(package) == 1:
+        assert "module 01" in texts["README.md"] and "module 01" in texts["pyproject.toml"]
+    current = later[0]
+    readme = texts["README.md"]
+    assert f"(`{current.name}.ipynb` for module {current.number})" in readme, readme
+    for m in later[1:]:
+        assert f"{m.name}.ipynb" not in readme, f"the README names {m.name}.ipynb"
+
+
+def test_nbgrader_validate_finds_the_students_config(published: dict[str, Path]) -> None:
+    """`nbgrader validate` from the repository's root reads its nbgrader_config.py (no "No
+    nbgrader_config.py file found"), which holds the grader's limit per cell and no path of
+    the instructor's."""
+    import nbgrader  # noqa: F401  (nbgrader validate is its command line)
+
+    from coursekit import nbg
+
+    dest = published["03"]
+    config = (dest / "nbgrader_config.py").read_text(encoding="utf-8")
+    timeout = nbg.load_config(Course(REPO)).Execute.timeout
+    assert f"c.Execute.timeout = {timeout!r}" in config, config
+    assert "CourseDirectory" not in config and "db_url" not in config
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "validate",
+                          "release/01_tensor/tensor.ipynb"], cwd=dest, capture_output=True,
+                         text=True, timeout=300)
+    said = run.stdout + run.stderr
+    assert "No nbgrader_config.py file found" not in said, said
+    assert "NotImplementedError" in said or "failed" in said.lower(), said
+
+
+@pytest.mark.parametrize("through", ["05", "07", "08"])
+def test_milestones_come_with_the_modules_they_need(course: Course, tmp_path: Path,
+                                                    through: str) -> None:
+    """A milestone is published once every module it needs is released: all three need
+    module 08 (the Trainer), so --through 05 or 07 carries none of them and no data; 08
+    carries all three, their data (the course's file, byte for byte) and a README."""
+    dest = _preview(course, tmp_path / "repo", through)
+    files = set(tree_bytes(dest))
+    shown = [p for p in files if p.startswith(("milestones/", "tinytorch/data/"))]
+    readme = " ".join((dest / "README.md").read_text(encoding="utf-8").split())
+    if through != "08":
+        assert shown == [], shown
+        assert "## Milestones" in readme and "module 08" in readme
+        return
+    for ms in ("01_perceptron_1958/perceptron", "02_xor_1969/xor",
+               "03_mlp_digits_1986/mlp_digits"):
+        nb = load_nb(dest / "milestones" / f"{ms}.ipynb")
+        assert nb == load_nb(course.root / "milestones" / f"{ms}.ipynb")
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        url = f"git+https://github.com/{TEST_SLUG}@{TEST_BRANCH}"
+        assert f'"tinytorch-course @ {url}"' in cell_text(code[0]), f"{ms}: Colab cell"
+        assert cell_text(code[1]).startswith("REFERENCE_ONLY = False")
+    assert (dest / "tinytorch/data/digits.npz").read_bytes() == \
+        (course.root / "data/digits.npz").read_bytes()
+    project = tomllib.loads((dest / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["tool"]["setuptools"]["package-data"]["tinytorch"] == ["data/*"]
+    guide = (dest / "milestones/README.md").read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(((?!https?:)[^)]+)\)", guide):
+        assert (dest / "milestones" / target).is_file(), target
+    assert "[milestones/](milestones/README.md)" in readme and "REFERENCE_ONLY" in readme
+
+
+def test_the_students_own_package_survives_publishing(course: Course, tmp_path: Path) -> None:
+    """mine/ (what python -m tinytorch.mine writes) is never tracked: git status stays clean,
+    and the next publish neither removes it nor commits it."""
+    from coursekit.publishing.publish import publish
+
+    dest = tmp_path / "student"
+    publish(course, dest, "07", log=lambda line: None)
+    (dest / "mine").mkdir()
+    own = {"layers.py": b"# my layers\n", "exported.json": b"{}\n"}
+    for name, data in own.items():
+        (dest / "mine" / name).write_bytes(data)
+    assert git(dest, "status", "--porcelain").strip() == ""
+    result = publish(course, dest, "08", log=lambda line: None)
+    assert result.commit and not [p for p in result.written + result.removed
+                                  if p.startswith("mine/")]
+    assert {n: (dest / "mine" / n).read_bytes() for n in own} == own
+    assert not [p for p in git(dest, "ls-files").split() if p.startswith("mine/")]
+    assert git(dest, "status", "--porcelain").strip() == ""
+
+
+def test_a_milestone_carrying_a_solution_is_refused(course: Course, tmp_path: Path) -> None:
+    """The leak guard reads the milestone notebooks too: a line of module 08's solution in a
+    milestone stops --through 08, naming the notebook."""
+    import shutil
+
+    from coursekit.authoring.milestones import build_milestones
+    from coursekit.publishing.guard import TreeLeakError
+    from coursekit.publishing.publish import publish
+
+    root = tmp_path / "course"
+    shutil.copytree(course.root, root)
+    copy = Course(root)
+    training = next(m for m in copy.modules() if m.name == "training")
+    line = next(text.strip() for block in blocks(training.source_notebook, "SOLUTION")
+                for text in block.splitlines()
+                if len(text.strip()) > 30 and not text.strip().startswith("#"))
+    source = root / "milestones/02_xor_1969/xor.py"
+    source.write_text(source.read_text() + f"\n# %%\n# {line}\n")
+    build_milestones(copy, log=lambda text: None)
+    with pytest.raises(TreeLeakError) as err:
+        publish(copy, tmp_path / "student", "08", log=lambda text: None)
+    assert any(p.startswith("milestones/02_xor_1969/xor.ipynb") and "solution line of "
+               "08_training" in p for p in err.value.leaks), err.value.leaks
+    assert not (tmp_path / "student").exists()
