@@ -16,10 +16,9 @@ from coursekit.authoring.build import build
 from coursekit.authoring.milestones import milestones, needs
 from coursekit.authoring.milestones import stale as stale_milestones
 from coursekit.course import Course, CourseError, Module
-from coursekit.grading.grade import run_jobs
+from coursekit.grading.session import GradingOptions, GradingSession
 from coursekit.text import number
 from coursekit.grading.records.results import Job, default_workers
-from coursekit.grading.records.root import kernel_environment, open_root
 from coursekit.authoring.lint import LintError
 from coursekit.authoring.release import generate
 
@@ -131,10 +130,11 @@ def check(course: Course, wanted: list[str] | None = None, *, skip_grading: bool
                     else:
                         rows[m.folder][col] = "missing"
                         ok = False
-            with kernel_environment(course):
-                groot = open_root(course, Path(tmp) / "grading")
-                graded = run_jobs(groot, modules, jobs, default_workers() if workers is None
-                                  else workers, feedback=False, log=lambda line: None)
+            options = GradingOptions(
+                feedback=False, workers=default_workers() if workers is None else workers)
+            with GradingSession(course, Path(tmp) / "grading", modules=modules,
+                                options=options, log=lambda line: None) as session:
+                graded = session.grade_all(jobs)
             by_job = {(r.student, r.assignment): r for r in graded}
             for job in jobs:
                 m, student = job.module, job.student

@@ -6,7 +6,6 @@ import json
 import re
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,10 +14,10 @@ from coursekit import nbg, settings
 from coursekit.course import Course, CourseError, Module
 from coursekit.grading.records import changes, database
 from coursekit.grading.records import deadlines
-from coursekit.grading.execution import kernelserver
 from coursekit.grading.execution import sandbox as sb
 from coursekit.text import duration, number
 from coursekit.released import released_modules, require_released, through_setting
+from coursekit.grading.session import GradingOptions, GradingSession
 from coursekit.grading.records.results import (
     NOT_DUE,
     Job,
@@ -31,27 +30,19 @@ from coursekit.grading.records.results import (
     write_csv,
 )
 from coursekit.grading.dispatch.bundle import (
-    add_gradebook,
-    digest,
     grader_digest,
-    pack,
     submission_digest,
-    write_bundle,
 )
 from coursekit.grading.dispatch.cluster import ClusterStopped
-from coursekit.grading.records.gradebook import make_template, record_names
-from coursekit.grading.dispatch.jobs import Grader, answer_store, make_request
+from coursekit.grading.records.gradebook import record_names
 from coursekit.grading.records.root import (
     ROOT_CONFIG,
     GradingRoot,
     choose_gradebook,
-    fill_root,
-    kernel_environment,
-    open_root,
 )
 
 if TYPE_CHECKING:
-    from coursekit.grading.dispatch.cluster import Cluster
+    pass
 
 COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-\d+|_\d+|\s+copy(\s*\d+)?)$", re.IGNORECASE)
 
@@ -154,61 +145,6 @@ def _check_layout(submissions: Path, found: list[str], modules: set[str]) -> Non
         raise CourseError(f"--submissions {submissions}: no student folder holds a module "
                           f"folder, but {deeper[0]} does ({layout}); give the folder that "
                           f"holds the students' folders, e.g. {submissions / top}")
-
-
-def run_jobs(groot: GradingRoot, modules: list[Module], jobs: list[Job], workers: int, *,
-             feedback: bool = True, log: Callable[[str], None] = print,
-             on_result: Callable[[Result, int, int], None] | None = None,
-             cluster: Cluster | None = None) -> list[Result]:
-    """Fill the grading root ``groot`` (made by :func:`open_root`) and grade ``jobs``.
-
-    Every submission is graded from the grading bundle (:mod:`coursekit.grading.dispatch.bundle`,
-    written to ``workers/bundle`` in the grading root) in a private grading root, and the
-    answer is stored here (:func:`coursekit.grading.dispatch.jobs.store_answer`): by ``workers``
-    grading processes on this machine (0: one after another in this process), or on the Dask
-    ``cluster``. Local processes are started first, so they load nbgrader while the root is
-    being filled. Jobs go module by module, so that a process keeps the sandbox of one
-    module for many submissions. The modules' due dates (``course.toml``) are set in the
-    gradebook before the first job.
-    """
-    jobs = sorted(jobs, key=lambda j: (j.module.folder, j.student))
-    scratch = groot.root / "workers"
-    bundle = write_bundle(groot.course, modules, scratch / "bundle")
-    store = answer_store(groot, log, deadlines.policy(groot.course), feedback)
-    with ExitStack() as stack:
-        stack.callback(kernelserver.stop)
-        pool = None
-        if workers and cluster is None:
-            from coursekit.grading.dispatch.pool import Pool
-
-            pool = stack.enter_context(Pool(groot, bundle, workers))
-            pool.start(len(jobs))
-        fill_root(groot, modules, log)
-        deadlines.apply(groot, modules, log)
-        add_gradebook(bundle, make_template(groot, modules, scratch / "template.db"))
-        if cluster is not None:
-            from coursekit.grading.dispatch.pool import default_job_timeout, worker_options
-
-            data = pack(bundle)
-            cluster.prepare(data, digest(data), worker_options(groot),
-                            default_job_timeout(groot))
-            log(f"grade: {len(jobs)} submissions, {cluster.connected} Dask worker(s)")
-            return cluster.run(jobs, store, on_result)
-        if pool is not None:
-            log(f"grade: {len(jobs)} submissions, {workers} worker process(es)")
-            return pool.run(jobs, store, on_result)
-        grader = Grader(bundle, scratch / "serial", groot.overrides, groot.sandbox)
-        results: list[Result] = []
-        with kernel_environment(grader.course):
-            for job in jobs:
-                request, answer = make_request(job)
-                if request is not None:
-                    answer = grader.grade(request)
-                assert answer is not None
-                results.append(store(job, answer))
-                if on_result:
-                    on_result(results[-1], len(results), len(jobs))
-        return results
 
 
 def in_gradebook(groot: GradingRoot, assignments: list[str]
@@ -442,15 +378,12 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
         sb.probe(course, chosen[-1])  # SandboxUnavailable: why, and how to get it
     root = writable_folder(target)
     hints = {(j.student, j.module.folder): j.hint for j in jobs if j.hint}
-    with kernel_environment(course), ExitStack() as stack:
-        cluster = None
-        if scheduler is not None:
-            from coursekit.grading.dispatch.cluster import Cluster
-
-            cluster = Cluster(scheduler, log)
-            stack.callback(cluster.close)
-        groot = open_root(course, root, url, overrides, sandbox)
-        record = RunRecord(groot.root)
+    options = GradingOptions(sandbox=sandbox, feedback=feedback,
+                             workers=0 if scheduler is not None else n, scheduler=scheduler,
+                             overrides=overrides or {})
+    with GradingSession(course, root, db_url=url, modules=chosen, options=options,
+                        log=log) as session:
+        groot = session.groot
         state = in_gradebook(groot, [m.folder for m in chosen])
         prints = fingerprints(groot, jobs, state)
         kept = {} if regrade else unchanged(groot, prints, set(state))
@@ -471,10 +404,10 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
             hint = hints.get(key)
             if hint and result.status == "missing":
                 result.reason += f"; {hint}"
-            record.add(result, "" if result.retry else prints.get(key, ""))
             saved.append(result)
             elapsed = time.monotonic() - started
             left = elapsed / done * (total - done)
+            cluster = session.cluster
             where = f", {cluster.connected} Dask worker(s)" if cluster is not None else ""
             log(f"grade [{done}/{total}] {result.student} {result.assignment}: "
                 f"{number(result.score)}/{number(result.max_score)} {result.status}"
@@ -484,8 +417,8 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
         results: list[Result] = []
         if todo:
             try:
-                results = run_jobs(groot, chosen, todo, n, feedback=feedback, log=log,
-                                   on_result=progress, cluster=cluster)
+                session.open(len(todo))
+                results = session.grade_all(todo, prints, progress)
             except KeyboardInterrupt:
                 _report_interrupt(groot, todo, saved, log)
                 raise
@@ -505,8 +438,8 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
         everything = sorted([*kept.values(), *results], key=lambda r: (r.assignment, r.student))
         as_in_gradebook(everything, rows)
         print_summary(everything, time.monotonic() - started, log, kept=len(kept))
-        if cluster is not None and todo:
-            log(cluster.summary())
+        if session.cluster is not None and todo:
+            log(session.cluster.summary())
         if not sandbox:
             log("grade: WARNING: graded WITHOUT the sandbox (--no-sandbox): the submissions' "
                 "code could read and change the grader's files; grades.csv says sandboxed=no")

@@ -439,10 +439,11 @@ def layout(course: Course, repo: StudentRepository, plan: Plan,
 
 
 def binary_files(course: Course) -> dict[str, bytes]:
-    """The student repository's files that are not text, with the bytes each must be."""
+    """The student repository's files that are not text, with the bytes each must be (those
+    the course has: a course without milestones has no data)."""
     out = {}
     for source, rel in DATA_FILES.items():
-        if rel in BINARY:
+        if rel in BINARY and (course.root / source).is_file():
             out[rel] = _course_file(course, source)
     return out
 

@@ -195,8 +195,8 @@ def test_lost_scheduler_then_the_same_command_grades_what_is_missing(
     again = subprocess.CompletedProcess(cmd, code, output, "")
     assert again.returncode == 0, again.stdout
     assert len(re.findall(r"Dask worker tcp://\S+ ready", again.stdout)) == 2, again.stdout
-    # w2 died grading a submission, or holding the answer of one it had graded
-    assert re.search(r"was lost while grading|was lost with the Dask worker", again.stdout)
+    # w2 died grading a submission, holding the answer of one it had graded, or between two
+    # (which of these depends on the moment, so it is not checked): nothing is lost either way
     assert "Traceback" not in again.stdout, again.stdout
     assert f"{len(first)} of 8 submission(s) unchanged" in again.stdout, again.stdout
     second = graded_in(again.stdout)

@@ -28,6 +28,10 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Course:
 
     c = make_course(tmp_path_factory.mktemp("publish") / "course")
     shutil.copy(REPO / "pyproject.toml", c.root / "pyproject.toml")  # publish reads it
+    shutil.copytree(REPO / "binder", c.root / "binder")  # and the student image
+    for tool in (REPO / "tinytorch").glob("*.py"):  # the student's tools in the package
+        if tool.name != "__init__.py":
+            shutil.copy(tool, c.root / "tinytorch" / tool.name)
     (c.root / "course.toml").write_text(SLUG)
     build(c, log=lambda s: None)
     release(c, log=lambda s: None)

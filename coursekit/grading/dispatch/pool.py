@@ -53,14 +53,14 @@ class Pool:
     """Grade jobs with N grading processes; store each answer in the grading root."""
 
     def __init__(self, groot: GradingRoot, bundle: Path, workers: int,
-                 job_timeout: float | None = None) -> None:
+                 job_timeout: float | None = None, env: dict[str, str] | None = None) -> None:
         if workers < 1:
             raise CourseError(f"--workers {workers}: must be at least 1")
         self.groot = groot
         self.workers = workers
         self.station = Station(bundle, groot.root / "workers",
                                worker_options(groot),
-                               job_timeout or default_job_timeout(groot))
+                               job_timeout or default_job_timeout(groot), env)
         self.queue: deque[Job] = deque()
         self.lock = threading.Lock()
         self.done: queue.Queue[tuple[Job, dict[str, Any]]] = queue.Queue()

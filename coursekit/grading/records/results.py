@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, UTC
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,20 @@ STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 CSV_FIELDS = ["student", "assignment", "score", "max_score", "status", "reason", "flagged",
               "sandboxed", "submitted", "late", "penalty", "extension"]
-NOT_DUE = "not due"  # the status of a notebook not handed in before its (extended) due date
+class Status(StrEnum):
+    """What became of a submission (the ``status`` column of ``grades.csv``)."""
+
+    GRADED = "graded"  # its notebook ran; the score is what its tests earned
+    ERROR = "error"  # grading stopped early (a limit, a dead kernel) or failed
+    MISSING = "missing"  # no notebook where it belongs
+    NOT_DUE = "not due"  # not handed in, and its (extended) due date is still to come
+    EMPTY = "empty"  # an empty file
+    CORRUPT = "corrupt"  # not JSON, or not a notebook
+    INVALID = "invalid"  # not a valid notebook, or a student id that cannot be one
+    NOT_GRADED = "not graded"  # grading was interrupted before it
+
+
+NOT_DUE = Status.NOT_DUE  # the status of a notebook not handed in before its (extended) due date
 RECORD_FILE = "results.jsonl"
 MAX_REASON = 500  # characters of a reason kept in grades.csv
 
@@ -49,7 +63,7 @@ class Result:
     assignment: str
     score: float
     max_score: float
-    status: str  # graded | missing | not due | empty | corrupt | invalid | error
+    status: str  # one of Status
     reason: str = ""
     feedback: str = ""
     failed: list[str] = field(default_factory=list)
@@ -60,6 +74,9 @@ class Result:
     penalty: str = ""  # late penalty in points, taken off the score
     extension: str = ""  # an extension of the due date, e.g. "2d (until 2026-02-08T22:59:00Z)"
     retry: bool = False  # the grading workers failed, not the submission: grade it again
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
 
     def row(self) -> dict[str, str]:
         """The CSV row (one line per cell: reasons are folded onto one line)."""

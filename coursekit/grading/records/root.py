@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,6 +68,23 @@ class GradingRoot:
         return self.root / "feedback" / job.student / job.module.folder / name
 
 
+def kernel_env(course: Course) -> dict[str, str]:
+    """The environment of the grading processes and kernels that grade ``course``: this
+    process's, with this Python's tools on PATH, the course on PYTHONPATH and one BLAS
+    thread (grading runs several at once). Nothing of this process changes."""
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    path = env.get("PATH", "").split(os.pathsep)
+    if bindir not in path:
+        env["PATH"] = os.pathsep.join([bindir, *filter(None, path)])
+    for var in BLAS_THREADS:
+        env.setdefault(var, "1")
+    parts = env.get("PYTHONPATH", "").split(os.pathsep)
+    if str(course.root) not in parts:
+        env["PYTHONPATH"] = os.pathsep.join([str(course.root), *filter(None, parts)])
+    return env
+
+
 @contextmanager
 def kernel_environment(course: Course) -> Iterator[None]:
     """Let kernels started by nbgrader find this Python's tools and the course's package.
@@ -75,12 +93,7 @@ def kernel_environment(course: Course) -> Iterator[None]:
     does not change which ``tinytorch`` later kernels of the same process import.
     """
     saved = os.environ.copy()
-    nbg.ensure_tools_on_path()
-    for var in BLAS_THREADS:  # one BLAS thread per kernel: grading runs several at once
-        os.environ.setdefault(var, "1")
-    parts = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if str(course.root) not in parts:
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(course.root), *filter(None, parts)])
+    os.environ.update(kernel_env(course))
     try:
         yield
     finally:
