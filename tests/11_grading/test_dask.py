@@ -215,3 +215,34 @@ def test_lost_scheduler_then_the_same_command_grades_what_is_missing(
         assert 0 <= float(rows[("cy_partial", module)]["score"]) < full[module]
     assert rows[("dee_corrupt", "01_tensor")]["status"] == "corrupt"
     assert float(rows[("dee_corrupt", "02_activations")]["score"]) == full["02_activations"]
+
+
+@pytest.mark.slow
+def test_losing_the_only_worker_is_said_and_a_new_one_takes_over(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """With no worker left that can grade, course grade says so (and how long it waits) at
+    once, instead of waiting in silence; a worker that joins then grades the rest."""
+    port = free_port()
+    out = tmp_path / "grading"
+    cmd = [sys.executable, "-m", "coursekit", "--root", str(REPO), "grade", "--submissions",
+           str(EXAMPLES), "--out", str(out), "-m", "01", "--no-feedback",
+           "--scheduler", f"tcp://127.0.0.1:{port}"]
+    with DaskCluster(tmp_path / "cluster", hide=[REPO, tmp_path_factory.getbasetemp()]) as dc:
+        dc.start_scheduler(port)
+        dc.start_worker("w1")
+        dc.wait_for_workers(1)
+        seen: list[str] = []
+
+        def on_line(line: str) -> None:
+            if line.startswith("grade [1/") and "w1" in dc.procs:
+                dc.kill("w1")
+            if "no Dask worker can grade now" in line and not seen:
+                seen.append(line)
+                dc.start_worker("w2")
+
+        code, output = run_course(cmd, on_line, 300)
+    assert code == 0, output
+    assert seen and "waiting up to" in seen[0] and f"dask worker tcp://127.0.0.1:{port}" \
+        in seen[0], output
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert len(rows) == 4 and all(r["status"] != "not graded" for r in rows), rows

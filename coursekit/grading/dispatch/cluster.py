@@ -46,6 +46,7 @@ from coursekit.grading.records.results import Job, Result
 ADDRESS_RE = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
 WORKER_WAIT = 60.0  # seconds to wait for a first worker
 NO_WORKER_WAIT = 120.0  # seconds without any worker that can grade before giving up
+WAIT_NOTE_EVERY = 30.0  # seconds between two notes that no worker can grade
 POLL = 2.0  # seconds between looks at the cluster's workers
 MAX_STARTS = 2  # a submission started on this many workers that died is recorded
 RESULT_WAIT = 60.0  # seconds to fetch a finished answer from the worker that holds it
@@ -132,6 +133,7 @@ class Cluster:
         self.wake = threading.Event()  # set when a future is done
         self.task = ByValue(daskworker.grade_task)
         self._no_worker_since: float | None = None
+        self._waiting_said = 0.0  # when the last note that no worker can grade was logged
 
     # -- set-up -------------------------------------------------------------------------
     def prepare(self, data: bytes, digest: str, options: list[str], job_timeout: float,
@@ -199,11 +201,27 @@ class Cluster:
             self.log(f"grade: Dask worker {addr} ready ({accepted[addr]} thread(s))")
         for addr in sorted(set(self.workers) - set(accepted)):
             self.log(f"grade: Dask worker {addr} left")
+        had = bool(self.workers)
         self.workers = accepted
         if accepted:
             self._no_worker_since = None
+            self._waiting_said = 0.0
         elif self._no_worker_since is None:
             self._no_worker_since = time.monotonic()
+            if had:
+                self._say_waiting()
+        elif time.monotonic() - self._waiting_said >= WAIT_NOTE_EVERY:
+            self._say_waiting()
+
+    def _say_waiting(self) -> None:
+        """Say, now and every :data:`WAIT_NOTE_EVERY` seconds, that no worker can grade."""
+        self._waiting_said = time.monotonic()
+        since = self._no_worker_since or self._waiting_said
+        left = max(0.0, NO_WORKER_WAIT - (self._waiting_said - since))
+        self.log(f"grade: no Dask worker can grade now; waiting up to {left:.0f} s more for "
+                 f"one to connect to {self.address} (start one with `dask worker "
+                 f"{self.address}`; Ctrl-C stops, and the same command goes on where it "
+                 "stopped)")
 
     @property
     def connected(self) -> int:
