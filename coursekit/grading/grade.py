@@ -377,7 +377,6 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
     if sandbox and scheduler is None:
         sb.probe(course, chosen[-1])  # SandboxUnavailable: why, and how to get it
     root = writable_folder(target)
-    hints = {(j.student, j.module.folder): j.hint for j in jobs if j.hint}
     options = GradingOptions(sandbox=sandbox, feedback=feedback,
                              workers=0 if scheduler is not None else n, scheduler=scheduler,
                              overrides=overrides or {})
@@ -400,10 +399,6 @@ def grade(course: Course, submissions: Path, out: Path | None = None, db_url: st
         started = time.monotonic()
 
         def progress(result: Result, done: int, total: int) -> None:
-            key = (result.student, result.assignment)
-            hint = hints.get(key)
-            if hint and result.status == "missing":
-                result.reason += f"; {hint}"
             saved.append(result)
             elapsed = time.monotonic() - started
             left = elapsed / done * (total - done)

@@ -250,6 +250,8 @@ class GradingSession:
             for note in answer.get("notes", []):
                 self.log(f"grade: {job.student} {job.module.folder}: {note}")
             result = store_answer(self.groot, job, answer, self._late, self.options.feedback)
+            if job.hint and result.status == Status.MISSING:
+                result.reason += f"; {job.hint}"  # the notebook nearby that was probably meant
             self.record.add(result, "" if result.retry else fingerprint)
             return result
 
