@@ -103,14 +103,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_feedback(args: argparse.Namespace) -> int:
     from coursekit.lms.feedback_archive import bundle, feedback_pages
 
-    from coursekit.grading.grade import existing_root
+    from coursekit.grading.grade import existing_root, write_grades
     from coursekit.grading.records.feedback import render_stale
 
     course = _course(args)
     groot = existing_root(course, Path(args.grading) if args.grading else None)
     root = groot.root
-    # every page as the gradebook has it now: manual grades, extensions, regrades
+    # every page as the gradebook has it now: manual grades, extensions, regrades; and
+    # grades.csv with them
     render_stale(root, groot.db_url, groot.course_id, course.modules())
+    write_grades(groot)
     if not args.zip:
         pages = feedback_pages(root)
         count = sum(len(p) for p in pages.values())
@@ -327,7 +329,7 @@ def make_parser() -> argparse.ArgumentParser:
         "feedback", help="bundle the feedback pages for returning (--zip)",
         description="First remake every feedback page whose scores changed in the gradebook "
         "since it was made (a manual grade or extra credit in the formgrader, an extension, a "
-        "regrade), and any that is missing; then bundle them: one archive per student "
+        "regrade), and any that is missing, and grades.csv with them; then bundle them: one archive per student "
         "(--layout student), or one per module in the upload layout of Canvas or Moodle "
         "(--layout canvas|moodle, with --submissions from `course collect`). Without --zip, "
         "say how many pages there are.")
