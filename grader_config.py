@@ -85,7 +85,11 @@ c.LimitedExecute.shutdown_kernel = "immediate"
 c.AssignLatePenalties.plugin_class = "coursekit.grading.records.deadlines.LatePolicy"
 c.LatePolicy.settings_file = str(_HERE / "course.toml")
 
-# Feedback: hidden test code is not shown to students
+# Feedback pages for students are made by `course grade` and `course feedback` from the
+# gradebook and the notebook as submitted (coursekit/grading/records/feedback.py), never from the
+# executed notebook. This is only for nbgrader's own `generate_feedback` (the formgrader's
+# button): it hides hidden-test code, but shows what the kernel printed while tests ran; do not
+# send its pages to students.
 c.GenerateFeedback.preprocessors = [
     "coursekit.grading.execution.feedback.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",
