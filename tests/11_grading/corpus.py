@@ -544,6 +544,23 @@ def seal_cases(course: Course) -> list[Case]:
     return out
 
 
+def mismatches(rows: dict[str, dict[str, str]], cases: dict[str, Case]) -> list[str]:
+    """How grades.csv's ``rows`` (by student) differ from what each case says it must give:
+    score, status, and the parts its reason and flagged column must hold."""
+    wrong = []
+    for student, case in cases.items():
+        row = rows[student]
+        if (float(row["score"]), row["status"], float(row["max_score"])) != (
+                case.score, case.status, TOTAL):
+            wrong.append(f"{student}: got {row['score']}/{row['max_score']} {row['status']} "
+                         f"({row['reason']}), expected {case.score} {case.status}")
+        wrong += [f"{student}: reason lacks {s!r}: {row['reason']}"
+                  for s in case.reason if s not in row["reason"]]
+        wrong += [f"{student}: flagged lacks {s!r}: {row['flagged']}"
+                  for s in case.flagged if s not in row["flagged"]]
+    return wrong
+
+
 def write(course: Course, dest: Path, targets: Targets | None = None,
           which: str = "corpus") -> list[Case]:
     """Write ``dest/<student>/02_activations/activations.ipynb`` for every case (``which``:

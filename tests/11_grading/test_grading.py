@@ -145,17 +145,7 @@ def graded(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def test_corpus_scores(graded: dict) -> None:
     rows = graded["rows"]
     assert set(rows) == set(graded["cases"])
-    wrong = []
-    for student, case in graded["cases"].items():
-        row = rows[student]
-        if (float(row["score"]), row["status"], float(row["max_score"])) != (
-                case.score, case.status, corpus.TOTAL):
-            wrong.append(f"{student}: got {row['score']}/{row['max_score']} {row['status']} "
-                         f"({row['reason']}), expected {case.score} {case.status}")
-        wrong += [f"{student}: reason lacks {s!r}: {row['reason']}"
-                  for s in case.reason if s not in row["reason"]]
-        wrong += [f"{student}: flagged lacks {s!r}: {row['flagged']}"
-                  for s in case.flagged if s not in row["flagged"]]
+    wrong = corpus.mismatches(rows, graded["cases"])
     assert not wrong, "\n".join(wrong)
 
 

@@ -1,19 +1,5 @@
 """Due dates and late work in grading, from the course settings (``course.toml``, read by
-:mod:`coursekit.schedule`).
-
-::
-
-    [due]
-    timezone = "Europe/Berlin"           # for due dates written without an offset (default UTC)
-    01_tensor = 2026-02-06T23:59:00      # a module's folder, name or number; a TOML date-time
-    activations = 2026-02-13T23:59:00+01:00
-    "03" = 2026-02-20                    # a date alone: due at the end of that day
-
-    [late]
-    grace_minutes = 15                   # this late still counts as on time
-    penalty_per_day = 10                 # percent of the notebook's score, per started day late
-    max_penalty = 100                    # percent; at most this much is taken off
-    # or: policy = "zero" (any late work scores 0), policy = "none" (lateness only shown)
+:mod:`coursekit.schedule`, whose docstring shows the two tables).
 
 ``course grade`` writes each module's due date into the gradebook (nbgrader's
 ``Assignment.duedate``); nbgrader's autograde takes the submission time from the
