@@ -330,8 +330,9 @@ def make_parser() -> argparse.ArgumentParser:
         description="First remake every feedback page whose scores changed in the gradebook "
         "since it was made (a manual grade or extra credit in the formgrader, an extension, a "
         "regrade), and any that is missing, and grades.csv with them; then bundle them: one "
-        "archive per student (--layout student), or one per module in the upload layout of Canvas or Moodle "
-        "(--layout canvas|moodle, with --submissions from `course collect`). Without --zip, "
+        "archive per student (--layout student), or one per module in the upload layout of "
+        "Canvas or Moodle (--layout canvas|moodle, with --submissions from `course "
+        "collect`). Without --zip, "
         "say how many pages there are.")
     p.add_argument("--zip", action="store_true", help="write the archives")
     p.add_argument("--layout", default="student", choices=("student", "canvas", "moodle"),

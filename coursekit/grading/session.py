@@ -39,6 +39,7 @@ from coursekit.grading.dispatch.bundle import (
     write_bundle,
 )
 from coursekit.grading.dispatch.jobs import Grader, invalid_id, store_answer
+from coursekit.grading.execution.submission import MAX_NOTEBOOK_BYTES, too_big
 from coursekit.grading.records import deadlines
 from coursekit.grading.records.gradebook import make_template
 from coursekit.grading.records.results import Job, Result, RunRecord, Status, max_points
@@ -262,6 +263,10 @@ class GradingSession:
         if why:
             return None, Result(submission.student, module.folder, 0,
                                 max_points(module.source_notebook), Status.INVALID, why)
+        if len(submission.notebook) > MAX_NOTEBOOK_BYTES:
+            return None, Result(submission.student, module.folder, 0,
+                                max_points(module.source_notebook), Status.INVALID,
+                                too_big(module.notebook_name, len(submission.notebook)))
         return {"student": submission.student, "module": module.folder,
                 "notebook": submission.notebook, "timestamp": submission.timestamp()}, None
 

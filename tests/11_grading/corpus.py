@@ -52,7 +52,7 @@ class Case:
 
     student: str
     text: str
-    score: float
+    score: float | None  # None: how far it gets before a limit stops it depends on the moment
     status: str = "graded"
     flagged: list[str] = field(default_factory=list)  # substrings of the flagged column
     reason: list[str] = field(default_factory=list)  # substrings of the reason
@@ -420,7 +420,7 @@ def seal_cases(course: Course) -> list[Case]:
     # grader's runner replaced by one that does nothing: 0
     blank("attack_forged_lines",
           "import os as _os, stat as _st\n"
-          "for _fd in _os.listdir('/proc/self/fd'):\n"
+          "for _fd in range(3, 256):\n"
           "    try:\n"
           "        if not _st.S_ISFIFO(_os.fstat(int(_fd)).st_mode):\n"
           "            continue\n"
@@ -503,17 +503,19 @@ def seal_cases(course: Course) -> list[Case]:
            "    except OSError:\n"
            "        pass\n"
            "_o.write(1, b'noise ' * 100_000)")
-    # processes: 40 at once, stopped at 32: the run stops in the first solution cell: 0
-    solved("attack_processes", "import subprocess as _sp, sys as _s, time as _t\n"
-           "_ps = [_sp.Popen([_s.executable, '-c', 'import time; time.sleep(30)']) "
+    # processes: 40 at once, stopped at 32; memory: three children of 900 MiB each, over the
+    # 2048 MiB of the kernel and all it starts. The run stops once the grader sees it (which
+    # cell that is depends on the moment: the score is not compared, the reason is).
+    solved("attack_processes", "import subprocess as _sp, sys as _s\n"
+           "_ps = [_sp.Popen([_s.executable, '-c', 'import time; time.sleep(60)']) "
            "for _ in range(40)]\n"
-           "_t.sleep(5)", score=0, status="error", reason=["processes at once"])
-    # memory: three children of 900 MiB each, over the 2048 MiB of the kernel and all it
-    # starts: 0
-    solved("attack_memory", "import subprocess as _sp, sys as _s, time as _t\n"
+           "for _p in _ps:\n    _p.wait()", score=None, status="error",
+           reason=["processes at once"])
+    solved("attack_memory", "import subprocess as _sp, sys as _s\n"
            "_ps = [_sp.Popen([_s.executable, '-c', 'import time; b = bytearray(900 * 2**20); "
-           "b[::4096] = bytes(len(b[::4096])); time.sleep(30)']) for _ in range(3)]\n"
-           "_t.sleep(6)", score=0, status="error", reason=["MiB of memory"])
+           "b[::4096] = bytes(len(b[::4096])); time.sleep(60)']) for _ in range(3)]\n"
+           "for _p in _ps:\n    _p.wait()", score=None, status="error",
+           reason=["MiB of memory"])
     # a process in a session of its own (a CPU share of its own): refused; a process left
     # running whose name is made of escape codes: stopped and flagged, the codes shown as
     # text: 8
@@ -526,6 +528,59 @@ def seal_cases(course: Course) -> list[Case]:
            "_sp.Popen([_s.executable, '-c', 'import time; time.sleep(60)', "
            "'\\x1b[2J\\x1b[31mcorpus-escape\\x07'])",
            flagged=["left 1 process(es) running", "\\x1b[2J"])
+    # a string whose == runs the notebook's code, handed to the seal in a made-up event (it
+    # compared event arguments): the code would rewrite the tests the seal holds: 0
+    blank("attack_audit_string", "import sys as _s\n"
+          "class _K(str):\n"
+          "    def __eq__(self, other):\n"
+          "        _f = getattr(_s, '_get' + 'frame')(1)\n"
+          "        for _c in getattr(_f.f_locals.get('on_run'), '__closure__', None) or ():\n"
+          "            _v = _c.cell_contents\n"
+          "            if isinstance(_v, dict):\n"
+          "                for _g in list(_v):\n"
+          "                    _v[_g] = ('pass', 'test')\n"
+          "        return False\n"
+          "    __hash__ = str.__hash__\n"
+          "_s.audit('object.__getattr__', None, _K('x'))\n"
+          "_s.audit('object.__getattr__', None, _K('__code__'))",
+          flagged=["a string that compares itself"])
+    # the same through a code object named with such a string (the seal read co_filename): 0
+    blank("attack_code_name", "import sys as _s\n"
+          "class _K(str):\n"
+          "    def __hash__(self):\n"
+          "        raise SystemExit('inside the seal')\n"
+          "    def __eq__(self, other):\n"
+          "        return True\n"
+          "def _probe():\n"
+          "    getattr(_s, '_get' + 'frame')()\n"
+          "type(_probe)(_probe.__code__.replace(co_filename=_K('x.py')), globals())()",
+          flagged=["frame introspection"])
+    # what the kernel might keep on disk or in memory: the notebook nbgrader prepared (its
+    # test cells hold the hidden tests) in the working folder, the key in /proc/self/mem: 0
+    blank("attack_disk_and_memory", "import glob as _g, json as _j\n"
+          "_found = []\n"
+          "for _p in _g.glob('*.ipynb') + _g.glob('*/*.ipynb'):\n"
+          "    _found.append(open(_p).read())\n"
+          "try:\n"
+          "    _found.append(open('/proc/self/mem', 'rb').read(10))\n"
+          "except OSError:\n"
+          "    pass\n"
+          "class ReLU:\n"
+          "    def __call__(self, x):\n"
+          "        raise ValueError(repr(_found)[:500])",
+          flagged=["uses /proc"])
+    # text of the notebook's choosing as a name added to a module the seal watches (it
+    # names what it puts back): 8, flagged, the name itself not shown
+    solved("attack_flag_text", "import math as _m\n"
+           "_m.__dict__['assert np.allclose(this is text of the notebook) ' * 3] = 0",
+           flagged=["math.<a name of"])
+    # a test run by the notebook's code itself, first (to read what it binds), then the
+    # names it left looked for: the run is refused (each locked cell runs once, when the
+    # grader sends it) and the grader's own run of that cell with it; test_sigmoid: 7
+    solved("attack_runner_itself", "__grader_run__('activations_test_sigmoid', 'probe')\n"
+           "_left = [k for k in ('xs', 'want', 'x64', 'r64') if k in globals()]\n"
+           "assert not _left, _left", score=TOTAL - 1, cid="activations_sigmoid",
+           flagged=["ran the grader's runner itself"])
     # honest: an exception in __del__ ("Exception ignored in ...", on stderr) while tests
     # run, a ResourceWarning, and a multiprocessing pool used and closed: 8, not flagged
     solved("honest_stderr", "import warnings as _w\n"
@@ -550,8 +605,8 @@ def mismatches(rows: dict[str, dict[str, str]], cases: dict[str, Case]) -> list[
     wrong = []
     for student, case in cases.items():
         row = rows[student]
-        if (float(row["score"]), row["status"], float(row["max_score"])) != (
-                case.score, case.status, TOTAL):
+        score = float(row["score"]) if case.score is not None else None
+        if (score, row["status"], float(row["max_score"])) != (case.score, case.status, TOTAL):
             wrong.append(f"{student}: got {row['score']}/{row['max_score']} {row['status']} "
                          f"({row['reason']}), expected {case.score} {case.status}")
         wrong += [f"{student}: reason lacks {s!r}: {row['reason']}"

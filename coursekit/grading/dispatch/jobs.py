@@ -33,7 +33,12 @@ from coursekit.grading.execution.kerneloutput import remove_tree
 from coursekit.grading.records.feedback import render as render_feedback
 from coursekit.grading.records.root import GradingRoot
 from coursekit.text import clean
-from coursekit.grading.execution.submission import clear_job, grade_one, precheck
+from coursekit.grading.execution.submission import (
+    MAX_NOTEBOOK_BYTES,
+    clear_job,
+    grade_one,
+    precheck,
+)
 
 #: The grading root's folders of one submission that travel back from a worker.
 KINDS = ("submitted", "autograded", "reports")
@@ -53,8 +58,12 @@ def make_request(job: Job) -> tuple[dict[str, Any] | None, dict[str, Any] | None
     if why:
         return None, _answer(job, "invalid", why)
     try:
-        data = job.path.read_bytes()
+        too_big = job.path.stat().st_size > MAX_NOTEBOOK_BYTES
+        data = b"" if too_big else job.path.read_bytes()
     except OSError:
+        too_big = False
+        data = None
+    if too_big or data is None:
         status, reason = precheck(job.path) or ("invalid", f"cannot read {job.path.name}")
         return None, _answer(job, status, reason)
     stamp = job.path.parent / "timestamp.txt"  # the submission time, as nbgrader keeps it

@@ -53,26 +53,36 @@ SENSITIVE_ATTRIBUTES = {
     "stride_tricks": "raw memory", "ctypeslib": "raw memory", "get_referrers": "the gc",
     "get_referents": "the gc", "get_objects": "the gc", "modules": None,
     "setitimer": "signals", "pthread_kill": "signals", "shell_handlers": "IPython's kernel",
-    "run_cell": "IPython's kernel", "run_code": "IPython's kernel",
+    "run_cell": "IPython's kernel", "run_code": "IPython's kernel", "audit": "audit hooks",
+    "import_module": "imports made from strings", "__array_interface__": "raw memory",
+    "__array_struct__": "raw memory", "trace": None,
 }
 #: Modules a notebook of this course has no honest use for.
-SENSITIVE_MODULES = {"ctypes": "ctypes", "gc": "the gc", "inspect": "frames",
-                     "signal": "signals", "_thread": "threads", "threading": "threads",
-                     "importlib": "imports made from strings", "builtins": "the builtins",
+SENSITIVE_MODULES = {"ctypes": "ctypes", "gc": "the gc", "signal": "signals",
+                     "_thread": "threads", "threading": "threads", "builtins": "the builtins",
                      "dis": "code objects", "marshal": "code objects", "ipykernel": "the kernel",
-                     "IPython": "the kernel", "sys": None, "types": None,
-                     "numpy.lib.stride_tricks": "raw memory"}
+                     "mmap": "raw memory", "sys": None, "types": None}
+#: Names whose import is the use (``from numpy.lib.stride_tricks import as_strided``).
+SENSITIVE_NAMES = {"as_strided": "raw memory", "currentframe": "frames", "stack": None,
+                   "getouterframes": "frames", "getinnerframes": "frames",
+                   "import_module": "imports made from strings", "_getframe": "frames",
+                   "addaudithook": "audit hooks", "settrace": "tracing", "setprofile": "tracing"}
 #: Builtins that run code made from strings or reach a module's globals.
 SENSITIVE_CALLS = {"exec": "code from strings", "eval": "code from strings",
                    "compile": "code from strings", "__import__": "imports made from strings",
                    "globals": "reflection", "vars": "reflection", "breakpoint": "the debugger"}
 TAMPERING = (" uses ", " replaces library functions", " redefines a name",
              " tampers with ")
+#: Flags of the seal that are no sign of tampering (what it did stays in the flag).
+BENIGN = ("(not a sign of tampering)",)
 
 
-def is_tampering(flag: str) -> bool:
-    """Whether a flag of :func:`review` (or of the seal) is about reaching the grader."""
-    return any(word in flag for word in TAMPERING)
+def is_tampering(flag: str, from_seal: bool = False) -> bool:
+    """Whether a flag is about reaching the grader: one of :func:`review` saying so, or any
+    flag of the seal (``from_seal``) but those it marks as harmless."""
+    if any(word in flag for word in BENIGN):
+        return False
+    return from_seal or any(word in flag for word in TAMPERING)
 
 
 def _magic_free(text: str) -> str:
@@ -86,6 +96,16 @@ def _root(node: ast.AST) -> str | None:
     while isinstance(node, ast.Attribute):
         node = node.value
     return node.id if isinstance(node, ast.Name) else None
+
+
+def _spelled_out(node: ast.AST) -> bool:
+    """A name put together from pieces of text only (``"_get" + "frame"``): a way to hide
+    which attribute is meant."""
+    if isinstance(node, ast.BinOp):
+        return _spelled_out(node.left) and _spelled_out(node.right)
+    if isinstance(node, ast.JoinedStr):
+        return all(isinstance(v, ast.Constant) for v in node.values)
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
 def scan(text: str) -> list[str]:
@@ -109,6 +129,9 @@ def scan(text: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 imported.add(alias.asname or alias.name)
+                named = SENSITIVE_NAMES.get(alias.name)
+                if named:
+                    found.append(f"uses {named} (from {node.module} import {alias.name})")
             what = SENSITIVE_MODULES.get(node.module) or SENSITIVE_MODULES.get(
                 node.module.split(".")[0])
             names = {a.name for a in node.names}
@@ -118,6 +141,22 @@ def scan(text: str) -> list[str]:
             if what:
                 found.append(f"uses {what} (from {node.module} import ...)")
     for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr[:1] == "_" and node.attr[:2] != "__"
+                and _root(node) in imported):
+            found.append(f"uses a library's private parts (.{node.attr})")
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "setattr", "delattr", "hasattr")
+                and len(node.args) >= 2):
+            name = node.args[1]
+            literal = name.value if isinstance(name, ast.Constant) else None
+            if isinstance(literal, str) and SENSITIVE_ATTRIBUTES.get(literal):
+                found.append(f"uses {SENSITIVE_ATTRIBUTES[literal]} ({node.func.id} "
+                             f"{literal!r})")
+            elif literal is None and (_root(node.args[0]) in imported or _spelled_out(name)):
+                found.append(f"uses reflection ({node.func.id} with a name made at run time)")
+        if isinstance(node, ast.Call) and {k.arg for k in node.keywords} & {
+                "buffer", "strides"} and _root(node.func) in imported:
+            found.append("uses raw memory (an array over a buffer or with strides)")
         if isinstance(node, ast.Attribute):
             what = SENSITIVE_ATTRIBUTES.get(node.attr)
             if node.attr == "modules" and _root(node) == "sys":
@@ -127,8 +166,18 @@ def scan(text: str) -> list[str]:
             if what:
                 found.append(f"uses {what} (.{node.attr})")
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-              and node.func.id in SENSITIVE_CALLS):
+              and node.func.id in SENSITIVE_CALLS
+              and not (node.func.id == "vars" and node.args
+                       and isinstance(node.args[0], ast.Name) and node.args[0].id == "self")):
             found.append(f"uses {SENSITIVE_CALLS[node.func.id]} ({node.func.id}())")
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and "/proc/" in node.value):
+            found.append("uses /proc")
+        elif isinstance(node, ast.ClassDef) and any(
+                isinstance(b, ast.Name) and b.id in ("str", "bytes") for b in node.bases) and any(
+                isinstance(f, ast.FunctionDef) and f.name in ("__eq__", "__hash__", "__ne__")
+                for f in node.body):
+            found.append(f"uses a string that compares itself ({node.name})")
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
               and node.func.id in ("setattr", "delattr") and node.args
               and _root(node.args[0]) in imported | {"np", "numpy", "math"}):

@@ -15,6 +15,7 @@ does not start.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -246,7 +247,10 @@ class KernelServer:
                 raise KernelServerError(f"the stage folder of the sandbox could not be cleaned "
                                         f"({old.name})")
         if folder.is_dir():
-            shutil.copytree(folder, sandbox.stage, dirs_exist_ok=True, symlinks=True)
+            # not the notebook nbgrader prepared (its test cells hold the hidden tests: the
+            # kernel gets each cell's code from the grader as it runs it) nor its timestamp
+            shutil.copytree(folder, sandbox.stage, dirs_exist_ok=True, symlinks=True,
+                            ignore=shutil.ignore_patterns("*.ipynb", "timestamp.txt"))
         for path in (sandbox.stage, *sandbox.stage.rglob("*")):
             if not path.is_symlink():
                 path.chmod(0o777 if path.is_dir() else 0o666)
@@ -300,6 +304,7 @@ class KernelServer:
 
 
 _server: KernelServer | None = None
+_stop_at_exit = False
 
 
 def serve(course: Course, module: Module, sandboxed: bool,
@@ -316,6 +321,10 @@ def serve(course: Course, module: Module, sandboxed: bool,
             raise sb.SandboxUnavailable(f"this system is {sys.platform}; {sb.HOW_TO_GET}")
         return None
     _server = KernelServer(course, module, sandboxed, workdir)
+    global _stop_at_exit
+    if not _stop_at_exit:  # a process that ends without stop() leaves no sandbox folder behind
+        atexit.register(stop)
+        _stop_at_exit = True
     return _server
 
 

@@ -154,8 +154,10 @@ def _cell_name(cell: NotebookNode, index: int) -> str:
 
 
 def _size(content: dict[str, Any]) -> int:
+    """Bytes of a display message: its data and its metadata."""
     data = content.get("data") or {}
-    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+    size = sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+    return size + len(json.dumps(content.get("metadata") or {}))
 
 
 class LimitedExecute(Execute):
@@ -193,6 +195,9 @@ class LimitedExecute(Execute):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
+        # widget state (comm messages) is kept by nbclient outside every output limit, and
+        # grading has no use for it
+        kwargs.setdefault("store_widget_state", False)
         super().__init__(*args, **kwargs)
 
     # -- set-up ----------------------------------------------------------------------
@@ -204,6 +209,7 @@ class LimitedExecute(Execute):
                 "file_mb": self.file_limit_mb,
                 "output_bytes": self.max_output_bytes,
                 "processes": self.max_processes,
+                "files": 1024,
             }
             km.seal_payload = self._sealed.payload if self._sealed else None
         return km
@@ -223,6 +229,7 @@ class LimitedExecute(Execute):
         self._limit_hit: str | None = None
         self._missing: list[str] = []  # locked cells without a signed outcome
         self._output: KernelOutput | None = None
+        self._sent: set[tuple[str, str]] = set()  # (grade_id, nonce) the grader sent
         self._sealed = (sealing.payload(Path(self.source_notebook))
                         if self.source_notebook else None)
         self._watch_stop = threading.Event()
@@ -247,6 +254,10 @@ class LimitedExecute(Execute):
             if forged:
                 flags.append(f"{forged} line(s) on the kernel's output looked like the grader's "
                              "outcomes but were not signed (forged)")
+            extra = sealing.unasked(sealed, list(output.lines) if output else [], self._sent)
+            if extra:
+                flags.append(f"the notebook's code ran the grader's runner itself "
+                             f"({', '.join(extra[:3])})")
             if self._missing:
                 flags.append(f"no signed outcome for {len(self._missing)} locked cell(s) "
                              f"({', '.join(self._missing[:3])}): the notebook's code changed how "
@@ -357,6 +368,7 @@ class LimitedExecute(Execute):
             return await super().async_execute_cell(cell, cell_index, execution_count,
                                                     store_history)
         nonce = sealing.nonce()
+        self._sent.add((gid, nonce))
         source = cell.source
         cell.source = sealing.stub(gid, nonce)
         try:
@@ -441,6 +453,8 @@ class LimitedExecute(Execute):
             self._cut(f"the notebook's outputs reached {total} bytes")
             return None
         cap = self.max_output_bytes
+        if kind in ("stream", "error") and content.get("metadata"):
+            content["metadata"] = {}  # nothing of the kernel's rides on a text output
         if kind == "stream":
             text = str(content.get("text", ""))
             used = self._out_used.get(cell_index, 0)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coursekit.cells import cell_source, is_locked_code, nbgrader_meta
+from coursekit.cells import cell_source, hide_hidden, is_locked_code, nbgrader_meta
 from coursekit.grading.execution.kernel.seal import CHECKPOINT, PREFIX, RUNNER_NAME
 
 #: How long to wait for a cell's signed line once the kernel has answered (the seal writes
@@ -120,6 +120,13 @@ def bound_names(source: str) -> set[str]:
     return names
 
 
+def visible_names(source: str) -> set[str]:
+    """Names the visible part of a test cell binds (what students see it bind, and what later
+    cells of the notebook may use): its hidden part replaced, as the release has it."""
+    shown, _ = hide_hidden(source, "pass")
+    return bound_names(shown)
+
+
 def imported_modules(source: str) -> set[str]:
     """Modules a cell imports (``import a.b`` and ``from a.b import c`` give ``a.b``)."""
     try:
@@ -164,7 +171,8 @@ def payload(source_notebook: Path) -> Sealed:
     key = secrets.token_bytes(32)
     data = {
         "key": key.hex(),
-        "cells": {gid: {"source": instrument(code) if kind == "test" else code, "kind": kind}
+        "cells": {gid: {"source": instrument(code) if kind == "test" else code, "kind": kind,
+                        "keep": sorted(visible_names(code)) if kind == "test" else []}
                   for gid, (code, kind) in cells.items()},
         "solution_names": sorted(solution_names),
         "preload": sorted(preload),
@@ -193,6 +201,17 @@ def _fields(line: bytes, key: bytes) -> list[str] | None:
 def count_forged(sealed: Sealed, lines: list[bytes]) -> int:
     """How many of the seal-looking ``lines`` are not signed with the kernel's key."""
     return sum(1 for line in lines if _fields(line, sealed.key) is None)
+
+
+def unasked(sealed: Sealed, lines: list[bytes], sent: set[tuple[str, str]]) -> list[str]:
+    """The locked cells of the signed ``lines`` whose nonce the grader did not send: runs
+    the notebook's code started itself (``sent``: the grader's (grade_id, nonce))."""
+    found = []
+    for line in lines:
+        fields = _fields(line, sealed.key)
+        if fields and len(fields) == 8 and (fields[1], fields[2]) not in sent:
+            found.append(fields[1])
+    return list(dict.fromkeys(found))
 
 
 def read_verdict(sealed: Sealed, lines: list[bytes], gid: str, nonce: str) -> Verdict | None:

@@ -25,12 +25,29 @@ from coursekit.grading.records.root import GradingRoot
 from coursekit.text import clean
 
 
+#: The largest notebook graded (a notebook's own outputs, images included, rarely reach a
+#: tenth of it; a page made of a much larger one would cost the instructor's process dearly).
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+
+
+def too_big(name: str, size: int) -> str:
+    """Why a notebook of ``size`` bytes (more than :data:`MAX_NOTEBOOK_BYTES`) is not graded."""
+    return (f"{name} is {size / 2**20:.1f} MB; a notebook handed in may be at most "
+            f"{MAX_NOTEBOOK_BYTES // 2**20} MB (clear its outputs)")
+
+
 def precheck(path: Path) -> tuple[str, str] | None:
     """``(status, reason)`` if the file cannot be graded at all, else None."""
     if not path.exists():
         return "missing", f"no submission: {path.parent.name}/{path.name} not found"
     if not path.is_file():
         return "invalid", f"{path.name} is not a file"
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return "invalid", f"cannot read {path.name}: {exc.strerror}"
+    if size > MAX_NOTEBOOK_BYTES:
+        return "invalid", too_big(path.name, size)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -171,7 +188,8 @@ def grade_one(groot: GradingRoot, job: Job) -> Result:
     flags += [clean(f) for f in ran["flags"]]
     # what the notebook's code can shape (failure messages) waits for an instructor when
     # the seal saw tampering, or the source uses what tampering needs
-    _mark_withheld(report, bool(ran["flags"]) or any(is_tampering(f) for f in flags))
+    _mark_withheld(report, any(is_tampering(f, from_seal=True) for f in ran["flags"])
+                   or any(is_tampering(f) for f in flags))
     left = server.take_leftovers() if server is not None else []
     if left:
         flags.append(f"left {len(left)} process(es) running after its notebook, stopped by "

@@ -42,6 +42,7 @@ PLACEHOLDER = "# (hidden tests run here; their code is not shown)"
 MAX_MESSAGE = 600
 MAX_OUTPUT_TEXT = 20_000  # characters of one output shown
 MAX_PAGE_OUTPUTS = 3_000_000  # bytes of the student's own outputs on one page
+MAX_CELL_SOURCE = 50_000  # characters of one cell's text shown (markdown as plain text beyond)
 DIGEST_MARK = '<meta name="coursekit-digest" content="'
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:60rem;margin:2rem auto;
@@ -141,6 +142,13 @@ def _markdown(text: str) -> str:
     return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
 
 
+def _cut(text: str) -> str:
+    """At most :data:`MAX_CELL_SOURCE` characters of a cell's text."""
+    if len(text) <= MAX_CELL_SOURCE:
+        return text
+    return text[:MAX_CELL_SOURCE] + f"\n[... {len(text) - MAX_CELL_SOURCE} more characters]"
+
+
 def _output(output: dict[str, Any], budget: list[int]) -> str:
     """One of the student's own outputs: text or an image (no HTML or script of theirs)."""
     kind = output.get("output_type")
@@ -216,7 +224,9 @@ def render_page(module: Module, student: str, submitted_nb: dict[str, Any],
         elif gid in locked:
             continue
         elif cell.get("cell_type") == "markdown":
-            parts.append(f'<div class="md">{_markdown(cell_source(cell))}</div>')
+            text = cell_source(cell)
+            parts.append(f'<div class="md">{_markdown(text)}</div>' if len(text) <= MAX_CELL_SOURCE
+                         else f'<pre class="md">{html.escape(_cut(text))}</pre>')
         elif cell.get("cell_type") == "code":
             label = "your code" + (f" ({html.escape(gid)})" if gid else "")
             row = scores.cells.get(gid or "", {})
@@ -224,7 +234,7 @@ def render_page(module: Module, student: str, submitted_nb: dict[str, Any],
                 label += f" &middot; comment: {html.escape(clean(row['comment']))}"
             outs = "".join(_output(o, budget) for o in cell.get("outputs", []) or [])
             parts.append(f'<div class="cell"><div class="label">{label}</div>'
-                         f'<pre class="src">{_code(cell_source(cell))}</pre>{outs}</div>')
+                         f'<pre class="src">{_code(_cut(cell_source(cell)))}</pre>{outs}</div>')
     for gid, cell in locked.items():  # a test cell the submission did not have
         if gid not in seen and nbgrader_meta(cell).get("grade"):
             parts.append(_locked_cell(cell, gid, verdicts.get(gid), scores, hide_messages))

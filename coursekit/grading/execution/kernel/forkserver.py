@@ -191,13 +191,39 @@ def _tree(kernel: int, procs: dict[int, tuple[int, str]]) -> set[int]:
     return below & set(procs)
 
 
+def _memory_files(pid: int, seen: set[tuple[int, int]]) -> int:
+    """Bytes of the memory-backed files (``memfd_create``) process ``pid`` holds open and
+    ``seen`` has not counted yet: memory that neither its resident size nor RLIMIT_AS
+    counts."""
+    total = 0
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for fd in fds:
+        path = f"/proc/{pid}/fd/{fd}"
+        try:
+            if not os.readlink(path).startswith("/memfd:"):
+                continue
+            st = os.stat(path)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
+
+
 def _usage(kernel: int) -> dict[str, Any]:
-    """Processes, resident memory and CPU time of ``kernel`` and everything below it."""
+    """Processes, memory (resident, and memory-backed files) and CPU time of ``kernel`` and
+    everything below it."""
     pages = os.sysconf("SC_PAGE_SIZE")
     ticks = os.sysconf("SC_CLK_TCK")
     tree = _tree(kernel, _processes())
     rss = cpu = 0
+    seen: set[tuple[int, int]] = set()
     for pid in tree:
+        rss += _memory_files(pid, seen)
         try:
             with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
                 rss += int(fh.read().split()[1]) * pages

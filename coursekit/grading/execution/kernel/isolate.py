@@ -160,9 +160,12 @@ def _private_dev(shm_mb: int) -> None:
 
 
 def lock_down(run: str) -> None:
-    """Before the first cell: the run folder ``run`` read-only, every privilege dropped, no
-    new session (:func:`no_new_sessions`)."""
+    """Before the first cell: the run folder ``run`` read-only, no ``/proc`` (through
+    ``/proc/self/mem`` a process reads its own memory, the seal's key included), every
+    privilege dropped, no new session (:func:`no_new_sessions`)."""
     _mount("none", run, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+    _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+           "size=4k,mode=0555")
     drop_privileges()
     no_new_sessions()
 

@@ -12,6 +12,7 @@ process only:
 * ``RLIMIT_CORE`` 0: a crashing kernel writes no core file;
 * ``RLIMIT_FSIZE`` (``file_mb``): no file bigger than that;
 * ``RLIMIT_NPROC`` (``processes``): where the system counts them (not for root);
+* ``RLIMIT_NOFILE`` (``files``): open files per process;
 * the output cap (``output_bytes``): :class:`coursekit.grading.execution.kernel.outstream.
   CappedOutStream` drops stdout/stderr beyond it per cell, before it is sent to the grader.
 
@@ -52,6 +53,8 @@ def apply_limits(opts: dict) -> None:
         _limit(resource.RLIMIT_FSIZE, int(opts["file_mb"]) * mb)
     if opts.get("processes"):
         _limit(resource.RLIMIT_NPROC, int(opts["processes"]))
+    if opts.get("files"):
+        _limit(resource.RLIMIT_NOFILE, int(opts["files"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 

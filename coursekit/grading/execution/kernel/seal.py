@@ -40,6 +40,7 @@ by reading the submitted source (:mod:`coursekit.grading.execution.flags`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 #: What the grader puts in front of every statement of a test (see the docstring).
@@ -65,6 +66,18 @@ VOLATILE = frozenset({("builtins", "input"), ("builtins", "raw_input"), ("builti
 #: Names Python itself adds to a module's or a class's dictionary when they are first needed.
 LAZY_NAMES = frozenset({"__warningregistry__", "__annotations__"})
 SYS_HOOKS = ("displayhook", "excepthook", "breakpointhook", "unraisablehook")
+#: What of IPython's machinery :func:`_restore_shell` puts back, and says so.
+SHELL_LISTS = ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")
+SHELL_ATTRS = ("displayhook", "display_pub", "custom_exceptions", "CustomTB", "user_ns",
+               "compile", "showtraceback", "run_cell", "run_cell_async", "run_code",
+               "run_ast_nodes", "transform_cell", "ex", "ev")
+SHELL_EVENTS = ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell",
+                "shell_initialized")
+#: The notes it may make (the seal shows no other text of the runner's).
+SHELL_NOTES = frozenset({f"IPython's {n}" for n in (*SHELL_LISTS, *SHELL_ATTRS)}
+                        | {f"IPython's {n} callbacks" for n in SHELL_EVENTS}
+                        | {f"sys.{n}" for n in SYS_HOOKS}
+                        | {"IPython's shell methods", "IPython's machinery"})
 #: Libraries whose IPython event callbacks appear while an honest notebook runs (the inline
 #: backend registers itself when the first figure is made).
 LIBRARY_CALLBACKS = ("matplotlib_inline", "matplotlib", "ipykernel", "IPython", "ipywidgets")
@@ -170,14 +183,9 @@ def _capture_shell(shell: Any) -> None:
     _shell_baseline.clear()
     _shell_baseline.update(
         shell=shell,
-        lists={name: list(getattr(shell, name, []) or [])
-               for name in ("input_transformers_cleanup", "input_transformers_post",
-                            "ast_transformers")},
+        lists={name: list(getattr(shell, name, []) or []) for name in SHELL_LISTS},
         events={name: list(callbacks) for name, callbacks in shell.events.callbacks.items()},
-        attrs={name: shell.__dict__.get(name) for name in
-               ("displayhook", "display_pub", "custom_exceptions", "CustomTB", "user_ns",
-                "compile", "showtraceback", "run_cell", "run_cell_async", "run_code",
-                "run_ast_nodes", "transform_cell", "ex", "ev")},
+        attrs={name: shell.__dict__.get(name) for name in SHELL_ATTRS},
         instance_keys=set(shell.__dict__),
         sys_hooks={name: getattr(sys, name, None) for name in SYS_HOOKS},
         trace=sys.gettrace(),
@@ -228,14 +236,14 @@ def _restore_shell() -> list[str]:
                     shell.__dict__[name] = value
         for name in set(shell.__dict__) - base["instance_keys"]:
             if callable(shell.__dict__[name]):
-                changed.append(f"IPython's {name} (replaced on the shell)")
+                changed.append("IPython's shell methods")
                 del shell.__dict__[name]
         for name, value in base["sys_hooks"].items():
             if getattr(sys, name, None) != value:  # a bound method is made anew each time
                 changed.append(f"sys.{name}")
                 setattr(sys, name, value)
-    except Exception as exc:  # noqa: BLE001 - best effort; the seal checks what matters
-        changed.append(f"IPython's machinery could not be checked ({type(exc).__name__})")
+    except Exception:  # noqa: BLE001 - best effort; the seal checks what matters
+        changed.append("IPython's machinery")
     return changed
 
 
@@ -249,9 +257,13 @@ def _install(shell: Any, payload: dict[str, Any], fd: int) -> None:
     import builtins
     import importlib
     import sys
+    from types import MappingProxyType
 
     key = bytes.fromhex(payload["key"])
-    cells = {str(g): (str(c["source"]), str(c["kind"])) for g, c in payload["cells"].items()}
+    cells = MappingProxyType({str(g): (str(c["source"]), str(c["kind"]))
+                              for g, c in payload["cells"].items()})
+    keeps = MappingProxyType({str(g): frozenset(str(n) for n in c.get("keep", ()))
+                              for g, c in payload["cells"].items()})
     solution_names = frozenset(payload.get("solution_names", ()))
     for name in payload.get("preload", ()):
         try:
@@ -269,14 +281,14 @@ def _install(shell: Any, payload: dict[str, Any], fd: int) -> None:
         sys.excepthook = shell.excepthook
         try:
             _capture_shell(shell)
-            _seal_with(shell, key, cells, solution_names, tops, user_ns, fd)
+            _seal_with(shell, key, cells, keeps, solution_names, tops, user_ns, fd)
         finally:
             sys.excepthook = saved_excepthook
 
 
-def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noqa: C901
-               solution_names: frozenset[str], tops: set[str], user_ns: dict[str, Any],
-               fd: int) -> None:
+def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # noqa: C901
+               keeps: Mapping[str, frozenset[str]], solution_names: frozenset[str],
+               tops: set[str], user_ns: dict[str, Any], fd: int) -> None:
     """The rest of :func:`_install`, run with IPython's per-cell state in place."""
     import _hashlib
     import _thread
@@ -344,6 +356,12 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
                 classes.append((f"{name}.{value.__qualname__}", value, copy,
                                 tuple(copy.values())))
     sys_hooks = {n: sys_dict.get(n) for n in sys_hook_names}
+    filters = getattr(modules.get("warnings"), "filters", None)
+    filters_saved = tuple(filters) if type(filters) is list_ else ()
+    if type(filters) is not list_:
+        filters = None
+    extobj = getattr(modules.get("numpy._core._multiarray_umath"), "_extobj_contextvar", None)
+    extobj_saved = extobj.get() if extobj is not None else None
     signals = {}
     for signum in signal.valid_signals():
         try:
@@ -368,6 +386,8 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
                          if "IPython" in modules else {os.path.dirname(os.__file__) + os.sep})
 
     shell_names = dict_(user_ns)  # what IPython put there itself (its own `open`, say)
+    ran: set[str] = set_()  # the locked cells run so far
+    shell_notes = frozenset_(SHELL_NOTES)
     busy: set[int] = set()
     flags: list[str] = []
     flag_keys: set[str] = set()
@@ -394,39 +414,61 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
             except OSError:
                 return
 
+    def name_of(value: Any) -> str:
+        """A name the notebook chose, as a flag may show it: a short plain name, else how
+        long it is (a flag must not carry text the notebook put there, hidden tests read
+        from somewhere included)."""
+        if type_(value) is str_ and len_(value) <= 40 and value.isidentifier():
+            return value
+        size = len_(value) if type_(value) is str_ else 0
+        return f"<a name of {size} characters>" if size else "<not a name>"
+
     def where() -> str:
         gid = state.get("gid")
         return f" while {gid} ran" if gid is not None else ""
 
     # -- checking and putting back --------------------------------------------------------
+    def plain_keys(d: Any) -> bool:
+        """Whether every key of the dictionary ``d`` is an exact string (looked at without
+        hashing or comparing any: a key of the notebook's could run its own code then)."""
+        for k in d:
+            if type_(k) is not str_:
+                return False
+        return True
+
     def check_modules(grave: list, fix: bool) -> list[str]:  # noqa: C901
         changed: list[str] = []
+        modules_plain = None
         for i, (name, d, copy, values) in enumerate(watched):
             if len_(d) == len_(values) and all_(map_(is_, d.values(), values)):
                 continue
+            if not plain_keys(d):
+                # changed, and not to be put back: a lookup could run the notebook's code
+                changed.append(f"{name} holds a key that is not a name")
+                continue
+            if modules_plain is None:
+                modules_plain = plain_keys(modules)
             for k, v in list_(d.items()):
-                if type_(k) is not str_:
-                    changed.append(f"{name} has a key that is not a name")
-                    continue
                 old = copy.get(k, missing)
                 if old is missing:
-                    if type_(v) is module_t and modules.get(f"{name}.{k}") is v:
+                    if (modules_plain and type_(v) is module_t
+                            and modules.get(name + "." + k) is v):
                         copy[k] = v  # a submodule imported since: numpy.linalg, say
                         continue
                     if (name, k) in volatile or k in lazy_names:
                         continue
-                    changed.append(f"{name}.{k} added")
+                    changed.append(f"{name}.{name_of(k)} added")
                     if fix:
                         grave.append(v)
                         del d[k]
                 elif old is not v and (name, k) not in volatile:
-                    changed.append(f"{name}.{k} replaced")
+                    changed.append(f"{name}.{name_of(k)} replaced")
                     if fix:
                         grave.append(v)
                         d[k] = old
             for k, old in list_(copy.items()):
                 if k not in d and (name, k) not in volatile:
-                    changed.append(f"{name}.{k} removed")
+                    changed.append(f"{name}.{name_of(k)} removed")
                     if fix:
                         d[k] = old
             watched[i] = (name, d, copy, tuple(d.values()))
@@ -434,35 +476,44 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
             now = cls.__dict__
             if len_(now) == len_(values) and all_(map_(is_, now.values(), values)):
                 continue
+            if not plain_keys(now):
+                changed.append(f"{qual} holds a key that is not a name")
+                continue
             for k, v in list_(now.items()):
-                old = copy.get(k, missing) if type_(k) is str_ else missing
+                old = copy.get(k, missing)
                 if old is missing:
                     if k in lazy_names:
                         continue
-                    changed.append(f"{qual}.{k} added")
+                    changed.append(f"{qual}.{name_of(k)} added")
                     if fix:
                         grave.append(v)
                         type_delattr(cls, k)
                 elif old is not v:
-                    changed.append(f"{qual}.{k} replaced")
+                    changed.append(f"{qual}.{name_of(k)} replaced")
                     if fix:
                         grave.append(v)
                         type_setattr(cls, k, old)
             for k, old in list_(copy.items()):
                 if k not in now:
-                    changed.append(f"{qual}.{k} removed")
+                    changed.append(f"{qual}.{name_of(k)} removed")
                     if fix:
                         type_setattr(cls, k, old)
             classes[i] = (qual, cls, copy, tuple(cls.__dict__.values()))
-        for name, value in sys_hooks.items():
-            if not same(sys_dict.get(name), value):
-                changed.append(f"sys.{name} replaced")
-                if fix:
-                    grave.append(sys_dict.get(name))
-                    sys_dict[name] = value
+        if not plain_keys(sys_dict):
+            changed.append("sys holds a key that is not a name")
+        else:
+            for name, value in sys_hooks.items():
+                if not same(sys_dict.get(name), value):
+                    changed.append(f"sys.{name} replaced")
+                    if fix:
+                        grave.append(sys_dict.get(name))
+                        sys_dict[name] = value
+        if not plain_keys(user_ns):
+            changed.append("the notebook's namespace holds a key that is not a name")
+            return changed
         for name, value in bindings.items():
             if user_ns.get(name, missing) is not value:
-                changed.append(f"the notebook's name {name!r} (bound by given code) changed")
+                changed.append(f"the notebook's name {name} (bound by given code) changed")
                 if fix:
                     grave.append(user_ns.get(name))
                     user_ns[name] = value
@@ -471,6 +522,15 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
             if fix:
                 grave.append(user_ns.get("__builtins__"))
                 user_ns["__builtins__"] = builtins_module
+        # the standard library's warnings and NumPy's floating-point error handling, as the
+        # kernel started (tests check that code does not warn)
+        if filters is not None and (len_(filters) != len_(filters_saved) or not all_(
+                map_(is_, filters, filters_saved))):
+            if fix:
+                grave.append(list_(filters))
+                filters[:] = filters_saved
+        if extobj is not None and extobj.get() is not extobj_saved and fix:
+            extobj.set(extobj_saved)
         return changed
 
     def check_signals(grave: list, fix: bool) -> list[str]:
@@ -504,8 +564,8 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
             if (name in builtins_dict and name not in solution_names and name[:2] != "__"
                     and name not in bindings and name in user_ns
                     and user_ns[name] is not shell_names.get(name, missing)):
-                flag(f"the notebook's name {name!r} hid the builtin {name}: removed before "
-                     f"{state.get('gid')}")
+                flag(f"the notebook's name {name} hid the builtin {name}: removed before "
+                     f"{state.get('gid')} (not a sign of tampering)")
                 grave.append(user_ns[name])
                 del user_ns[name]
 
@@ -521,10 +581,19 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
         frame = getframe(2)
         if frame.f_code is not runner_code or gid not in cells:
             return
+        if gid in ran:  # each locked cell runs once, when the grader sends it
+            flag(f"the notebook's code ran the grader's runner itself ({gid}, refused)")
+            return
+        ran.add(gid)
+        if not plain_keys(user_ns):
+            flag("the notebook's namespace holds a key that is not a name: "
+                 f"{gid} was not run")
+            return
         if type_(notes) is list_:
             for note in notes[:10]:
-                if type_(note) is str_:
-                    flag(f"{note} was changed: put back before {gid}")
+                shown = note if type_(note) is str_ and note in shell_notes else (
+                    "IPython's machinery")
+                flag(f"{shown} was changed: put back before {gid}")
         source, kind = cells[gid]
         state["gid"] = gid
         for change in check_modules(grave, fix=True) + check_signals(grave, fix=True):
@@ -534,7 +603,10 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
         future[0] |= code.co_flags & future_flags
         if kind == "test":
             unshadow(code, grave)
-        t = (code, user_ns, exec_)
+        # a test runs in a namespace of its own (a copy of the notebook's): what it binds
+        # (its inputs, its expected values) is gone when it ends, out of the reach of the
+        # notebook's later cells and of the code it calls
+        t = (code, dict_(user_ns) if kind == "test" else user_ns, exec_)
         nested = code_objects(code)
         state.update(frame=frame, nonce=nonce, kind=kind, t=t, executed=False, tampered=[],
                      codes=frozenset_([id_(c) for c in nested]), keep=nested, grave=[],
@@ -569,7 +641,8 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
         gid, nonce, status, ename, message, grave = args
         frame = getframe(2)
         if (frame is not state["frame"] or frame.f_code is not runner_code
-                or type_(grave) is not list_ or gid != state["gid"]
+                or type_(grave) is not list_ or type_(gid) is not str_
+                or type_(nonce) is not str_ or gid != state["gid"]
                 or nonce != state["nonce"]):
             return
         kind = state["kind"]
@@ -589,6 +662,15 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
                 status, ename = "failed", "ChangedWhileTesting"
                 message = ("the notebook's code changed what this test depends on while it "
                            f"ran ({changed[0]}); the test does not count")
+        if kind == "test":
+            # what the visible part of a test binds, and what it imports, stays for the cells
+            # after it (students see it bound); what only its hidden part binds (its inputs,
+            # its expected values) does not
+            keep = keeps.get(gid, frozenset_())
+            for k, v in list_(state["t"][1].items()):
+                if type_(k) is str_ and (k in keep or type_(v) is module_t) and (
+                        user_ns.get(k, missing) is not v):
+                    user_ns[k] = v
         if kind == "given":
             before = state["before"] or {}
             for k, v in list_(user_ns.items()):
@@ -601,24 +683,32 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
 
     def on_frame(what: str) -> None:
         code = getframe(2).f_code
-        if code.co_filename in allowed_frame_files:
+        filename, name = code.co_filename, code.co_name
+        if type_(filename) is not str_ or type_(name) is not str_:
+            flag(f"frame introspection ({what}) by code with a made-up name{where()}")
             return
-        if code.co_filename == traceback_file and code.co_name in traceback_safe:
+        if filename in allowed_frame_files:
             return
-        if (code.co_filename == logging_file and code.co_name == "<lambda>"
-                and getframe(3).f_code.co_name == "findCaller"
-                and getframe(3).f_code.co_filename == logging_file):
+        if filename == traceback_file and name in traceback_safe:
             return
-        if what in frame_attributes and code.co_filename.startswith(library_dirs):
+        outer = getframe(3).f_code
+        if (filename == logging_file and name == "<lambda>"
+                and type_(outer.co_name) is str_ and outer.co_name == "findCaller"
+                and type_(outer.co_filename) is str_ and outer.co_filename == logging_file):
+            return
+        if what in frame_attributes and filename.startswith(library_dirs):
             return  # IPython and the traceback module read frames to show an error
-        flag(f"frame introspection ({what}) by the notebook's code in {code.co_name}"
+        flag(f"frame introspection ({what}) by the notebook's code in {name_of(name)}"
              f"{where()}")
 
     wanted = frozenset_({"exec", "object.__getattr__", "object.__setattr__", "coursekit.run",
                          "coursekit.done", "sys._getframe"}) | refused
 
     def seal(event: str, args: tuple) -> None:
-        if event not in wanted and event[:7] != "ctypes.":
+        # Nothing here may compare, hash or format an object of the notebook's: a subclass
+        # of str would run its own __eq__ or __hash__ inside the seal. Real events are made
+        # of exact strings.
+        if type_(event) is not str_ or (event not in wanted and event[:7] != "ctypes."):
             return
         tid = get_ident()
         if tid in busy:
@@ -630,9 +720,11 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
             if event == "exec":
                 on_exec(args)
             elif event == "object.__getattr__":
-                if len_(args) >= 2 and args[1] == "__code__":
+                if len_(args) < 2 or type_(args[1]) is not str_:
+                    return
+                if args[1] == "__code__":
                     on_checkpoint(args)
-                elif len_(args) >= 2 and args[1] in frame_attributes:
+                elif args[1] in frame_attributes:
                     on_frame(args[1])
             elif event == "coursekit.run":
                 on_run(args)
@@ -641,7 +733,7 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
             elif event == "sys._getframe":
                 on_frame(event)
             elif event == "object.__setattr__":
-                if len_(args) >= 2 and (args[1] == "__code__" or (
+                if len_(args) >= 2 and type_(args[1]) is str_ and (args[1] == "__code__" or (
                         args[1] in code_args and id_(args[0]) in protected)):
                     flag(f"replaced a function's {args[1]}{where()} (refused)")
             elif not state.get("installing"):
@@ -656,14 +748,17 @@ def _seal_with(shell: Any, key: bytes, cells: dict[str, tuple[str, str]],  # noq
     def guard(event: str, args: tuple) -> None:
         """Refuse what would let the notebook's code reach the seal or rewrite the
         interpreter (it keeps nothing a traceback could show but these constants)."""
+        if type_(event) is not str_:
+            return  # not an event of the interpreter's (see the seal)
         if event in refused or event[:7] == "ctypes.":
             raise PermissionError(f"{event} is not allowed while grading")
-        if event == "object.__setattr__" and len_(args) >= 2:
+        if len_(args) < 2 or type_(args[1]) is not str_:
+            return
+        if event == "object.__setattr__":
             if args[1] == "__code__" or (args[1] in code_args and id_(args[0]) in protected):
                 raise PermissionError(f"replacing a function's {args[1]} is not allowed "
                                       "while grading")
-        elif (event == "object.__getattr__" and len_(args) >= 2 and args[0] is runner
-              and args[1] in code_args):
+        elif event == "object.__getattr__" and args[0] is runner and args[1] in code_args:
             raise PermissionError("the grader's runner is not open to inspection")
 
     state["installing"] = True
