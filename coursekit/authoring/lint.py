@@ -1,6 +1,9 @@
 """Lint of module files: cell headers, nbgrader metadata and region markers.
 
-Every problem names the file and line; all problems are collected before failing.
+Every problem names the file and line; all problems are collected before failing. Among
+them (:func:`binding_problems`): a test that reads a name the grader does not protect (one
+bound only by a plain cell, which students may rewrite, or by an earlier test), and a cell
+that binds a given cell's name again.
 :func:`fairness_warnings` adds warnings that never stop a build: hidden tests that assert
 message words the notebook never gives, and graded cells that check too much at once.
 """
@@ -8,7 +11,9 @@ message words the notebook never gives, and graded cells that check too much at 
 from __future__ import annotations
 
 import ast
+import builtins
 import re
+import symtable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -362,7 +367,164 @@ def lint_parsed(parsed: ParsedModule) -> list[Problem]:
                     f"duplicate grade_id {gid!r} (first used at line {seen[gid]})"))
             else:
                 seen[gid] = cell.header_line
+    if aligned:
+        problems.extend(binding_problems(parsed))
     return sorted(set(problems), key=lambda p: (p.path, p.line, p.message))
+
+
+# ---- what a test may read ---------------------------------------------------------------
+
+
+# symbol tables of comprehensions, which run where they stand (a function's run when called)
+_COMPREHENSIONS = {"listcomp", "setcomp", "dictcomp", "genexpr"}
+
+
+def scope_names(source: str) -> tuple[set[str], set[str], set[str]] | None:
+    """``(bound, read, deferred)``: the global names a cell's code binds (assignments,
+    definitions, imports, loop targets, ``global`` in a function), the global names it reads
+    in any of its scopes (functions, classes, comprehensions), and of those the ones read
+    inside a function (looked up when it is called, not when the cell runs); None if the code
+    does not parse."""
+    try:
+        top = symtable.symtable(source, "<cell>", "exec")
+    except SyntaxError:
+        return None
+    bound: set[str] = set()
+    read: set[str] = set()
+    deferred: set[str] = set()
+    for sym in top.get_symbols():
+        if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
+            bound.add(sym.get_name())
+        if sym.is_referenced():
+            read.add(sym.get_name())
+    tables = [(child, False) for child in top.get_children()]
+    while tables:
+        table, in_function = tables.pop()
+        in_function = in_function or (table.get_type() == "function"
+                                      and table.get_name() not in _COMPREHENSIONS)
+        tables.extend((child, in_function) for child in table.get_children())
+        for sym in table.get_symbols():
+            if not sym.is_global():
+                continue
+            if sym.is_referenced():
+                read.add(sym.get_name())
+                if in_function:
+                    deferred.add(sym.get_name())
+            if sym.is_declared_global() and sym.is_assigned():
+                bound.add(sym.get_name())
+    return bound, read, deferred
+
+
+def _is_given(cell: Cell) -> bool:
+    """A locked cell of given code: the grader runs it sealed and puts back what it binds
+    before every locked cell that follows."""
+    nbg = cell.nbgrader
+    return bool(nbg and nbg.get("locked") is True and nbg.get("grade") is not True
+                and nbg.get("solution") is not True and nbg.get("grade_id"))
+
+
+def _first_read(cell: Cell, tree: ast.AST | None, name: str) -> int:
+    """The file line where ``cell`` first reads ``name`` (its header line if not found)."""
+    lines = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name
+             and isinstance(n.ctx, ast.Load)] if tree is not None else []
+    return _file_line(cell, ast.Name(lineno=min(lines))) if lines else cell.header_line
+
+
+def _gid(cell: Cell) -> str | None:
+    return cell.nbgrader.get("grade_id") if cell.nbgrader else None
+
+
+def binding_problems(parsed: ParsedModule) -> list[Problem]:
+    """Tests that read names the grader does not protect, and cells that rebind names it does.
+
+    A graded test may read only names bound before it by given cells (locked, not graded:
+    the grader runs them sealed and puts what they bind back before every locked cell), by
+    solution cells (the student's graded work), by the test itself, and the builtins. A
+    name bound only by an unlocked cell (a demo, a helper) is the student's to rewrite and
+    nothing puts it back; one bound only by an earlier test is not protected either, and
+    that test failing half-way would break this one. The grader protects no name that starts
+    with ``_``. A given name (one no solution cell binds) must not be bound again by a later
+    unlocked cell or test: the grader would put it back (and fail the test).
+    """
+    path = parsed.module.rel_source
+    code = [(cell, scope_names(cell.source)) for cell in parsed.cells if cell.cell_type == "code"]
+    solution_names: set[str] = set()
+    for cell, names in code:
+        if cell.is_solution and names is not None:
+            solution_names |= names[0]
+    protected: set[str] = set()  # bound by a given or a solution cell so far
+    given: dict[str, Cell] = {}  # a name the grader puts back -> the given cell binding it
+    loose: dict[str, Cell] = {}  # a name it does not protect -> the last cell binding it
+    helpers: list[tuple[Cell, set[str]]] = []  # given cells so far, with the names they read
+    reported: set[tuple[int, str]] = set()
+    problems: list[Problem] = []
+
+    def check(cell: Cell, names: set[str], in_test: bool) -> None:
+        for name in sorted(names - protected):
+            binder = loose.get(name)
+            if binder is None or hasattr(builtins, name) or (cell.index, name) in reported:
+                continue
+            if not in_test and _is_given(binder):
+                continue  # the package's own '_' helpers, called by given code
+            reported.add((cell.index, name))
+            what = (f"test {_gid(cell)!r}" if in_test
+                    else f"the given cell {_gid(cell)!r} (code that tests run)")
+            problems.append(Problem(
+                path, _first_read(cell, _cell_tree(cell), name),
+                f"{what} uses {name!r}, bound only by "
+                f"{_unprotected(binder, name, path, in_test)}"))
+
+    for cell, names in code:
+        if names is None:
+            continue  # the compile check reports it
+        bound, read, deferred = names
+        if _is_given(cell):
+            check(cell, read - bound, in_test=False)
+            helpers.append((cell, deferred - bound))
+        elif cell.is_test and not cell.is_solution:
+            check(cell, read - bound, in_test=True)
+            for helper, reads in helpers:  # what given functions read when the test calls them
+                check(helper, reads, in_test=False)
+        if _is_given(cell):
+            for name in bound:
+                if name.startswith("_"):
+                    loose[name] = cell
+                    continue
+                protected.add(name)
+                loose.pop(name, None)
+                if name not in solution_names:  # the grader leaves the student's names alone
+                    given[name] = cell
+        elif cell.is_solution:
+            protected |= bound
+            for name in bound:
+                loose.pop(name, None)
+        else:
+            for name in sorted(bound & given.keys()):
+                kind = f"test {_gid(cell)!r}" if cell.is_test else "an unlocked cell"
+                problems.append(Problem(
+                    path, cell.header_line,
+                    f"{kind} binds {name!r} again, a name of the given cell at "
+                    f"{path}:{given[name].header_line}: the grader puts given names back "
+                    "before every locked cell (and fails a test that changes one), so the "
+                    "notebook would not run as written; use another name"))
+            for name in bound - protected:
+                loose[name] = cell
+    return problems
+
+
+def _unprotected(cell: Cell, name: str, path: str, in_test: bool) -> str:
+    """The cell that leaves ``name`` unprotected, why, and what to do, for a lint message."""
+    where = f"{path}:{cell.header_line}"
+    given = "a given cell (nbgrader \"locked\": true with a grade_id, not graded)"
+    if cell.is_test:
+        return (f"the test {_gid(cell)!r} at {where}: a test's names are not protected, and "
+                f"that test failing would break this one; bind {name!r} in this test too, or "
+                f"in {given}")
+    if _is_given(cell):
+        return (f"the given cell {_gid(cell)!r} at {where}: the grader protects no name that "
+                f"starts with '_'; rename it" + (", or bind it in the test" if in_test else ""))
+    return (f"the unlocked cell at {where}, which students may rewrite: make that cell "
+            f"{given}" + (f", or bind {name!r} in the test" if in_test else ""))
 
 
 def grade_ids(parsed: ParsedModule) -> list[tuple[str, int]]:

@@ -259,6 +259,8 @@ class Tanh:
 
 
 # %% nbgrader={"grade": true, "grade_id": "activations_test_tanh", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+import warnings
+
 t = Tanh()(Tensor([0.0, 1.0, -1000.0]))
 assert isinstance(t, Tensor), f"Tanh must return a Tensor, got {type(t).__name__}"
 assert float(t.data[0]) == 0.0, f"tanh(0) = 0, got {t.data[0]}"
@@ -372,6 +374,8 @@ assert np.allclose(np.asarray(ctx, dtype=np.float64), t_want, rtol=1e-12), \
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "activations_test_gelu_large", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+import warnings
+
 with warnings.catch_warnings():
     warnings.simplefilter("error")
     try:
@@ -500,6 +504,8 @@ assert got.shape == (2, 3, 4) and np.allclose(got, ref, rtol=1e-12), \
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "activations_test_softmax_stable", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+import warnings
+
 with warnings.catch_warnings():
     warnings.simplefilter("error")
     try:

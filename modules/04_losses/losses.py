@@ -316,6 +316,7 @@ assert saved.dtype == np.int64 and saved.tolist() == [2, 0], "ctx[1] = the int64
 # %% nbgrader={"grade": true, "grade_id": "losses_test_cross_entropy_stable", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 import warnings
 
+ce = CrossEntropyLoss()
 with warnings.catch_warnings():
     warnings.simplefilter("error")
     try:
@@ -341,6 +342,7 @@ assert abs(far64.item() - 3000.0) < 1e-9, f"float64: -ln softmax([2000, 0, -1000
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "losses_test_cross_entropy_probs", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+ce = CrossEntropyLoss()
 same = ce(Tensor([[0.0, np.log(3.0)]]), np.array([[0.0, 1.0]]))
 assert abs(same.item() + np.log(0.75)) < 1e-6, f"one-hot targets give the same loss as the index: -ln(3/4), got {same.item()}"
 # soft targets [0.5, 0.5] on softmax [1/4, 3/4]: -(0.5 ln 0.25 + 0.5 ln 0.75) = 0.836988 (by hand)
@@ -506,6 +508,7 @@ assert rec._ctx[1].dtype == np.float32 and len(rec._inputs) == 2, "ctx[1] holds 
 # %% nbgrader={"grade": true, "grade_id": "losses_test_bce_clamp", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 import warnings
 
+bce = BinaryCrossEntropyLoss()
 with warnings.catch_warnings():
     warnings.simplefilter("error")
     try:

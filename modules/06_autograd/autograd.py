@@ -313,6 +313,9 @@ assert np.array_equal(g_neg, -g_h) and g_neg.dtype == np.float32, f"neg: -grad (
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_mul_div", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+a_t = Tensor([3.0], requires_grad=True)
+b_t = Tensor([4.0], requires_grad=True)
+one = np.ones(1, dtype=np.float32)
 ga, gb = mul_backward(one, a_t * b_t)
 assert float(ga[0]) == 4.0 and float(gb[0]) == 3.0, \
     f"mul: d(ab)/da = b = 4 and d(ab)/db = a = 3, got {ga}, {gb}"
@@ -342,6 +345,8 @@ assert ga is None and np.allclose(np.asarray(gb, dtype=np.float64), [6.0]), "mul
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_pow", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+a_t = Tensor([3.0], requires_grad=True)
+one = np.ones(1, dtype=np.float32)
 # d(a^3)/da = 3 a^2 = 27
 (g_pow,) = pow_backward(one, a_t**3)
 assert abs(float(g_pow[0]) - 27.0) < 1e-4, f"pow: d(a^3)/da = 3a^2 = 27 at a=3, got {g_pow}"
@@ -902,6 +907,8 @@ assert abs(float(g[0]) - 2 * (1 - math.tanh(1.0) ** 2)) < 1e-6, f"tanh: grad * (
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_gelu", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+x_t = Tensor([-1.0, 0.0, 2.0], requires_grad=True)
+ones3 = np.ones(3, dtype=np.float32)
 (g,) = gelu_backward(ones3, GELU()(x_t))
 assert abs(float(g[1]) - 0.5) < 1e-6, f"gelu'(0) = 0.5 (t = 0 there), got {g[1]}"
 # gelu'(-1) from the table: t = tanh(c (-1 - k)), 0.5 (1 + t) - 0.5 (1 - t^2) c (1 + 3k), with math.tanh
@@ -928,6 +935,8 @@ assert np.allclose(np.asarray(g, dtype=np.float64), [1.0, 0.0]), f"gelu' is 1 / 
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_softmax", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+x_t = Tensor([-1.0, 0.0, 2.0], requires_grad=True)
+ones3 = np.ones(3, dtype=np.float32)
 (g,) = softmax_backward(ones3, Softmax()(x_t))
 assert np.allclose(g, 0, atol=1e-6), \
     f"softmax sums to 1 whatever x is, so a gradient of all ones gives zero, got {g}"
@@ -1056,6 +1065,7 @@ assert np.asarray(grads[0]).dtype == np.float32, "float32 stays float32"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_cross_entropy", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+one0 = np.array(1.0, dtype=np.float32)
 z_t = Tensor(np.zeros((2, 4)), requires_grad=True)
 (g,) = cross_entropy_backward(one0, CrossEntropyLoss()(z_t, np.array([0, 3])))
 # uniform logits: softmax = 1/4 everywhere; minus one-hot, over N = 2
@@ -1083,6 +1093,8 @@ g_z, g_T = cross_entropy_backward(one0, CrossEntropyLoss()(z_h, T_h))
 assert np.allclose(np.asarray(g_T, dtype=np.float64), [[-math.log(0.25), -math.log(0.75)]], rtol=1e-5), \
     f"probability targets that require grad get -log_softmax(z) / N, got {g_T}"
 # far apart logits: q underflows to 0 but the log-probability stays finite (-1000)
+import warnings
+
 with warnings.catch_warnings():
     warnings.simplefilter("error")
     try:
@@ -1094,6 +1106,7 @@ assert np.all(np.isfinite(g_T)) and abs(float(g_T[0, 1]) - 1000.0) < 1e-2, \
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_rules_bce", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+one0 = np.array(1.0, dtype=np.float32)
 q_t = Tensor([0.5, 0.5], requires_grad=True)
 (g,) = binary_cross_entropy_backward(one0, BinaryCrossEntropyLoss()(q_t, np.array([1.0, 0.0])))
 # (p - t) / (p (1 - p)) / n = (+-0.5) / 0.25 / 2 = +-1
@@ -1215,7 +1228,25 @@ def topological_order(root: Any) -> list[Any]:
 # %%
 print([labels[id(n)] for n in topological_order(L)])
 
+
+# %% nbgrader={"grade": false, "grade_id": "autograd_section1_graph", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def section1_graph() -> tuple[Any, ...]:
+    """A fresh copy of the graph of section 1, L = (w x + b)^2 at x = 2, w = -3, b = 1.
+
+    Returns x, w, b, u, z, L and the labels that name them; the tests below use it.
+    """
+    x = Tensor(2.0, requires_grad=True)
+    w = Tensor(-3.0, requires_grad=True)
+    b = Tensor(1.0, requires_grad=True)
+    u = w * x
+    z = u + b
+    L = z**2
+    labels = {id(x): "x", id(w): "w", id(b): "b", id(u): "u", id(z): "z", id(L): "L"}
+    return x, w, b, u, z, L, labels
+
+
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_topological_order", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+x, w, b, u, z, L, labels = section1_graph()
 order = topological_order(L)
 names = [labels[id(n)] for n in order]
 assert len(order) == 6 and order[-1] is L, f"6 nodes (x, w, b, u, z, L), the root last; got {names}"
@@ -1417,8 +1448,7 @@ print("x.grad", x.grad, "| w.grad", w.grad, "| b.grad", b.grad)
 draw_graph(L, labels, grads=True)
 
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_by_hand", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-for leaf in (x, w, b):
-    leaf.zero_grad()
+x, w, b, u, z, L, labels = section1_graph()
 backward(L)
 assert w.grad is not None, "w requires grad, so backward must fill w.grad"
 assert float(w.grad) == -20.0, f"dL/dw = 2 (wx + b) x = -20, got {w.grad}"
@@ -1452,8 +1482,7 @@ assert abs(float(ah.grad) - 1.001**3000) < 1e-9 * 1.001**3000, f"a 3,000-op chai
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_leaf_grads", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-for leaf in (x, w, b):
-    leaf.zero_grad()
+x, w, b, u, z, L, labels = section1_graph()
 backward(L)  # the graph of section 1: every tensor is 0-d
 assert isinstance(w.grad, np.ndarray), (
     f"w.grad must be a NumPy array (0-d here), got {type(w.grad).__name__}: arithmetic on 0-d arrays "
@@ -1506,9 +1535,19 @@ print("W.grad\n", W.grad, "\ncolumn sums of x", x_batch.data.sum(axis=0))
 backward(out)
 print("after a second backward, bias.grad", bias.grad)
 
+
+# %% nbgrader={"grade": false, "grade_id": "autograd_example_batch", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def example_batch() -> tuple[Any, Any, Any]:
+    """A fresh copy of the batch above (the same numbers): x_batch (5, 3), W (3, 2), bias (2,)."""
+    rng = np.random.default_rng(0)
+    x_batch = Tensor(rng.standard_normal((5, 3)))
+    W = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    bias = Tensor(np.zeros(2), requires_grad=True)
+    return x_batch, W, bias
+
+
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_broadcast", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-W.zero_grad()
-bias.zero_grad()
+x_batch, W, bias = example_batch()
 backward((x_batch @ W + bias).sum())
 assert bias.grad.shape == (2,), f"bias.grad has the bias's shape (2,), got {bias.grad.shape}"
 assert np.allclose(bias.grad, 5.0), f"bias used by 5 rows: gradient 5, got {bias.grad}"
@@ -1529,8 +1568,7 @@ assert a_s.grad.shape == () and float(a_s.grad) == 10.0, f"a 0-d tensor used by 
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "autograd_test_backward_accumulate", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-W.zero_grad()
-bias.zero_grad()
+x_batch, W, bias = example_batch()
 backward((x_batch @ W + bias).sum())
 backward((x_batch @ W + bias).sum())
 assert np.allclose(bias.grad, 10.0), f"second backward adds: 5 + 5 = 10, got {bias.grad}"

@@ -419,6 +419,8 @@ assert all(p.grad is None for p in ps), (
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "optimizers_test_state_dict_fresh", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+w = Tensor([1.0, 2.0], requires_grad=True)
+b = Tensor([0.5], requires_grad=True)
 sd = Optimizer([w, b]).state_dict()
 assert sorted(sd) == ["hyperparameters", "state", "step", "type"], f"state_dict() keys: got {sorted(sd)}"
 assert sd["type"] == "Optimizer" and sd["step"] == 0, f"state_dict() of a fresh optimizer: got {sd}"

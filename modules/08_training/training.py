@@ -481,7 +481,7 @@ with np.errstate(over="ignore"):
 print("clip_grad_norm norm:", clip_grad_norm([big], max_norm=1.0), "-> clipped", big.grad)
 
 # %% nbgrader={"grade": false, "grade_id": "training_clip_helpers", "locked": true, "schema_version": 3, "solution": false, "task": false}
-def _with_grad(values):
+def with_grad(values):
     """A parameter whose gradient is `values` (float32)."""
     t = Tensor(np.zeros(np.shape(values)), requires_grad=True)
     t.grad = np.array(values, dtype=np.float32)
@@ -497,7 +497,7 @@ def quietly():
         yield
 
 # %% nbgrader={"grade": true, "grade_id": "training_test_clip", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-a, b, c = _with_grad([100.0]), _with_grad([200.0]), _with_grad([50.0])
+a, b, c = with_grad([100.0]), with_grad([200.0]), with_grad([50.0])
 got = clip_grad_norm([a, b, c], max_norm=1.0)
 assert type(got) is float, f"clip_grad_norm must return a Python float, got {type(got).__name__}"
 assert abs(got - 229.128784747792) < 1e-4, (
@@ -513,7 +513,7 @@ print("clip_grad_norm: OK")
 # several parameters (matrices), a parameter without a gradient in between; NumPy on the side
 rng = np.random.default_rng(3)
 mats = [rng.standard_normal(shape).astype(np.float32) for shape in [(4, 3), (3,), (2, 2, 2)]]
-params = [_with_grad(m) for m in mats]
+params = [with_grad(m) for m in mats]
 params.insert(1, Tensor([5.0], requires_grad=True))            # grad None: ignored
 ref = math.sqrt(sum(float(np.sum(m.astype(np.float64) ** 2)) for m in mats))
 got = clip_grad_norm(params, max_norm=0.5)
@@ -533,7 +533,7 @@ assert params[1].grad is None, "a parameter without gradient keeps grad None"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "training_test_clip_below", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-small = _with_grad([0.3, 0.4])
+small = with_grad([0.3, 0.4])
 got = clip_grad_norm([small], max_norm=1.0)
 assert abs(got - 0.5) < 1e-7 and np.array_equal(small.grad, np.float32([0.3, 0.4])), (
     f"a norm of 0.5 is below max_norm 1.0: the norm is returned and the gradient stays exactly as it was; "
@@ -543,7 +543,7 @@ got = clip_grad_norm([Tensor([1.0], requires_grad=True)], max_norm=1.0)
 assert got == 0.0 and type(got) is float, f"no gradients at all: the norm is the float 0.0, got {got!r}"
 ### BEGIN HIDDEN TESTS
 # 3-4-5 triangle exactly at the limit: nothing changes (clip only when norm > max_norm)
-edge = _with_grad([3.0, -4.0])
+edge = with_grad([3.0, -4.0])
 got = clip_grad_norm([edge], max_norm=5.0)
 assert type(got) is float and got == 5.0 and np.array_equal(edge.grad, np.float32([3, -4])), (
     f"a norm exactly equal to max_norm: no scaling; got norm {got}, gradient {edge.grad}"
@@ -553,7 +553,7 @@ assert got == 0.0 and type(got) is float, f"no parameters: expected the float 0.
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "training_test_clip_in_place", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-p = _with_grad([30.0, -40.0])
+p = with_grad([30.0, -40.0])
 held = p.grad                                    # someone holds a reference to the gradient
 clip_grad_norm([p], max_norm=10.0)
 assert p.grad is held and np.allclose(held, [6.0, -8.0]), (
@@ -561,7 +561,7 @@ assert p.grad is held and np.allclose(held, [6.0, -8.0]), (
     f"the held array should be [6, -8], got {held}"
 )
 ### BEGIN HIDDEN TESTS
-a, c = _with_grad([[1.0, 2.0], [2.0, 4.0]]), _with_grad([0.0, 5.0])   # norm sqrt(1 + 4 + 4 + 16 + 25) = sqrt(50)
+a, c = with_grad([[1.0, 2.0], [2.0, 4.0]]), with_grad([0.0, 5.0])   # norm sqrt(1 + 4 + 4 + 16 + 25) = sqrt(50)
 grads_before = [a.grad, c.grad]
 clip_grad_norm([a, c], max_norm=0.0)                                   # max_norm 0 clips everything to zero
 assert a.grad is grads_before[0] and c.grad is grads_before[1], (
@@ -571,7 +571,7 @@ assert not np.any(grads_before[0]) and not np.any(grads_before[1]), "max_norm = 
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "training_test_clip_range", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-t = _with_grad([3e20, 4e20])                     # the squares overflow float32
+t = with_grad([3e20, 4e20])                     # the squares overflow float32
 got = clip_grad_norm([t], max_norm=1.0)
 want = float(np.float32(3e20)) * 5.0 / 3.0       # 5e20, from the stored float32
 assert math.isfinite(got) and abs(got - want) < 1e-6 * want, (
@@ -582,14 +582,14 @@ assert np.allclose(np.asarray(t.grad, dtype=np.float64), [0.6, 0.8], rtol=1e-6),
 # the 10-norm of float32 [3e37, 4e37]: (4e37)^10 overflows even float64; b (1 + (a/b)^10)^(1/10), in Python floats
 a10, b10 = float(np.float32(3e37)), float(np.float32(4e37))
 want10 = b10 * (1.0 + (a10 / b10) ** 10) ** 0.1
-got10 = clip_grad_norm([_with_grad([3e37, 4e37])], max_norm=1.0, norm_type=10)
+got10 = clip_grad_norm([with_grad([3e37, 4e37])], max_norm=1.0, norm_type=10)
 assert math.isfinite(got10) and abs(got10 - want10) < 1e-6 * want10, (
     f"10-norm of [3e37, 4e37]: expected {want10:.6g}, got {got10}. "
     "Hint: for p other than 1 and 2, divide by the largest magnitude first, also in float32"
 )
 ### BEGIN HIDDEN TESTS
 # tiny gradients: their float32 squares underflow to 0; the norm must not
-t = _with_grad([3e-30, 4e-30])
+t = with_grad([3e-30, 4e-30])
 got = clip_grad_norm([t], max_norm=1.0)
 want = float(np.float32(3e-30)) * 5.0 / 3.0
 assert got > 0 and abs(got - want) < 1e-6 * want, (
@@ -607,13 +607,13 @@ assert math.isfinite(got) and abs(got - 5e200) < 1e-9 * 5e200, (
 )
 # other norms of float32 gradients: (4e-38)^10 underflows float64, (2e20)^20 overflows it; closed form in Python floats
 a, b = float(np.float32(3e-38)), float(np.float32(4e-38))
-got = clip_grad_norm([_with_grad([3e-38]), _with_grad([-4e-38])], max_norm=1.0, norm_type=10)
+got = clip_grad_norm([with_grad([3e-38]), with_grad([-4e-38])], max_norm=1.0, norm_type=10)
 want = b * (1.0 + (a / b) ** 10) ** 0.1
 assert got > 0 and abs(got - want) < 1e-6 * want, (
     f"10-norm of tiny float32 gradients: got {got}. Hint: for p other than 1 and 2, divide by the largest magnitude first"
 )
 a, b = float(np.float32(1e20)), float(np.float32(2e20))
-got = clip_grad_norm([_with_grad([1e20, -2e20])], max_norm=1.0, norm_type=20)
+got = clip_grad_norm([with_grad([1e20, -2e20])], max_norm=1.0, norm_type=20)
 want = b * (1.0 + (a / b) ** 20) ** 0.05
 assert math.isfinite(got) and abs(got - want) < 1e-6 * want, (
     f"20-norm of float32 gradients [1e20, -2e20]: expected {want:.6g}, got {got}. "
@@ -622,8 +622,8 @@ assert math.isfinite(got) and abs(got - want) < 1e-6 * want, (
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "training_test_clip_nonfinite", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-t = _with_grad([1.0, np.nan, 2.0])
-other = _with_grad([1e3])
+t = with_grad([1.0, np.nan, 2.0])
+other = with_grad([1e3])
 with quietly():
     got = clip_grad_norm([t, other], max_norm=1.0)
 assert type(got) is float and math.isnan(got), f"a nan gradient gives a nan norm (a Python float), got {got!r}"
@@ -637,8 +637,8 @@ try:
 except RuntimeError:
     pass
 ### BEGIN HIDDEN TESTS
-t = _with_grad([1.0, -np.inf, 2.0])
-other = _with_grad([1e3, 7.0])
+t = with_grad([1.0, -np.inf, 2.0])
+other = with_grad([1e3, 7.0])
 with quietly():
     got = clip_grad_norm([other, t], max_norm=1.0)
 assert type(got) is float and got == math.inf, f"an inf gradient gives the norm inf (a Python float), got {got!r}"
@@ -653,23 +653,23 @@ assert np.array_equal(other.grad, np.float32([1e3, 7.0])), "raising changes no g
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "training_test_clip_norm_types", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-got = clip_grad_norm([_with_grad([1.0, -2.0]), _with_grad([3.0])], 100.0, norm_type=1)
+got = clip_grad_norm([with_grad([1.0, -2.0]), with_grad([3.0])], 100.0, norm_type=1)
 assert abs(got - 6.0) < 1e-12, f"1-norm of [1, -2, 3]: expected |1| + |-2| + |3| = 6.0, got {got}"
-p = _with_grad([4.0, -8.0])
+p = with_grad([4.0, -8.0])
 got = clip_grad_norm([p], max_norm=2.0, norm_type=math.inf)
 assert got == 8.0 and np.array_equal(p.grad, np.float32([1.0, -2.0])), (
     f"inf-norm of [4, -8]: expected 8.0 and the gradient scaled by 2 / 8 to [1, -2], got {got} and {p.grad}"
 )
 ### BEGIN HIDDEN TESTS
 # infinity norm: the largest magnitude 7; factor 3.5 / 7 = 0.5, exact in binary
-p1, p2 = _with_grad([[-7.0, 2.0]]), _with_grad([3.0])
+p1, p2 = with_grad([[-7.0, 2.0]]), with_grad([3.0])
 got = clip_grad_norm([p1, p2], max_norm=3.5, norm_type=math.inf)
 assert got == 7.0, f"inf-norm over two parameters: expected the largest magnitude of all, got {got}"
 assert np.array_equal(p1.grad, np.float32([[-3.5, 1.0]])) and np.array_equal(p2.grad, np.float32([1.5])), (
     "inf-norm clipping multiplies every gradient by max_norm / norm (no epsilon)"
 )
 # p = 3: (1 + 8 + 27)^(1/3) = 36^(1/3)
-got = clip_grad_norm([_with_grad([1.0, -2.0]), _with_grad([3.0])], 100.0, norm_type=3)
+got = clip_grad_norm([with_grad([1.0, -2.0]), with_grad([3.0])], 100.0, norm_type=3)
 assert abs(got - 36.0 ** (1.0 / 3.0)) < 1e-12, f"3-norm of [1, -2, 3]: expected 36^(1/3), got {got}"
 ### END HIDDEN TESTS
 
@@ -690,7 +690,7 @@ assert np.allclose(shared, np.float32([3, 4]) / math.sqrt(50.0), rtol=1e-6), (
 shared = np.array([6.0, 8.0], dtype=np.float32)
 s1, s2 = Tensor([0.0, 0.0], requires_grad=True), Tensor([0.0, 0.0], requires_grad=True)
 s1.grad = s2.grad = shared
-alone = _with_grad([5.0])
+alone = with_grad([5.0])
 got = clip_grad_norm([s1, alone, s2], max_norm=1.0)          # sqrt(100 + 25 + 100) = 15
 assert abs(got - 15.0) < 1e-9, (
     f"each parameter counts with its gradient, also when two share one array: wrong norm {got}"
@@ -699,7 +699,7 @@ assert np.allclose(shared, np.float32([6, 8]) / 15.0, rtol=1e-6) and np.allclose
     "each gradient array is scaled exactly once by max_norm / norm"
 )
 # the same parameter listed twice counts twice, and is scaled once
-w = _with_grad([6.0, 8.0])
+w = with_grad([6.0, 8.0])
 got = clip_grad_norm([w, w], max_norm=1.0)
 assert abs(got - math.sqrt(200.0)) < 1e-9 and np.allclose(w.grad, np.float32([6, 8]) / math.sqrt(200.0), rtol=1e-6), (
     "a parameter listed twice counts twice in the norm, and its gradient array is scaled once"
@@ -1042,7 +1042,7 @@ def _close_window(trainer: Trainer, params: list[Any], divisor: int) -> float:
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "training_window_example", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def window_example(clip):
     """The worked example: a Linear(2, 1) layer with the summed gradients of a 4-sample window."""
     layer = Linear(2, 1, rng=np.random.default_rng(0))
@@ -1055,6 +1055,7 @@ def window_example(clip):
     return trainer, norm, moved
 
 
+# %%
 for clip in (None, 1.0):
     trainer, norm, moved = window_example(clip)
     print(f"grad_clip_norm={clip}: norm {norm:.4f}, weight moved by {np.round(moved[0], 5)}, "
@@ -2169,11 +2170,13 @@ def _state_dict(trainer: Trainer) -> dict[str, Any]:
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "training_save_example", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # a trainer after one epoch of 2 updates (made by the test helper `busy`, which does what an
 # epoch does to the state without running one)
 save_model = linear_model(3, 2, seed=1)
 save_trainer = busy(Trainer(save_model, SGD(save_model.parameters(), lr=0.1), MSELoss()), np.random.default_rng(0))
+
+# %%
 state = save_trainer.state_dict()
 print({key: state[key] for key in ("epoch", "step", "skipped_steps", "grad_clip_norm", "parameter_shapes", "scheduler")})
 print("history:", {key: value for key, value in state["history"].items()})
@@ -2454,7 +2457,7 @@ assert message is not None and any(name in message for name in ("0.weight", "0.b
 shapes = {name: shape for name, shape in good_state["parameter_shapes"].items() if name != "0.bias"}
 message = check_message(check_trainer, edited(good_state, parameter_shapes=shapes))
 assert message is not None and "0.bias" in message, f"a parameter missing from the file must be named, got {message!r}"
-sgd_state = _copy_tree(good_state)
+sgd_state = edited(good_state)  # a copy
 sgd_state["optimizer"]["type"] = "AdamW"
 message = check_message(check_trainer, sgd_state)
 assert message is not None and "AdamW" in message and "SGD" in message, (
@@ -2774,7 +2777,7 @@ print(f"largest norm before: {max(before_clip):.3g}, after: {max(after_clip):.6f
 # and history: not close, equal. Every function of section 3 takes part, so this is the
 # test of the whole `Trainer`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "training_resume_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def resume_run(seed_dropout: int, optimizer: str, loader_seed: int = 5):
     data = np.random.default_rng(42)
     X = data.standard_normal((50, 4)).astype(np.float32)
@@ -2811,6 +2814,8 @@ def check_resume(optimizer: str, folder: str, split: int = 2, accumulation: int 
 
 
 resume_folder = tempfile.mkdtemp()
+
+# %%
 straight, resumed = check_resume("adam", resume_folder)
 equal = all(np.array_equal(a.data, b.data) for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True))
 print("Adam, 4 epochs vs 2 + resume + 2: parameters bitwise equal:", equal,

@@ -234,3 +234,133 @@ def test_course_modules_have_no_fairness_warnings() -> None:
     modules = Course(repo).modules()
     found = [str(w) for m in modules for w in fairness_warnings(parse_module(m))]
     assert len(modules) == 8 and found == [], "\n".join(found)
+
+
+# ---- what a test may use ----------------------------------------------------------------
+
+def GIVEN(gid: str) -> str:  # noqa: N802
+    return (f'# %% nbgrader={{"grade": false, "grade_id": "{gid}", "locked": true, '
+            '"schema_version": 3, "solution": false, "task": false}\n')
+
+
+def line_of(body: str, text: str) -> int:
+    """The file line of the first body line that holds ``text`` (HEADER is 8 lines)."""
+    return 8 + next(i for i, line in enumerate(body.splitlines(), start=1) if text in line)
+
+
+PLAIN_HELPER = ("# %% [markdown]\n# `double(x)` returns twice x.\n\n"
+                + SOL("bad_double") + "def double(x):\n    ### BEGIN SOLUTION\n"
+                "    return 2 * x\n    ### END SOLUTION\n\n\n"
+                "# %%\ndef check(f):\n    return all(f(v) == 2 * v for v in (1, 2.5, -3))\n\n\n"
+                + TEST("bad_test_double") + 'assert check(double), "double doubles"\n')
+
+
+def test_a_test_that_calls_a_helper_of_a_plain_cell_is_refused(course: Course) -> None:
+    """A student may rewrite a plain cell (``check`` returning True): the build refuses a
+    test that relies on one, and names the test, the name and the cell."""
+    add_module(course, "02_bad", PLAIN_HELPER)
+    found = problems(course, "02_bad")
+    test_line = line_of(PLAIN_HELPER, "assert check(double)")
+    cell_line = line_of(PLAIN_HELPER, "def check(f)") - 1  # its '# %%' line
+    assert found == [
+        f"modules/02_bad/bad.py:{test_line}: test 'bad_test_double' uses 'check', bound only "
+        f"by the unlocked cell at modules/02_bad/bad.py:{cell_line}, which students may rewrite: "
+        "make that cell a given cell (nbgrader \"locked\": true with a grade_id, not graded), "
+        "or bind 'check' in the test"], found
+
+
+def test_build_refuses_such_a_module_and_writes_nothing(course: Course) -> None:
+    from coursekit.authoring.build import build
+
+    add_module(course, "02_bad", PLAIN_HELPER)
+    with pytest.raises(LintError) as info:
+        build(course, check_import=False, log=lambda s: None)
+    assert "test 'bad_test_double' uses 'check'" in str(info.value)
+    assert not (course.root / "source_notebooks").exists()
+
+
+def test_the_helper_in_a_given_cell_or_in_the_test_passes(course: Course) -> None:
+    given = PLAIN_HELPER.replace("# %%\ndef check", GIVEN("bad_check") + "def check")
+    add_module(course, "02_given", given.replace("bad_", "given_"))
+    inline = PLAIN_HELPER.replace("# %%\ndef check(f):\n    return all(f(v) == 2 * v for v in "
+                                  "(1, 2.5, -3))\n", "# %%\nprint(double(4))\n")
+    inline = inline.replace('assert check(double)', "def check(f):\n    return all(f(v) == 2 * v"
+                            " for v in (1, 2.5, -3))\n\n\nassert check(double)")
+    add_module(course, "03_inline", inline.replace("bad_", "inline_"))
+    assert list(lint(course, course.modules())) == ["01_demo", "02_given", "03_inline"]
+
+
+ALLOWED = (
+    GIVEN("ok_imports") + "import math\n\nimport numpy as np\n\n"
+    + GIVEN("ok_helpers") + "SCALE = 2.0\n\n\ndef close(a, b):\n    return math.isclose(a, b)\n\n"
+    + "# %%\nx = 5\nv = 7\nscratch = [1, 2]\n\n"
+    + SOL("ok_double") + "def double(x):\n    ### BEGIN SOLUTION\n"
+    "    return SCALE * x\n    ### END SOLUTION\n\n"
+    + TEST("ok_test_double")
+    # own names, function parameters and locals, comprehension and lambda variables,
+    # an exception's name and the builtins: none of them is read from the notebook
+    + "values = [double(v) for v in range(3)]\ntwice = lambda x: double(x)\n\n\n"
+    "def check(x):\n    scratch = x * 2\n    return close(double(x), scratch)\n\n\n"
+    "try:\n    double(None)\nexcept TypeError as error:\n    message = str(error)\n"
+    "assert all(check(x) for x in (1.0, -2.5)) and len(values) == 3 and twice(1) == 2\n"
+    "assert np.isclose(double(0.5), 1.0) and max(values) == 4\n"
+)
+
+
+def test_what_a_test_may_read(course: Course) -> None:
+    """Names of given and solution cells, the test's own, builtins: no problem, even where a
+    plain cell binds the same names (``x``, ``v``, ``scratch``) for its own use."""
+    add_module(course, "02_ok", ALLOWED)
+    assert list(lint(course, course.modules())) == ["01_demo", "02_ok"]
+
+
+UNPROTECTED = (
+    SOL("loose_double") + "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+    "    ### END SOLUTION\n\n"
+    + GIVEN("loose_helpers") + "def _quiet(f):\n    return f\n\n\n"
+    "def check(f):\n    return all(f(v) == 2 * v for v in CASES)\n\n"
+    + "# %%\nCASES = (1, 2.5)\n\n"
+    + TEST("loose_test_one") + "shared = 3\nassert _quiet(double)(1) == 2\n\n"
+    + TEST("loose_test_two") + "assert double(shared) == 6 and check(double)\n\n"
+    + "# %%\ndef check(f):\n    return True\n\n"
+    + TEST("loose_test_three") + "check = None\nassert double(1) == 2\n"
+)
+
+
+def test_names_the_grader_does_not_protect(course: Course) -> None:
+    """An earlier test's names, a given name with a leading '_', a plain name a given helper
+    reads when a test calls it, and a given name bound again by a later cell."""
+    add_module(course, "02_loose", UNPROTECTED)
+    found = problems(course, "02_loose")
+    path = "modules/02_loose/loose.py"
+    helpers = line_of(UNPROTECTED, "loose_helpers")
+    expected = {
+        ("_quiet", line_of(UNPROTECTED, "assert _quiet"),
+         f"test 'loose_test_one' uses '_quiet', bound only by the given cell 'loose_helpers' at "
+         f"{path}:{helpers}: the grader protects no name that starts with '_'"),
+        ("shared", line_of(UNPROTECTED, "assert double(shared)"),
+         "test 'loose_test_two' uses 'shared', bound only by the test 'loose_test_one' at "
+         f"{path}:{line_of(UNPROTECTED, 'loose_test_one')}: a test's names are not protected"),
+        ("CASES", line_of(UNPROTECTED, "for v in CASES"),
+         "the given cell 'loose_helpers' (code that tests run) uses 'CASES', bound only by the "
+         f"unlocked cell at {path}:{line_of(UNPROTECTED, 'CASES = (1') - 1}, which students may "
+         "rewrite"),
+        ("check", line_of(UNPROTECTED, "return True") - 2,
+         f"an unlocked cell binds 'check' again, a name of the given cell at {path}:{helpers}"),
+        ("check", line_of(UNPROTECTED, "loose_test_three"),
+         f"test 'loose_test_three' binds 'check' again, a name of the given cell at "
+         f"{path}:{helpers}"),
+    }
+    assert len(found) == len(expected), "\n".join(found)
+    for name, line, start in expected:
+        assert any(p.startswith(f"{path}:{line}: {start}") for p in found), (name, found)
+
+
+def test_course_modules_tests_use_only_protected_names() -> None:
+    """Every test of the course reads only names the grader protects."""
+    from coursekit.authoring.lint import binding_problems, parse_module
+
+    repo = Path(__file__).resolve().parents[2]
+    modules = Course(repo).modules()
+    found = [str(p) for m in modules for p in binding_problems(parse_module(m))]
+    assert len(modules) == 8 and found == [], "\n".join(found)
