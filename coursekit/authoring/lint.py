@@ -22,6 +22,7 @@ from nbformat import NotebookNode
 
 from coursekit.cells import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION
 from coursekit.course import Course, CourseError, Module
+from coursekit.grading.execution.kernel.seal import ipython_name
 
 MARKER_RE = re.compile(r"^\s*#\s*%%")
 GOOD_MARKER_RE = re.compile(r"^# %%(?: (?P<rest>.*))?$")
@@ -442,9 +443,10 @@ def binding_problems(parsed: ParsedModule) -> list[Problem]:
     solution cells (the student's graded work), by the test itself, and the builtins. A
     name bound only by an unlocked cell (a demo, a helper) is the student's to rewrite and
     nothing puts it back; one bound only by an earlier test is not protected either, and
-    that test failing half-way would break this one. The grader protects no name that starts
-    with ``_``. A given name (one no solution cell binds) must not be bound again by a later
-    unlocked cell or test: the grader would put it back (and fail the test).
+    that test failing half-way would break this one. The grader protects none of the names
+    IPython binds itself (``_``, ``_5``, ``_i``, ...). A given name (one no solution cell
+    binds) must not be bound again by a later unlocked cell or test: the grader would put
+    it back (and fail the test).
     """
     path = parsed.module.rel_source
     code = [(cell, scope_names(cell.source)) for cell in parsed.cells if cell.cell_type == "code"]
@@ -464,8 +466,6 @@ def binding_problems(parsed: ParsedModule) -> list[Problem]:
             binder = loose.get(name)
             if binder is None or hasattr(builtins, name) or (cell.index, name) in reported:
                 continue
-            if not in_test and _is_given(binder):
-                continue  # the package's own '_' helpers, called by given code
             reported.add((cell.index, name))
             what = (f"test {_gid(cell)!r}" if in_test
                     else f"the given cell {_gid(cell)!r} (code that tests run)")
@@ -487,7 +487,7 @@ def binding_problems(parsed: ParsedModule) -> list[Problem]:
                 check(helper, reads, in_test=False)
         if _is_given(cell):
             for name in bound:
-                if name.startswith("_"):
+                if ipython_name(name):
                     loose[name] = cell
                     continue
                 protected.add(name)
@@ -521,8 +521,9 @@ def _unprotected(cell: Cell, name: str, path: str, in_test: bool) -> str:
                 f"that test failing would break this one; bind {name!r} in this test too, or "
                 f"in {given}")
     if _is_given(cell):
-        return (f"the given cell {_gid(cell)!r} at {where}: the grader protects no name that "
-                f"starts with '_'; rename it" + (", or bind it in the test" if in_test else ""))
+        return (f"the given cell {_gid(cell)!r} at {where}: it is a name IPython binds "
+                f"itself as cells run, which the grader does not put back; rename it"
+                + (", or bind it in the test" if in_test else ""))
     return (f"the unlocked cell at {where}, which students may rewrite: make that cell "
             f"{given}" + (f", or bind {name!r} in the test" if in_test else ""))
 

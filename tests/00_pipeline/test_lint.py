@@ -317,10 +317,10 @@ def test_what_a_test_may_read(course: Course) -> None:
 UNPROTECTED = (
     SOL("loose_double") + "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
     "    ### END SOLUTION\n\n"
-    + GIVEN("loose_helpers") + "def _quiet(f):\n    return f\n\n\n"
+    + GIVEN("loose_helpers") + "_ = 2\n\n\ndef _quiet(f):\n    return f\n\n\n"
     "def check(f):\n    return all(f(v) == 2 * v for v in CASES)\n\n"
     + "# %%\nCASES = (1, 2.5)\n\n"
-    + TEST("loose_test_one") + "shared = 3\nassert _quiet(double)(1) == 2\n\n"
+    + TEST("loose_test_one") + "shared = 3\nassert _quiet(double)(1) == _\n\n"
     + TEST("loose_test_two") + "assert double(shared) == 6 and check(double)\n\n"
     + "# %%\ndef check(f):\n    return True\n\n"
     + TEST("loose_test_three") + "check = None\nassert double(1) == 2\n"
@@ -328,16 +328,17 @@ UNPROTECTED = (
 
 
 def test_names_the_grader_does_not_protect(course: Course) -> None:
-    """An earlier test's names, a given name with a leading '_', a plain name a given helper
-    reads when a test calls it, and a given name bound again by a later cell."""
+    """An earlier test's names, a given name IPython rebinds itself (``_``; a given
+    ``_quiet`` is protected like any given name), a plain name a given helper reads when a
+    test calls it, and a given name bound again by a later cell."""
     add_module(course, "02_loose", UNPROTECTED)
     found = problems(course, "02_loose")
     path = "modules/02_loose/loose.py"
     helpers = line_of(UNPROTECTED, "loose_helpers")
     expected = {
-        ("_quiet", line_of(UNPROTECTED, "assert _quiet"),
-         f"test 'loose_test_one' uses '_quiet', bound only by the given cell 'loose_helpers' at "
-         f"{path}:{helpers}: the grader protects no name that starts with '_'"),
+        ("_", line_of(UNPROTECTED, "assert _quiet"),
+         f"test 'loose_test_one' uses '_', bound only by the given cell 'loose_helpers' at "
+         f"{path}:{helpers}: it is a name IPython binds itself as cells run"),
         ("shared", line_of(UNPROTECTED, "assert double(shared)"),
          "test 'loose_test_two' uses 'shared', bound only by the test 'loose_test_one' at "
          f"{path}:{line_of(UNPROTECTED, 'loose_test_one')}: a test's names are not protected"),

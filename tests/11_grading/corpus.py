@@ -519,6 +519,12 @@ def seal_cases(course: Course) -> list[Case]:
     # a process in a session of its own (a CPU share of its own): refused; a process left
     # running whose name is made of escape codes: stopped and flagged, the codes shown as
     # text: 8
+    # the given helper every activation calls (a name with a leading '_') rebound to one
+    # that refuses every input: it is put back before each locked cell, like any given
+    # name, so the tests grade the student's classes with the given helper: full marks
+    solved("attack_given_helper", "def _check_input(x, name):\n"
+           "    raise TypeError('nothing accepted')",
+           flagged=["_check_input (bound by given code) changed"])
     solved("attack_sessions", "import subprocess as _sp, sys as _s\n"
            "try:\n"
            "    _sp.Popen([_s.executable, '-c', 'pass'], start_new_session=True)\n"

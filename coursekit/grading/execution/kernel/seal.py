@@ -90,6 +90,19 @@ FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
 _pending: dict[str, Any] | None = None
 
 
+def ipython_name(name: str) -> bool:
+    """Whether ``name`` is one IPython binds itself as cells run (``_``, ``__``, ``_5``,
+    ``_i``, ``_i5``, ``_oh``, ...) or a dunder: a given cell's own other names are put back
+    before every locked cell, these are not. Plain string operations only (the seal calls it
+    while the notebook's code may have replaced library functions)."""
+    if name[:1] != "_":
+        return False
+    rest = name[1:]
+    return (rest in ("", "_", "__", "i", "ii", "iii", "oh", "ih", "dh", "exit_code")
+            or rest.isdigit() or (rest[:1] == "i" and rest[1:].isdigit())
+            or (name[:2] == "__" and name[-2:] == "__"))
+
+
 def prepare(payload: dict[str, Any], fd: int) -> None:
     """Keep the seal's payload for :func:`install` (called before any notebook code runs)."""
     global _pending
@@ -308,6 +321,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
     str_, list_, dict_, set_, frozenset_ = str, list, dict, set, frozenset
     module_t, function_t, code_t = types.ModuleType, types.FunctionType, types.CodeType
     method_t = types.MethodType
+    is_ipython_name = ipython_name
     type_setattr, type_delattr = type.__setattr__, type.__delattr__
     gc_isenabled, gc_disable, gc_enable = gc.isenabled, gc.disable, gc.enable
     getsignal, setsignal, getitimer, setitimer = (
@@ -675,7 +689,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
             before = state["before"] or {}
             for k, v in list_(user_ns.items()):
                 if (type_(k) is str_ and before.get(k, missing) is not v
-                        and k not in solution_names and not k.startswith("_")):
+                        and k not in solution_names and not is_ipython_name(k)):
                     bindings[k] = v
         state.clear()
         state["frame"] = None
