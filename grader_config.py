@@ -91,7 +91,7 @@ c.LatePolicy.settings_file = str(_HERE / "course.toml")
 # button): it hides hidden-test code, but shows what the kernel printed while tests ran; do not
 # send its pages to students.
 c.GenerateFeedback.preprocessors = [
-    "coursekit.grading.execution.feedback.HideHiddenTests",
+    "coursekit.grading.execution.hidetests.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -280,7 +280,7 @@ def test_progress_and_summary(graded: dict) -> None:
 
 
 def test_feedback_hides_hidden_tests(graded: dict, course: Course) -> None:
-    from coursekit.grading.execution.feedback import leaked_lines
+    from coursekit.grading.execution.hidetests import leaked_lines
     from coursekit.leaks import secrets_of
 
     hidden = list(secrets_of(json.loads(
@@ -444,7 +444,7 @@ def test_dask_cluster_grades_as_local(graded: dict, course: Course, tmp_path: Pa
     assert {k for k in got if k not in want} == {(s, "01_tensor") for s in graded["cases"]}
     assert all(got[(s, "01_tensor")]["status"] == "missing" for s in graded["cases"])
     # the same feedback pages, none showing a hidden test of its module
-    from coursekit.grading.execution.feedback import leaked_lines
+    from coursekit.grading.execution.hidetests import leaked_lines
     from coursekit.leaks import secrets_of
 
     def pages(root: Path) -> set[tuple[str, str]]:
