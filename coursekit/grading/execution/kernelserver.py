@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,13 @@ SANDBOX_PASS_ENV = ("JPY_SESSION_NAME", "NBGRADER_EXECUTION", "NBGRADER_VALIDATI
 def _runtime_var(name: str) -> bool:
     """Variables set per kernel by jupyter_client, nbgrader and the grader."""
     return name.startswith(("JPY_", "COURSEKIT_", "NBGRADER_"))
+
+
+def with_arena_cap(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with glibc's malloc arenas capped at 2 (unless it says otherwise): each thread
+    of a kernel would otherwise reserve an arena of 64 MiB of address space, and a kernel's
+    dozen threads put it near 900 MiB of its ``RLIMIT_AS`` before its first cell."""
+    return {**env, "MALLOC_ARENA_MAX": env.get("MALLOC_ARENA_MAX", sb.MALLOC_ARENA_MAX)}
 
 
 def _startup_env(env: dict[str, str]) -> dict[str, str]:
@@ -120,7 +128,7 @@ class KernelServer:
         self.launched = 0
         self.left: list[str] = []  # processes the last stopped kernel left running
         self.refused: list[str] = []  # why kernels were started the usual way instead
-        self.env = dict(os.environ)
+        self.env = with_arena_cap(os.environ)
         # the read end of each kernel's output pipe comes back on this socket
         self.fds, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         argv = [sys.executable, "-m", "coursekit.grading.execution.kernel.forkserver",

@@ -104,6 +104,10 @@ def _installed_reference_packages() -> list[str]:
     return sorted(set(found))
 
 
+#: glibc's malloc arenas per kernel process (each reserves 64 MiB of address space).
+MALLOC_ARENA_MAX = "2"
+
+
 def kernel_env() -> dict[str, str]:
     """The whole environment of the fork server and its kernels: nothing of the grader's."""
     path = [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
@@ -122,6 +126,7 @@ def kernel_env() -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "TERM": "xterm-256color",
+        "MALLOC_ARENA_MAX": MALLOC_ARENA_MAX,  # see kernelserver.with_arena_cap
     }
 
 
