@@ -14,6 +14,7 @@ settings::
                                   # ("due": at the due date, "never": always take them)
     max_notebook_mb = 5           # a bigger notebook is refused (413)
     queue = 200                   # submissions waiting at most; more are told to retry (503)
+    wrong_tokens = 30             # wrong tokens from one address in 10 minutes, then 429
     hand_in = "..."               # what the Submit cell says when there is no url
 
 ``course publish`` carries ``url`` (and ``hand_in``) into the student repository. Without
@@ -50,6 +51,7 @@ class ServiceSettings:
     closes: str = "late_window"
     max_notebook_mb: float = 5.0
     queue: int = 200
+    wrong_tokens: int = 30  # per client address and 10 minutes
     hand_in: str = DEFAULT_HAND_IN
 
     @property
@@ -110,5 +112,7 @@ def read(course: Course) -> ServiceSettings:
         max_notebook_mb=float(_positive(values.get("max_notebook_mb", default.max_notebook_mb),
                                         "max_notebook_mb", whole=False)),
         queue=int(_positive(values.get("queue", default.queue), "queue", whole=True)),
+        wrong_tokens=int(_positive(values.get("wrong_tokens", default.wrong_tokens),
+                                   "wrong_tokens", whole=True)),
         hand_in=" ".join(hand_in.split()),
     )

@@ -209,17 +209,19 @@ class Reporter:
 
 
 def submit(notebook: bytes, module: str, reporter: Reporter,
-           ask: Callable[[], str | None], sleep: Callable[[float], None] = time.sleep
-           ) -> dict[str, Any] | None:
+           ask: Callable[[], str | None], sleep: Callable[[float], None] = time.sleep,
+           token: str | None = None) -> dict[str, Any] | None:
     """Send ``notebook`` (module folder ``module``) to the course's grading service and
     wait for its result; the result (None when there is none, the reason told to
-    ``reporter``). ``ask`` asks the student for the token."""
+    ``reporter``). ``ask`` asks the student for the token when none is kept (or ``token``
+    is given: then it is used, and not kept)."""
     svc = service()
     if not svc.url:
         reporter.error(svc.hand_in)
         return None
-    token = stored_token(svc.url)
-    asked = False
+    given = token is not None
+    token = token or stored_token(svc.url)
+    asked = given
     if not token:
         token, asked = ask(), True
         if not token:
@@ -262,14 +264,16 @@ def submit(notebook: bytes, module: str, reporter: Reporter,
         break
     assert answer is not None
     if answer.status == 401:
-        keep_token(svc.url, None)
+        if not given:
+            keep_token(svc.url, None)
         reporter.error(f"{answer.message}: nothing was submitted. Check the token your "
                        "course gave you and run this again.")
         return None
     if answer.status not in (200, 202):
         reporter.error(f"Not submitted: {answer.message}")
         return None
-    keep_token(svc.url, token)
+    if not given:
+        keep_token(svc.url, token)
     return wait_for_result(svc.url, token, answer.data, reporter, sleep)
 
 
