@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -143,12 +144,29 @@ def serve(course: Course, *, host: str = "127.0.0.1", port: int = 8000,
         if ssl_certfile:
             config.update(ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
         server = uvicorn.Server(uvicorn.Config(make_app(service), **config))
-        server.run()
+        # uvicorn stops on SIGINT or SIGTERM, then sends itself the signal again: answered
+        # here, so that the grading started is finished and grades.csv written either way
+        previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server.run()
+        except _Stop:
+            pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return 0 if server.started else 1
     finally:
         log("serve: stopping (what is being graded is finished first)")
         close(service)
         log("serve: stopped")
+
+
+class _Stop(Exception):
+    """The service was told to stop (after uvicorn's graceful shutdown)."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stop()
 
 
 def token_store(course: Course, grading: Path | None, db_url: str | None) -> Store:
