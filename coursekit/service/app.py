@@ -217,8 +217,12 @@ def _describe(service: Service, attempt: Attempt, identity: Identity) -> dict[st
 
 
 def _counting_text(service: Service, attempt: Attempt) -> str:
-    rule = ("the last one before the due date" if service.settings.counts == "last"
-            else "your best score")
+    if service.settings.counts == "best":
+        rule = "your best score"
+    elif service.grader.deadline(attempt.student, attempt.module) is not None:
+        rule = "the last one before the due date"
+    else:
+        rule = "the last one"
     if attempt.counts:
         return f"This submission counts ({rule})."
     others = [a for a in service.store.attempts(attempt.student, attempt.module) if a.counts]
