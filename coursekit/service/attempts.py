@@ -18,9 +18,11 @@ page. The attempt that counts is also kept in the submissions folder
 or grades it anew with ``--regrade``).
 
 Nothing is lost when the service is killed: on start, every attempt still ``queued`` or
-``grading`` is queued again, oldest first; one whose grade reached the gradebook before the
-service stopped (the run record holds its fingerprint) is not graded again. The gradebook
-is then checked to hold the attempt that counts for every student and module.
+``grading`` is queued again, oldest first (and every one the grader failed on, once more,
+as the next ``course grade`` grades again what failed); one whose grade reached the
+gradebook before the service stopped (the run record holds its fingerprint) is not graded
+again. The gradebook is then checked to hold the attempt that counts for every student and
+module.
 """
 
 from __future__ import annotations
@@ -228,6 +230,8 @@ class Grader:
                 else:
                     self._do(tasks[0])
             except Exception as exc:  # noqa: BLE001 - the service keeps running; it is told
+                if self._stopping:  # the grading processes went first: graded next start
+                    continue
                 for task in tasks:
                     self._fail(task, f"{type(exc).__name__}: {exc}")
             finally:
@@ -284,7 +288,7 @@ class Grader:
             self._restore(task.key)
             return
         attempt = self.store.attempt(task.attempt)
-        if attempt is None or attempt.state in ("done", "failed"):
+        if attempt is None or attempt.state == "done":
             return
         resumed = attempt.state == "grading"
         self.store.set_state(attempt.id, "grading", started_at=now())
@@ -312,7 +316,7 @@ class Grader:
                 attempt = counting
             else:
                 found = self.store.attempt(task.attempt)
-                if found is None or found.state in ("done", "failed"):
+                if found is None or found.state == "done":
                     continue
                 attempt = found
                 resumed = attempt.state == "grading"

@@ -221,9 +221,9 @@ class Store:
             return [r[0] for r in rows]
 
     def pending(self) -> list[Attempt]:
-        """Accepted attempts not graded yet (queued, or grading when the service stopped),
-        oldest first."""
-        query = (select(ATTEMPTS).where(ATTEMPTS.c.state.in_(("queued", "grading")))
+        """Accepted attempts not graded (queued, grading when the service stopped, or
+        failed), oldest first."""
+        query = (select(ATTEMPTS).where(ATTEMPTS.c.state.in_(("queued", "grading", "failed")))
                  .order_by(ATTEMPTS.c.id))
         with self.engine.connect() as conn:
             return [Attempt(**row._asdict()) for row in conn.execute(query)]
