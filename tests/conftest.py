@@ -24,6 +24,7 @@ SLOWEST_FIRST = (
     "15_service/test_browser_submit.py",  # 28: Submit in JupyterLab in Chromium
     "15_service/test_recovery.py",  # 26: kill -9 and a restart
     "11_grading/test_forkserver.py",  # 24
+    "15_service/test_dask_service.py",  # 20: the service on a Dask cluster
 )
 
 

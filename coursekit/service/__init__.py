@@ -13,8 +13,8 @@ hidden-test code or anything the kernel printed.
   (tokens, every attempt with its time and result);
 * :mod:`~coursekit.service.tokens`: tokens, stored hashed (``course tokens``);
 * :mod:`~coursekit.service.intake`: what a submitted notebook must be;
-* :mod:`~coursekit.service.queue`: the bounded queue, grading, which attempt counts,
-  recovery after a crash;
+* :mod:`~coursekit.service.attempts`: the bounded queue, grading, which attempt
+  counts, recovery after a crash;
 * :mod:`~coursekit.service.app`: the HTTP routes; :mod:`~coursekit.service.serve` runs it.
 
 Grading never imports this package.

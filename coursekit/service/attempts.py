@@ -308,6 +308,7 @@ class Grader:
         jobs: list[Job] = []
         prints: dict[tuple[str, str], str] = {}
         owners: dict[tuple[str, str], Attempt | None] = {}
+        restored: list[Attempt] = []
         for task in tasks:
             if task.attempt is None:
                 counting = self._counting(task.key)
@@ -333,6 +334,7 @@ class Grader:
             owners[task.key] = attempt if task.attempt is not None else None
             if task.attempt is None:
                 self._held[task.key] = attempt.id
+                restored.append(attempt)
         if not jobs:
             return
         started = time.monotonic()
@@ -345,6 +347,10 @@ class Grader:
                              time.monotonic() - started)
 
         self.session.grade_all(jobs, prints, arrived)
+        for attempt in restored:
+            self._mirror(attempt)
+            self.log(f"serve: #{attempt.id} {attempt.student} {attempt.module}: graded again "
+                     f"into the gradebook (it counts: {self.settings.counts})")
 
     def _finish(self, attempt: Attempt, job: Job, fingerprint: str, result: Result,
                 seconds: float) -> None:
@@ -362,7 +368,7 @@ class Grader:
         self.store.set_state(attempt.id, "done", graded_at=now(), seconds=took,
                              score=view["score"], max_score=view["max_score"],
                              fingerprint=fingerprint, result=json.dumps(view))
-        counting = self.settle(attempt.key)
+        counting = self.settle(attempt.key, inline=self.session.cluster is None)
         with self._cond:
             self.graded += 1
             self.latencies.append(took)
@@ -401,14 +407,20 @@ class Grader:
         done = [a for a in self.store.attempts(*key) if a.state == "done"]
         return self.choose(done) if done else None
 
-    def settle(self, key: tuple[str, str]) -> Attempt | None:
+    def settle(self, key: tuple[str, str], inline: bool = True) -> Attempt | None:
         """Mark the attempt that counts for ``key``, put it back into the gradebook if
-        another one is there, and keep it in the submissions folder."""
+        another one is there (now, or, when ``inline`` is false, as the next task: on a
+        Dask cluster grading goes in batches), and keep it in the submissions folder."""
         counting = self._counting(key)
         if counting is None:
             return None
         self.store.set_counting(*key, counting.id)
         if self._held.get(key) != counting.id:
+            if not inline:
+                with self._cond:
+                    self._queue.appendleft(Task(key, None))
+                    self._cond.notify_all()
+                return counting
             self._restore(key, counting)
         self._mirror(counting)
         return counting

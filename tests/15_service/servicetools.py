@@ -101,6 +101,7 @@ class ServiceProcess:
     log: Path
     workers: int = 2
     port: int = field(default_factory=free_port)
+    scheduler: str | None = None  # a Dask scheduler instead of local grading processes
     proc: subprocess.Popen[bytes] | None = None
     replies: list[Reply] = field(default_factory=list)
     sent: list[bytes] = field(default_factory=list)  # every request body
@@ -111,9 +112,11 @@ class ServiceProcess:
 
     def start(self, timeout: float = 180) -> None:
         out = open(self.log, "a", encoding="utf-8")  # noqa: SIM115 - the process keeps it
+        where = (["--scheduler", self.scheduler] if self.scheduler
+                 else ["--workers", str(self.workers)])
         self.proc = subprocess.Popen(
             course_cmd(self.course, "serve", "--grading", str(self.grading), "--db-url",
-                       self.db_url, "--workers", str(self.workers), "--port", str(self.port),
+                       self.db_url, *where, "--port", str(self.port),
                        "--forwarded-allow-ips", "127.0.0.1"),
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
