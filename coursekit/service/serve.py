@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -120,6 +121,7 @@ def serve(course: Course, *, host: str = "127.0.0.1", port: int = 8000,
     for option, path in (("--ssl-certfile", ssl_certfile), ("--ssl-keyfile", ssl_keyfile)):
         if path and not Path(path).is_file():
             raise CourseError(f"{option} {path}: no such file")
+    check_address(host, port)
     service = build(course, grading=grading, db_url=db_url, workers=workers,
                     scheduler=scheduler, submissions=submissions, sandbox=sandbox, log=log)
     try:
@@ -159,6 +161,23 @@ def serve(course: Course, *, host: str = "127.0.0.1", port: int = 8000,
         log("serve: stopping (what is being graded is finished first)")
         close(service)
         log("serve: stopped")
+
+
+def check_address(host: str, port: int) -> None:
+    """A :class:`CourseError` when the service could not listen on ``host:port`` (before
+    the grading processes are started for nothing)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CourseError(f"--host {host}: not an address of this machine ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise CourseError(f"--port {port}: cannot listen on {host}:{port} "
+                              f"({exc.strerror or exc}); is another service there?") from None
 
 
 class _Stop(Exception):
@@ -205,10 +224,16 @@ def run_tokens(course: Course, *, roster: Path | None, students: list[str],
                       f"{t.created_at.isoformat(timespec='minutes')}Z  {state}")
             return 0
         if revoke:
+            missing = []
             for student in revoke:
                 n = store.revoke(student, tokens.now())
-                print(f"tokens: {student}: {n} token(s) revoked" if n else
-                      f"tokens: {student}: no valid token to revoke", file=sys.stderr)
+                if n:
+                    print(f"tokens: {student}: {n} token(s) revoked (they stop at once)")
+                else:
+                    missing.append(student)
+            if missing:
+                raise CourseError(f"--revoke {missing[0]}: has no valid token (course tokens "
+                                  "--list lists them)")
             return 0
         wanted: list[tuple[str, str, str]] = []
         if instructor:

@@ -186,3 +186,33 @@ def test_a_notebooks_code_is_its_cells_not_their_outputs(cells: list[dict[str, A
     changed = json.loads(json.dumps(nb))
     changed["cells"][i]["source"] += data.draw(hs.text(min_size=1, max_size=5))
     assert code_digest(changed) != code_digest(nb)
+
+
+def test_commands_name_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`course serve` and `course tokens`: one line naming the argument, exit code 1."""
+    import socket
+
+    from coursekit.cli import main
+
+    root = ["--root", str(st.REPO)]
+    grading = ["--grading", str(tmp_path / "grading")]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cases = [
+            (["serve", "--port", "0"], "--port 0: expected 1 to 65535"),
+            (["serve", "--port", str(port), *grading], f"--port {port}: cannot listen on"),
+            (["serve", "--workers", "0", "--port", str(st.free_port()), *grading],
+             "--workers 0: the service grades in worker processes"),
+            (["serve", "--ssl-certfile", str(tmp_path / "none.pem"), "--ssl-keyfile", "k"],
+             "none.pem: no such file"),
+            (["tokens", *grading], "give --roster CSV"),
+            (["tokens", *grading, "--revoke", "nobody"], "--revoke nobody: has no valid token"),
+            (["tokens", *grading, "--student", "no/pe"], "student 'no/pe'"),
+        ]
+        for args, says in cases:
+            assert main([*root, *args]) == 1, args
+            err = capsys.readouterr().err
+            assert says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "grading" / "service").exists()  # refused before any grading
