@@ -216,3 +216,37 @@ def test_commands_name_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[s
             err = capsys.readouterr().err
             assert says in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "grading" / "service").exists()  # refused before any grading
+
+
+def test_tokens_for_a_roster_are_shown_once(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`course tokens --roster`: a token for every student of the roster, as CSV with their
+    name and email, written once (mode 0600 with --out); again, only for those without one;
+    the gradebook's database holds none of them."""
+    import csv
+    import io
+    import stat
+
+    from coursekit.cli import main
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,name,email\nada,Ada Lovelace,ada@uni.example\n"
+                      "ben,Ben Franklin,ben@uni.example\n")
+    args = ["--root", str(st.REPO), "tokens", "--grading", str(tmp_path / "grading"),
+            "--roster", str(roster)]
+    out = tmp_path / "tokens.csv"
+    assert main([*args, "--out", str(out)]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [(r["student"], r["name"], r["email"]) for r in rows] == [
+        ("ada", "Ada Lovelace", "ada@uni.example"), ("ben", "Ben Franklin", "ben@uni.example")]
+    assert all(r["token"].startswith("tt1.") for r in rows)
+    capsys.readouterr()
+    roster.write_text(roster.read_text() + "cy,Cy Young,cy@uni.example\n")
+    assert main(args) == 0
+    printed = capsys.readouterr()
+    again = list(csv.DictReader(io.StringIO(printed.out)))
+    assert [r["student"] for r in again] == ["cy"] and "have a valid token already" in printed.err
+    db = (tmp_path / "grading" / "gradebook.db").read_bytes()
+    for row in [*rows, *again]:
+        assert row["token"].split(".")[2].encode() not in db
