@@ -112,6 +112,8 @@ def test_graded_as_course_grade_grades_the_same_file(svc: dict[str, Any]) -> Non
     assert "tensor_test_transpose" in failed and ben["raw_score"] < most
     assert all(t["message"] for t in ben["tests"] if not t["passed"])
     assert ada["counts"] and ben["counts"]
+    page = svc["service"].call("GET", ben["feedback"])  # failure messages: no hidden code
+    assert page.status == 200 and "tensor_test_transpose" in page.text
     # the submission that counts is kept where `course grade --submissions` reads it
     batch = grade(course, svc["grading"] / "submissions", out=svc["work"] / "batch",
                   modules=["01"], workers=1, feedback=False, students=["ada", "ben"],
