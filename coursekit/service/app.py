@@ -195,8 +195,8 @@ async def identify(service: Service, request: Request) -> Identity:
     return identity
 
 
-def _describe(service: Service, attempt: Attempt, identity: Identity) -> dict[str, Any]:
-    """An attempt as its student sees it."""
+def _describe(service: Service, attempt: Attempt) -> dict[str, Any]:
+    """An attempt as its student sees it (reads the database: in a worker thread)."""
     if attempt.state == "done":
         data = dict(attempt.view)
         data["feedback"] = (f"/api/attempts/{attempt.id}/feedback?key={attempt.feedback_key}"
@@ -354,7 +354,7 @@ def make_app(service: Service) -> Starlette:
             service.log(f"serve: refused {identity.student} {module} ({exc.status}): "
                         f"{exc.message}")
             raise
-        body = _describe(service, attempt, identity)
+        body = await run_in_threadpool(_describe, service, attempt)
         if not new:
             body["again"] = (f"the same notebook as your submission {attempt.id} of "
                              f"{utc(attempt.submitted_at)}: its result (not counted again)")
@@ -388,7 +388,7 @@ def make_app(service: Service) -> Starlette:
             finally:
                 service.waiters.remove(attempt.id, future)
             attempt = await run_in_threadpool(service.store.attempt, attempt.id) or attempt
-        return JSONResponse(_describe(service, attempt, identity))
+        return JSONResponse(await run_in_threadpool(_describe, service, attempt))
 
     async def _own(request: Request, identity: Identity) -> Attempt:
         try:
