@@ -193,6 +193,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from coursekit.service.serve import serve
+
+    return serve(_course(args), host=args.host, port=args.port,
+                 grading=Path(args.grading) if args.grading else None, db_url=args.db_url,
+                 workers=args.workers, scheduler=args.scheduler,
+                 submissions=Path(args.submissions) if args.submissions else None,
+                 sandbox=not args.no_sandbox, ssl_certfile=args.ssl_certfile,
+                 ssl_keyfile=args.ssl_keyfile, forwarded_allow_ips=args.forwarded_allow_ips,
+                 access_log=args.access_log)
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    from coursekit.service.serve import run_tokens
+
+    return run_tokens(_course(args), roster=Path(args.roster) if args.roster else None,
+                      students=args.student or [], instructor=args.instructor,
+                      revoke=args.revoke or [], reissue=args.reissue, listing=args.list,
+                      grading=Path(args.grading) if args.grading else None,
+                      db_url=args.db_url, out=Path(args.out) if args.out else None)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from coursekit.check import check
 
@@ -389,6 +411,69 @@ def make_parser() -> argparse.ArgumentParser:
                    help="gradebook URL (default: the one the grading root was graded into)")
     module_arg(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "serve", help="the grading service: students press Submit in the notebook",
+        description="Run the grading service that the Submit cell of every release notebook "
+        "(and `python -m tinytorch.submit`) sends notebooks to. Each submission is graded "
+        "exactly as `course grade` grades a file (bundle, sandbox, limits, flags, restored "
+        "test cells, late policy, feedback page) into the grading root and its gradebook, "
+        "and the student gets the score and each failed test's name and message back. "
+        "Tokens: `course tokens`. Settings: course.toml [service] (url, "
+        "submissions_per_hour, counts, closes, max_notebook_mb, queue). Accepted "
+        "submissions are on disk and in the database before the answer, and graded after "
+        "a restart if the service was stopped first. Put it behind a TLS reverse proxy (or "
+        "give --ssl-certfile and --ssl-keyfile).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: behind a reverse proxy)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--grading", metavar="DIR", help="grading root (default: grading/)")
+    p.add_argument("--db-url", metavar="URL",
+                   help="the gradebook, for a grading root not graded yet (default: the one "
+                   "the grading root keeps; another is refused)")
+    p.add_argument("--workers", "-j", type=int, metavar="N",
+                   help="grading processes, kept warm (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="grade on the Dask cluster of this scheduler instead")
+    p.add_argument("--submissions", metavar="DIR",
+                   help="where the submission that counts is kept for `course grade "
+                   "--submissions` (default: submissions/ in the grading root)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grade without the bubblewrap sandbox (trusted notebooks only)")
+    p.add_argument("--ssl-certfile", metavar="FILE", help="TLS certificate (uvicorn's own TLS)")
+    p.add_argument("--ssl-keyfile", metavar="FILE", help="TLS key (with --ssl-certfile)")
+    p.add_argument("--forwarded-allow-ips", metavar="IPS",
+                   help="the reverse proxies whose X-Forwarded-For names the client (e.g. "
+                   "127.0.0.1); the limit on wrong tokens counts per client address")
+    p.add_argument("--access-log", action="store_true",
+                   help="log every HTTP request too (default: one line per submission)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "tokens", help="the grading service's tokens: one per student, stored hashed",
+        description="Issue a secret token for every student of the roster who has none (or "
+        "--student ID), printed once as CSV (student, name, email, token) to send each "
+        "student their own; the gradebook's database stores only a salted hash. --reissue "
+        "replaces a student's token (the old one stops at once), --revoke ID stops one, "
+        "--list shows who has one. --instructor NAME makes a token for the service's "
+        "status and class report.")
+    p.add_argument("--roster", metavar="CSV", help="roster.csv: a token for each student in it")
+    p.add_argument("--student", "-s", action="append", metavar="ID",
+                   help="only this student; repeatable")
+    p.add_argument("--instructor", metavar="NAME",
+                   help="a token for the instructor's view (status, class report)")
+    p.add_argument("--reissue", action="store_true",
+                   help="a new token even for those who have one (the old one is revoked)")
+    p.add_argument("--revoke", action="append", metavar="ID",
+                   help="revoke the tokens of this student (or instructor); repeatable")
+    p.add_argument("--list", action="store_true", help="list the tokens (never their secret)")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the CSV to FILE (mode 0600) instead of printing it")
+    p.add_argument("--grading", metavar="DIR", help="grading root (default: grading/)")
+    p.add_argument("--db-url", metavar="URL",
+                   help="the gradebook, for a grading root not graded yet (default: the one "
+                   "the grading root keeps)")
+    p.set_defaults(func=cmd_tokens)
 
     p = sub.add_parser(
         "check", help="CI gate: generated files in sync, solutions full marks, blanks zero",

@@ -17,10 +17,14 @@ SLOWEST_FIRST = (
     "13_report/test_report_example.py",  # 56: the example class graded, then reported
     "13_report/test_report_scale.py",  # 55: 2,000 students on SQLite and PostgreSQL
     "12_publishing/test_published_notebooks.py",  # 54
+    "15_service/test_service.py",  # 48: the grading service over HTTP, PostgreSQL gradebook
     "11_grading/test_dask.py",  # 42
     "11_grading/test_postgres.py",  # 39
     "11_grading/test_resume.py",  # 35
+    "15_service/test_browser_submit.py",  # 28: Submit in JupyterLab in Chromium
+    "15_service/test_recovery.py",  # 26: kill -9 and a restart
     "11_grading/test_forkserver.py",  # 24
+    "15_service/test_dask_service.py",  # 20: the service on a Dask cluster
 )
 
 

@@ -86,6 +86,9 @@ def source_notebook(parsed: ParsedModule) -> NotebookNode:
     # The student's own package: the last cell exports the code written in the notebook
     # (tinytorch.mine), for the milestones. Written here, so that no module repeats it.
     nb.cells.extend(mine_cells(parsed.module))
+    # Handing it in: the very last cell submits the notebook to the course's grading
+    # service (tinytorch.submit), or says how the course collects work.
+    nb.cells.extend(submit_cells(parsed.module))
     nbformat.validate(nb)
     return nb
 
@@ -109,6 +112,34 @@ def mine_cells(module: Module) -> list[NotebookNode]:
         "import tinytorch\n"
         "\n"
         f'tinytorch.make_mine("{module.folder}")',
+        metadata={"nbgrader": {"grade": False, "grade_id": grade_id, "locked": True,
+                               "schema_version": 3, "solution": False, "task": False}})
+    cell["id"] = grade_id.replace("_", "-")
+    return [text, cell]
+
+
+def submit_cells(module: Module) -> list[NotebookNode]:
+    """The notebook's last two cells: how to hand it in, and the locked cell that submits it
+    (:func:`tinytorch.submit_for_grading`). When the notebook is graded, validated or run by
+    ``tinytorch.mine`` it only prints a line: the grader's package has no
+    ``tinytorch.submit``, and a notebook run by a tool asks no one for input."""
+    text = nbformat.v4.new_markdown_cell(
+        "## Submit for grading\n"
+        "\n"
+        "When you want your work graded, run the cell below. It saves this notebook and sends "
+        "it to the course's grading service, which grades it as your instructor does (the "
+        "hidden tests included) and answers within seconds with your score, each failed "
+        "test with its message, and a link to the feedback page. The first time, it asks "
+        "for the token your course gave you and keeps it in your home folder, never in the "
+        "notebook. You may submit again; the course's rules say how often and which "
+        "submission counts. If your course collects notebooks another way, the cell says "
+        "how. In a terminal, `python -m tinytorch.submit NOTEBOOK` does the same.")
+    text["id"] = f"{module.name}-submit-text"
+    grade_id = f"{module.name}_submit"
+    cell = nbformat.v4.new_code_cell(
+        "import tinytorch\n"
+        "\n"
+        f'tinytorch.submit_for_grading("{module.folder}")',
         metadata={"nbgrader": {"grade": False, "grade_id": grade_id, "locked": True,
                                "schema_version": 3, "solution": False, "task": False}})
     cell["id"] = grade_id.replace("_", "-")

@@ -49,6 +49,7 @@ from typing import Any
 from coursekit.authoring.colab import colab_setup_source
 from coursekit.authoring.milestones import COLAB_CELL_ID, Milestone, milestones, needs
 from coursekit.authoring.student_repository import StudentRepository, read, resolve_through
+from coursekit import handin
 from coursekit.course import Course, CourseError, Module
 from coursekit.cells import cell_source
 from coursekit.publishing.badges import (
@@ -74,7 +75,10 @@ GITIGNORE = (".ipynb_checkpoints/\n__pycache__/\n*.egg-info/\n.venv/\nbuild/\n"
              f"# your own package (python -m tinytorch.mine)\n/{MINE}/\n"
              "# what the milestones write (checkpoints)\nmilestones/*/output/\n")
 #: Hand-written parts of the package that students get as they are (besides the modules).
-PACKAGE_FILES = ("tinytorch/__init__.py", "tinytorch/mine.py", "tinytorch/milestone.py")
+PACKAGE_FILES = ("tinytorch/__init__.py", "tinytorch/mine.py", "tinytorch/milestone.py",
+                 "tinytorch/submit.py")
+#: How the notebooks are handed in (the grading service's address), written from course.toml.
+HANDIN_FILE = "tinytorch/handin.py"
 #: The data the milestones use: course file -> path in the student repository.
 DATA_FILES = {"data/digits.npz": "tinytorch/data/digits.npz",
               "data/README.md": "tinytorch/data/README.md"}
@@ -244,6 +248,35 @@ def _core_init(course: Course, plan: Plan) -> bytes:
             f"PUBLISHED = ({quoted(plan.package)})\n").encode()
 
 
+def _handin(course: Course, repo: StudentRepository) -> bytes:
+    """``tinytorch/handin.py``: where the Submit cell of every notebook sends it (``[service]
+    url`` of course.toml), or what it says when the course collects notebooks another way."""
+    service = handin.read(course)
+    return ('"""How this course\'s notebooks are handed in: read by ``tinytorch.submit`` (the '
+            "Submit cell at\nthe end of every notebook). Published with the course, from its "
+            'settings."""\n\n'
+            f"#: The student repository of the course.\nCOURSE = {json.dumps(repo.slug)}\n"
+            "#: The course's grading service (None: the course collects notebooks another "
+            f"way).\nSERVICE_URL = {json.dumps(service.url) if service.url else 'None'}\n"
+            "#: What the Submit cell says when there is no grading service.\n"
+            f"HAND_IN = {json.dumps(service.hand_in)}\n").encode()
+
+
+def _service_bullet(course: Course) -> str:
+    """The README's way of handing in through the grading service (empty without one)."""
+    url = handin.read(course).url
+    if not url:
+        return ""
+    text = ("- **With the Submit cell** (this course's grading service, " + url + "): run the "
+            "last cell of the notebook, *Submit for grading*. It saves the notebook, sends it "
+            "and shows within seconds your score, every failed test with its message and a "
+            "link to the feedback page. The first time it asks for the token your course "
+            "gave you and keeps it in your home folder (`~/.tinytorch`), never in the "
+            "notebook. You may submit again, a limited number of times an hour. In a "
+            "terminal: `python -m tinytorch.submit release/NN_name/name.ipynb`.")
+    return "\n" + textwrap.fill(text, width=88, subsequent_indent="  ")
+
+
 def _readme(course: Course, repo: StudentRepository, plan: Plan,
             allow_placeholder: bool) -> bytes:
     template = string.Template((STUDENT_FILES / "README.md").read_text(encoding="utf-8"))
@@ -270,6 +303,7 @@ def _readme(course: Course, repo: StudentRepository, plan: Plan,
         slug=repo.slug,
         repo_name=repo.slug.split("/", 1)[1],
         handin_example=f"`{plan.through.notebook_name}` for module {plan.through.number}",
+        service_bullet=_service_bullet(course),
         milestones_section=_milestones_section(course, plan),
         milestones_row=("\n| `milestones/` | the milestones: history recreated with your "
                         "framework |" if plan.milestones else ""),
@@ -424,6 +458,7 @@ def layout(course: Course, repo: StudentRepository, plan: Plan,
     for rel in PACKAGE_FILES:
         parts[rel] = lambda rel=rel: _course_file(course, rel)
     parts["tinytorch/core/__init__.py"] = lambda: _core_init(course, plan)
+    parts[HANDIN_FILE] = lambda: _handin(course, repo)
     if plan.milestones:
         parts["milestones/README.md"] = lambda: _milestones_readme(course, repo, plan)
         for ms in plan.milestones:

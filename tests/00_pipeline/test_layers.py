@@ -1,13 +1,15 @@
 """The instructor tool's packages import one way only.
 
 Layers, lowest first: the base modules (``course``, ``cells``, ``nbg``, ``leaks``,
-``settings``, ``schedule``, ``released``, ``text``); ``authoring`` (lint, build, release)
-and ``grading`` (dispatch, execution, records), which do not import each other; within
+``settings``, ``schedule``, ``released``, ``text``, ``handin``); ``authoring`` (lint, build,
+release) and ``grading`` (dispatch, execution, records), which do not import each other; within
 grading, ``grading.records`` (the grading root, gradebook, results, deadlines) builds on the
 base alone; ``lms`` (collect, roster, export, feedback archives), which builds on
 ``grading``; ``publishing`` (student repository, badges, lab), which builds on
 ``authoring``; ``report`` (the class report), which reads and never grades: the base and
-``grading.records`` only; the commands on top (``cli``, ``check``, ``demo``). The kernel
+``grading.records`` only; ``service`` (the grading service), which calls the grading
+session and serves the class report (the base, ``grading``, ``lms``, ``report``) and which
+only the commands import; the commands on top (``cli``, ``check``, ``demo``). The kernel
 side (``grading/execution/kernel``) runs inside the grading sandbox and imports nothing of
 ``coursekit`` but itself; being a leaf, ``authoring`` may read it too (the lint refuses what
 the seal would not put back, by the seal's own rule).
@@ -19,7 +21,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "coursekit"
-BASE = {"course", "cells", "nbg", "leaks", "settings", "schedule", "released", "text"}
+BASE = {"course", "cells", "nbg", "leaks", "settings", "schedule", "released", "text",
+        "handin"}
 # package -> what it may import (besides itself)
 ALLOWED = {
     "base": {"base"},
@@ -30,8 +33,9 @@ ALLOWED = {
     "lms": {"base", "grading", "grading.records"},
     "publishing": {"base", "authoring"},
     "report": {"base", "grading.records"},
+    "service": {"base", "grading", "grading.records", "lms", "report"},
     "top": {"base", "authoring", "grading", "grading.kernel", "grading.records", "lms",
-            "publishing", "report", "top"},
+            "publishing", "report", "service", "top"},
 }
 
 
@@ -43,7 +47,7 @@ def _layer(parts: tuple[str, ...]) -> str:
         return "grading.kernel"
     if parts[:2] == ("grading", "records"):
         return "grading.records"
-    if parts[0] in {"authoring", "grading", "lms", "publishing", "report"}:
+    if parts[0] in {"authoring", "grading", "lms", "publishing", "report", "service"}:
         return parts[0]
     if parts[0] in BASE:
         return "base"
@@ -88,3 +92,5 @@ def test_the_layer_check_sees_a_wrong_import(tmp_path: Path) -> None:
     assert _layer(("grading", "records", "database")) == "grading.records"
     assert _layer(("report", "page")) == "report"
     assert "grading" not in ALLOWED["report"]
+    assert _layer(("service", "app")) == "service"
+    assert all("service" not in ALLOWED[layer] for layer in ALLOWED if layer != "top")

@@ -221,8 +221,10 @@ def free_port() -> int:
 class LabServer:
     """JupyterLab of the fresh environment on a loopback port, rooted at the repository."""
 
-    def __init__(self, venv: Path, root: Path, home: Path, log: Path) -> None:
+    def __init__(self, venv: Path, root: Path, home: Path, log: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.venv, self.root, self.home, self.log = venv, root, home, log
+        self.env = dict(env or {})  # on top of the fresh environment's own
         self.port = free_port()
         self.token = os.urandom(16).hex()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -239,7 +241,8 @@ class LabServer:
             cmd.append("--allow-root")
         self._out = open(self.log, "a", encoding="utf-8")  # noqa: SIM115 (closed in stop)
         # cwd = repository root, as on Binder (nbgrader's Validate reads its config there)
-        self.proc = subprocess.Popen(cmd, cwd=self.root, env=isolated_env(self.venv, self.home),
+        self.proc = subprocess.Popen(cmd, cwd=self.root,
+                                     env={**isolated_env(self.venv, self.home), **self.env},
                                      stdout=self._out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -80,8 +80,9 @@ def test_solved_notebook_runs_clean_and_validates(lab: studentlab.Lab, target_mo
     tests_run = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
     assert tests_run, f"{path} has no visible test cells"
 
-    # the last cell exported the notebook as saved into the student's own package
-    last = studentlab.printed_text({"cells": nb["cells"][-1:]})
+    # the export cell exported the notebook as saved into the student's own package
+    last = studentlab.printed_text({"cells": [c for c in nb["cells"]
+                                              if studentlab.grade_id(c) == f"{module_name}_mine"]})
     assert f"{target_module[:2]} ({module_name}): exported to mine/{module_name}.py" in last, last
     assert (lab.server.root / "mine" / f"{module_name}.py").is_file()
 

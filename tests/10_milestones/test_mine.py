@@ -323,14 +323,15 @@ def test_list_remove_and_reference_only(student: Path, tmp_path: Path) -> None:
 
 
 def test_the_notebooks_last_cell(student: Path, tmp_path: Path) -> None:
-    """The last cell of a notebook exports that notebook as saved when it runs in JupyterLab
+    """The export cell of a notebook exports that notebook as saved when it runs in JupyterLab
     (which names the notebook in JPY_SESSION_NAME); run any other way (nbgrader's Validate,
     a script) it says how to export instead, and outside a student repository (the
     instructor's, the grader's sandbox) it exports nothing."""
     repo = copy_of(student, tmp_path / "repo")
     (repo / "mine" / "layers.py").unlink()
     layers = next(m for m in MODULES if m.name == "layers")
-    cell = nbformat.read(layers.release_notebook, as_version=4).cells[-1]
+    cells = nbformat.read(layers.release_notebook, as_version=4).cells
+    (cell,) = [c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == "layers_mine"]
     assert cell.metadata["nbgrader"]["locked"] is True
     assert cell.source == 'import tinytorch\n\ntinytorch.make_mine("03_layers")'
     env = {k: v for k, v in student_env(repo).items() if k != "JPY_SESSION_NAME"}

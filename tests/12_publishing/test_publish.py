@@ -54,7 +54,7 @@ def test_tree_holds_exactly_the_student_files(course: Course, published: dict[st
         "nbgrader_config.py", "binder/requirements.txt", "binder/postBuild",
         "binder/runtime.txt", "binder/student-mode.json",
         "tinytorch/__init__.py", "tinytorch/core/__init__.py", "tinytorch/mine.py",
-        "tinytorch/milestone.py",
+        "tinytorch/milestone.py", "tinytorch/submit.py", "tinytorch/handin.py",
         *(f"release/{m.folder}/{m.name}.ipynb" for m in notebooks),
         *(f"tinytorch/core/{m.name}.py" for m in course.modules()),
     }

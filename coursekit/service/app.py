@@ -1,0 +1,487 @@
+"""The grading service's HTTP interface (Starlette).
+
+Students (a token of theirs in ``Authorization: Bearer ...``):
+
+* ``POST /api/submissions?module=NN_name``: the notebook as the body. 202 with the attempt
+  (queued, its place in the queue), 200 for one already accepted (the same
+  ``Idempotency-Key``, or a notebook whose code did not change since the last attempt),
+  or one line that says why not: 400 (not a notebook), 401 (no or a wrong token), 403
+  (the module is closed), 404 (not a module open for submission), 413 (too big), 422 (the
+  notebook of another module or course), 429 (too many submissions, or too many wrong
+  tokens from one address; ``Retry-After``), 503 (the queue is full; ``Retry-After``).
+* ``GET /api/attempts[?module=NN_name]``: their attempts; ``GET /api/attempts/N[?wait=S]``:
+  one of them, waiting up to S seconds (at most 30) for its result: the score, each test's
+  name, points and failure message, which attempt counts, and the link to its feedback page
+  (``GET /api/attempts/N/feedback?key=...``, readable with that link alone).
+
+The instructor (a token made with ``course tokens --instructor NAME``):
+
+* ``GET /api/status``: queue length, grading processes, latency p50/p95, last errors;
+* ``GET /api/report``: the class report (``course report``), made again when it is older
+  than a minute; ``GET /api/report/report-*.csv``, the numbers behind it.
+
+What a student's answer carries is what the feedback page carries: never hidden-test code,
+never anything the kernel printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from coursekit.course import Course, CourseError
+from coursekit.grading.records.database import masked
+from coursekit.grading.session import GradingSession, Submission
+from coursekit.handin import ServiceSettings
+from coursekit.service import intake
+from coursekit.service.attempts import Grader, now, utc
+from coursekit.service.store import Attempt, Store
+from coursekit.service.tokens import Identity, Verifier
+
+MAX_WAIT = 30.0  # seconds a question about a result may wait
+REPORT_AGE = 60.0  # seconds a class report is served before it is made again
+BAD_WINDOW = 600.0  # seconds over which wrong tokens from one address are counted
+_CSV_RE = re.compile(r"^report-[a-z0-9_-]+\.csv$")
+
+
+class Failure(Exception):
+    """An answer other than success: HTTP status, one line, and Retry-After if any."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+
+class Limiter:
+    """Wrong tokens per client address: past ``limit`` (``[service] wrong_tokens``) within
+    :data:`BAD_WINDOW` seconds, the address gets 429 until the oldest one leaves the
+    window."""
+
+    def __init__(self, limit: int = 30, window: float = BAD_WINDOW) -> None:
+        self.limit, self.window = limit, window
+        self._fails: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def blocked(self, address: str) -> float | None:
+        """Seconds ``address`` must wait (None: it may try)."""
+        with self._lock:
+            fails = self._fails.get(address)
+            if not fails:
+                return None
+            cutoff = time.monotonic() - self.window
+            while fails and fails[0] < cutoff:
+                fails.popleft()
+            if len(fails) < self.limit:
+                return None
+            return max(1.0, fails[0] + self.window - time.monotonic())
+
+    def fail(self, address: str) -> None:
+        with self._lock:
+            if len(self._fails) > 100_000:  # forget addresses that stopped trying
+                cutoff = time.monotonic() - self.window
+                self._fails = {a: f for a, f in self._fails.items() if f and f[-1] >= cutoff}
+            self._fails.setdefault(address, deque(maxlen=self.limit + 1)).append(
+                time.monotonic())
+
+
+class Waiters:
+    """Requests waiting for an attempt's result, woken from the grading threads."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._futures: dict[int, set[asyncio.Future[None]]] = {}
+
+    def add(self, attempt_id: int) -> asyncio.Future[None]:
+        assert self.loop is not None
+        future: asyncio.Future[None] = self.loop.create_future()
+        self._futures.setdefault(attempt_id, set()).add(future)
+        return future
+
+    def remove(self, attempt_id: int, future: asyncio.Future[None]) -> None:
+        found = self._futures.get(attempt_id)
+        if found is not None:
+            found.discard(future)
+            if not found:
+                del self._futures[attempt_id]
+
+    def notify(self, attempt_id: int) -> None:
+        """Wake the requests waiting for ``attempt_id`` (from any thread)."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._wake, attempt_id)
+
+    def _wake(self, attempt_id: int) -> None:
+        for future in self._futures.pop(attempt_id, set()):
+            if not future.done():
+                future.set_result(None)
+
+
+@dataclass
+class Service:
+    """Everything the routes use."""
+
+    course: Course
+    session: GradingSession
+    store: Store
+    grader: Grader
+    settings: ServiceSettings
+    cells: dict[str, intake.Cells]
+    slug: str
+    log: Callable[[str], None] = print
+    verifier: Verifier = field(init=False)
+    limiter: Limiter = field(default_factory=Limiter)
+    waiters: Waiters = field(default_factory=Waiters)
+    accept_lock: threading.Lock = field(default_factory=threading.Lock)
+    report_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.verifier = Verifier(self.store)
+        self.limiter = Limiter(self.settings.wrong_tokens)
+        self.grader.on_change = self.waiters.notify
+
+    @property
+    def incoming(self) -> Path:
+        return self.session.root / "service" / "incoming"
+
+
+def _error(status: int, message: str, retry_after: float | None = None) -> JSONResponse:
+    headers = {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(int(max(1, round(retry_after))))
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="course grading service"'
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def identify(service: Service, request: Request) -> Identity:
+    """Who the request's token belongs to; :class:`Failure` 401 or 429 otherwise."""
+    address = _address(request)
+    wait = service.limiter.blocked(address)
+    if wait is not None:
+        raise Failure(429, f"too many wrong tokens from {address}: try again in "
+                      f"{int(wait)} s", wait)
+    header = request.headers.get("authorization", "")
+    scheme, _, text = header.partition(" ")
+    if scheme.lower() != "bearer" or not text.strip():
+        raise Failure(401, "no token: send it as 'Authorization: Bearer <token>'")
+    identity = await run_in_threadpool(service.verifier.check, text)
+    if identity is None:
+        service.limiter.fail(address)
+        service.log(f"serve: wrong token from {address}")
+        raise Failure(401, "this token is not valid (unknown, revoked or mistyped)")
+    return identity
+
+
+def _describe(service: Service, attempt: Attempt) -> dict[str, Any]:
+    """An attempt as its student sees it (reads the database: in a worker thread)."""
+    if attempt.state == "done":
+        data = dict(attempt.view)
+        data["feedback"] = (f"/api/attempts/{attempt.id}/feedback?key={attempt.feedback_key}"
+                            if (service.session.root / attempt.folder / "feedback.html")
+                            .is_file() else None)
+        data["counts"] = attempt.counts
+        data["counting"] = _counting_text(service, attempt)
+        return data
+    base = {"attempt": attempt.id, "student": attempt.student, "module": attempt.module,
+            "state": attempt.state, "submitted": utc(attempt.submitted_at),
+            "notes": attempt.view.get("notes", [])}
+    if attempt.state == "failed":
+        base["error"] = ("the grader could not grade this submission; your instructor is "
+                         "told. Submit again later")
+    else:
+        base["position"] = service.grader.position(attempt.id)
+    return base
+
+
+def _counting_text(service: Service, attempt: Attempt) -> str:
+    if service.settings.counts == "best":
+        rule = "your best score"
+    elif service.grader.deadline(attempt.student, attempt.module) is not None:
+        rule = "the last one before the due date"
+    else:
+        rule = "the last one"
+    if attempt.counts:
+        return f"This submission counts ({rule})."
+    others = [a for a in service.store.attempts(attempt.student, attempt.module) if a.counts]
+    if not others:
+        return ""
+    other = others[0]
+    return (f"Submission {other.id} ({utc(other.submitted_at)}, "
+            f"{other.score or 0:g}/{other.max_score or 0:g}) counts, not this one ({rule}).")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    too_big = (f"the notebook is larger than the course's limit of "
+               f"{limit / 1024 / 1024:g} MB: clear large outputs (Edit > Clear Outputs of "
+               "All Cells), save, and submit again")
+    if length is not None:
+        try:
+            if int(length) > limit:
+                raise Failure(413, too_big)
+        except ValueError:
+            raise Failure(400, f"Content-Length {length!r} is not a number") from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Failure(413, too_big)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _accept(service: Service, identity: Identity, module_name: str, data: bytes,
+            key: str | None, client: str) -> tuple[int, Attempt, bool]:
+    """Check and accept a submission (in a worker thread); ``(status, attempt, new)``."""
+    try:
+        module = service.session.module(module_name)
+    except CourseError:
+        released = ", ".join(m.folder for m in service.session.modules)
+        raise Failure(404, f"module {module_name!r} is not open for submission here "
+                      f"(open: {released})") from None
+    student = identity.student
+    closes = service.grader.closes(student, module.folder)
+    if closes is not None and now() > closes:
+        raise Failure(403, f"{module.folder} closed at {utc(closes)}: no more submissions "
+                      "are taken (ask your instructor about an extension)")
+    if key is not None and (len(key) > 64 or not re.fullmatch(r"[A-Za-z0-9_.:-]+", key)):
+        raise Failure(400, "Idempotency-Key: up to 64 letters, digits, '_', '.', ':' or '-'")
+    with service.accept_lock:
+        if key is not None:
+            again = service.store.by_idempotency(student, key)
+            if again is not None:
+                return 200, again, False
+        try:
+            checked = intake.receive(data, module, service.cells, service.incoming)
+        except intake.Refused as exc:
+            raise Failure(exc.status, exc.message) from None
+        keep = False
+        try:
+            latest = service.store.attempts(student, module.folder)
+            last = latest[-1] if latest else None
+            if last is not None and last.state != "failed" and \
+                    last.code_digest == checked.code_digest:
+                return 200, last, False
+            hour_ago = now() - timedelta(hours=1)
+            recent = service.store.count_since(student, module.folder, hour_ago)
+            limit = service.settings.submissions_per_hour
+            if len(recent) >= limit:
+                wait = (recent[0] + timedelta(hours=1) - now()).total_seconds()
+                raise Failure(429, f"{limit} submissions of {module.folder} an hour is the "
+                              f"course's limit: the next one is taken at "
+                              f"{utc(recent[0] + timedelta(hours=1))}", wait)
+            wait_full = service.grader.full()
+            if wait_full is not None:
+                raise Failure(503, f"the grading service is busy ({service.grader.waiting()} "
+                              "submissions waiting): try again shortly", wait_full)
+            when = now()
+            stamp = Submission(student, module.folder, b"", when).timestamp() or b""
+            folder = (f"service/attempts/{student}/{module.folder}/"
+                      f"{when:%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}")
+            intake.keep(checked, service.session.root / folder, stamp)
+            keep = True
+            attempt_id = service.store.accept(
+                student=student, module=module.folder, submitted_at=when, idempotency=key,
+                sha256=hashlib.sha256(data).hexdigest(), code_digest=checked.code_digest,
+                size=len(data), folder=folder, client=client[:80],
+                feedback_key=secrets.token_urlsafe(24),
+                result=json.dumps({"notes": checked.notes}) if checked.notes else None)
+        finally:
+            if not keep:
+                shutil.rmtree(checked.folder, ignore_errors=True)
+        service.grader.add(attempt_id, (student, module.folder))
+        attempt = service.store.attempt(attempt_id)
+        assert attempt is not None
+        return 202, attempt, True
+
+
+def make_app(service: Service) -> Starlette:
+    """The service's ASGI application."""
+
+    async def guarded(request: Request, handler: Callable[..., Any]) -> Response:
+        try:
+            return await handler(request)
+        except Failure as exc:
+            return _error(exc.status, exc.message, exc.retry_after)
+        except Exception as exc:  # noqa: BLE001 - told to the instructor, not the student
+            why = f"{type(exc).__name__}: {exc}"
+            service.log(f"serve: ERROR in {request.method} {request.url.path}: {why}")
+            service.grader.errors.append({"at": utc(now()), "request": request.url.path,
+                                          "error": why[:500]})
+            return _error(500, "the grading service failed on this request; your instructor "
+                          "is told. Try again later")
+
+    async def submit(request: Request) -> Response:
+        identity = await identify(service, request)
+        module = request.query_params.get("module", "")
+        if identity.role != "student":
+            raise Failure(403, "an instructor's token submits nothing")
+        course = request.headers.get("x-course")
+        if course and service.slug and course != service.slug:
+            raise Failure(422, f"this grading service grades the course {service.slug}, not "
+                          f"{course}")
+        if not module:
+            raise Failure(400, "say which module this is: ?module=NN_name")
+        try:
+            data = await _body(request, service.settings.max_bytes)
+            status, attempt, new = await run_in_threadpool(
+                _accept, service, identity, module, data,
+                request.headers.get("idempotency-key"), _address(request))
+        except Failure as exc:
+            service.log(f"serve: refused {identity.student} {module} ({exc.status}): "
+                        f"{exc.message}")
+            raise
+        body = await run_in_threadpool(_describe, service, attempt)
+        if not new:
+            body["again"] = (f"the same notebook as your submission {attempt.id} of "
+                             f"{utc(attempt.submitted_at)}: its result (not counted again)")
+        return JSONResponse(body, status_code=status)
+
+    async def attempts(request: Request) -> Response:
+        identity = await identify(service, request)
+        module = request.query_params.get("module")
+        found = await run_in_threadpool(service.store.attempts, identity.student, module)
+        return JSONResponse({"student": identity.student, "attempts": [
+            {"attempt": a.id, "module": a.module, "submitted": utc(a.submitted_at),
+             "state": a.state, "score": a.score, "max_score": a.max_score, "counts": a.counts}
+            for a in found]})
+
+    async def one(request: Request) -> Response:
+        identity = await identify(service, request)
+        attempt = await _own(request, identity)
+        try:
+            wait = min(MAX_WAIT, max(0.0, float(request.query_params.get("wait", "0"))))
+        except ValueError:
+            raise Failure(400, "wait: a number of seconds") from None
+        if attempt.state in ("queued", "grading") and wait > 0:
+            future = service.waiters.add(attempt.id)
+            try:
+                again = await run_in_threadpool(service.store.attempt, attempt.id)
+                if again is not None and again.state in ("queued", "grading"):
+                    try:
+                        await asyncio.wait_for(asyncio.shield(future), wait)
+                    except TimeoutError:
+                        pass
+            finally:
+                service.waiters.remove(attempt.id, future)
+            attempt = await run_in_threadpool(service.store.attempt, attempt.id) or attempt
+        return JSONResponse(await run_in_threadpool(_describe, service, attempt))
+
+    async def _own(request: Request, identity: Identity) -> Attempt:
+        try:
+            number = int(request.path_params["number"])
+        except ValueError:
+            raise Failure(404, "no such submission") from None
+        attempt = await run_in_threadpool(service.store.attempt, number)
+        if attempt is None or (identity.role == "student" and attempt.student !=
+                               identity.student):
+            raise Failure(404, f"no submission {number} of yours")
+        return attempt
+
+    async def feedback(request: Request) -> Response:
+        try:
+            number = int(request.path_params["number"])
+        except ValueError:
+            raise Failure(404, "no such feedback page") from None
+        attempt = await run_in_threadpool(service.store.attempt, number)
+        key = request.query_params.get("key", "")
+        if attempt is None or not hmac.compare_digest(key, attempt.feedback_key):
+            raise Failure(404, "no such feedback page")
+        page = service.session.root / attempt.folder / "feedback.html"
+        if not page.is_file():
+            raise Failure(404, "this submission has no feedback page (yet)")
+        return FileResponse(page, media_type="text/html; charset=utf-8", headers={
+            "Content-Security-Policy": "default-src 'none'; img-src data:; "
+            "style-src 'unsafe-inline'", "Cache-Control": "private, no-store"})
+
+    async def instructor(request: Request) -> Identity:
+        identity = await identify(service, request)
+        if identity.role != "instructor":
+            raise Failure(403, "the instructor's view: a student's token does not open it")
+        return identity
+
+    async def status(request: Request) -> Response:
+        await instructor(request)
+        data = service.grader.status()
+        data.update({"course": service.slug, "gradebook": masked(service.session.groot.db_url),
+                     "modules": [m.folder for m in service.session.modules],
+                     "sandbox": service.session.options.sandbox,
+                     "counts": service.settings.counts,
+                     "submissions_per_hour": service.settings.submissions_per_hour})
+        return JSONResponse(data)
+
+    async def report(request: Request) -> Response:
+        await instructor(request)
+        folder = await run_in_threadpool(_report, service)
+        name = request.path_params.get("name", "report.html")
+        if name != "report.html" and not _CSV_RE.match(name):
+            raise Failure(404, f"no such part of the report: {name}")
+        path = folder / name
+        if not path.is_file():
+            raise Failure(404, f"no such part of the report: {name}")
+        kind = "text/html; charset=utf-8" if name.endswith(".html") else "text/csv"
+        return FileResponse(path, media_type=kind, headers={"Cache-Control": "no-store"})
+
+    async def info(request: Request) -> Response:
+        return JSONResponse({"service": "course grading service", "course": service.slug,
+                             "modules": [m.folder for m in service.session.modules]})
+
+    def route(path: str, handler: Callable[..., Any], methods: list[str]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await guarded(request, handler)
+        return Route(path, endpoint, methods=methods)
+
+    routes = [
+        route("/api", info, ["GET"]),
+        route("/api/submissions", submit, ["POST"]),
+        route("/api/attempts", attempts, ["GET"]),
+        route("/api/attempts/{number}", one, ["GET"]),
+        route("/api/attempts/{number}/feedback", feedback, ["GET"]),
+        route("/api/status", status, ["GET"]),
+        route("/api/report", report, ["GET"]),
+        route("/api/report/{name}", report, ["GET"]),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service.waiters.loop = asyncio.get_running_loop()
+        yield
+        service.waiters.loop = None
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _report(service: Service) -> Path:
+    """The class report's folder, the report made again if it is older than a minute."""
+    from coursekit.report import write_report
+
+    folder = service.session.root / "service" / "report"
+    page = folder / "report.html"
+    with service.report_lock:
+        if not page.is_file() or time.time() - page.stat().st_mtime > REPORT_AGE:
+            write_report(service.course, out=folder, grading=service.session.root,
+                         log=lambda line: None)
+    return folder
