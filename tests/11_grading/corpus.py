@@ -460,9 +460,10 @@ def seal_cases(course: Course) -> list[Case]:
           "    def __call__(self, x):\n"
           "        raise ValueError(_steal())",
           flagged=["post_run_cell callbacks"])
-    # the test's own frame read by the code it calls (its constants: the hidden numbers),
-    # and put into the message of a test made to fail on purpose (GELU): 7, and the
-    # messages are held back for review
+    # the test's own frame asked for by the code it calls (its constants: the hidden
+    # numbers), to put into the message of a test made to fail on purpose (GELU): refused
+    # while a test runs, so the spied-on ReLU test fails too: 5, flagged, and the messages
+    # are held back for review
     nb = copy.deepcopy(full)
     _append(nb, "activations_relu",
             "import sys as _s\n"
@@ -476,7 +477,7 @@ def seal_cases(course: Course) -> list[Case]:
             "class GELU:\n"
             "    def __call__(self, x):\n"
             "        raise ValueError('|'.join(_seen)[:400])")
-    out.append(Case("attack_frames", _text(nb), TOTAL - 2,
+    out.append(Case("attack_frames", _text(nb), TOTAL - 3,
                     flagged=["frame introspection (sys._getframe)"]))
     # places shared with the grader or the next kernel: /dev, /dev/shm, the run folder (with
     # a 1,500-deep tree and its sockets replaced by links), the kernel's own output pipe
@@ -525,6 +526,47 @@ def seal_cases(course: Course) -> list[Case]:
     solved("attack_given_helper", "def _check_input(x, name):\n"
            "    raise TypeError('nothing accepted')",
            flagged=["_check_input (bound by given code) changed"])
+    # code the scan of the cells cannot read: a module the notebook writes and imports, code
+    # made from text with exec reached through a name: both run, both are flagged by the
+    # seal the moment they happen (a line signed before the code could read the key)
+    solved("attack_own_module", "import sys as _s\n"
+           "open('_mine.py', 'w').write('X = 1')\n"
+           "_s.path.insert(0, '.')\n"
+           "import _mine", flagged=["imports a module it wrote"])
+    solved("attack_code_from_text", "(lambda f: f('_y = 2'))(exec)",
+           flagged=["compiles code made from text at run time"])
+    # a library asked for the test's frame (inspect.trace reads the traceback's frames) by
+    # the code a test calls, to rebind the test's names: refused while a test runs, so the
+    # ReLU test fails (7), flagged
+    solved("attack_frames_library", "import inspect as _in\n"
+           "_relu_call = ReLU.__call__\n"
+           "def _peek(self, x):\n"
+           "    try:\n"
+           "        raise RuntimeError\n"
+           "    except RuntimeError:\n"
+           "        _in.trace()[0][0].f_back.f_globals['np'] = None\n"
+           "    return _relu_call(self, x)\n"
+           "ReLU.__call__ = _peek", score=TOTAL - 1,
+           flagged=["frame introspection (tb_frame)"])
+    # a library module replaced in sys.modules (the test's own `import warnings` would bind
+    # it): put back before the test, flagged; the complete notebook keeps its 8
+    solved("attack_sys_modules", "import sys as _s, types as _t\n"
+           "_s.modules['warnings'] = _t.ModuleType('warnings')",
+           flagged=["sys.modules['warnings'] replaced"])
+    # an object whose last reference is dropped when a given cell rebinds its name (`Any`):
+    # its __del__ runs in the runner once the cell has ended, never inside the seal (where
+    # nothing it does would be seen): its frame request is flagged
+    nb = copy.deepcopy(full)
+    nb.cells.insert(next(i for i, c in enumerate(nb.cells) if c.cell_type == "code"),
+                    nbformat.v4.new_code_cell(
+                        "import sys as _s\n"
+                        "class _Late:\n"
+                        "    def __del__(self):\n"
+                        "        _s._getframe(1)\n"
+                        "Any = _Late()"))
+    out.append(Case("attack_finalizer", _text(nb), TOTAL,
+                    flagged=["frame introspection (sys._getframe) by the notebook's code in "
+                             "__del__"]))
     solved("attack_sessions", "import subprocess as _sp, sys as _s\n"
            "try:\n"
            "    _sp.Popen([_s.executable, '-c', 'pass'], start_new_session=True)\n"

@@ -253,6 +253,7 @@ class LimitedExecute(Execute):
         sealed = self._sealed
         if sealed is not None:
             output = self._output
+            sealing.read_flags(sealed, list(output.lines) if output else [])
             forged = sealing.count_forged(sealed, list(output.lines) if output else [])
             if forged:
                 flags.append(f"{forged} line(s) on the kernel's output looked like the grader's "

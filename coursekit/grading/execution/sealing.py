@@ -209,9 +209,20 @@ def unasked(sealed: Sealed, lines: list[bytes], sent: set[tuple[str, str]]) -> l
     found = []
     for line in lines:
         fields = _fields(line, sealed.key)
-        if fields and len(fields) == 8 and (fields[1], fields[2]) not in sent:
+        if (fields and len(fields) == 8 and fields[3] != "flag"
+                and (fields[1], fields[2]) not in sent):
             found.append(fields[1])
     return list(dict.fromkeys(found))
+
+
+def read_flags(sealed: Sealed, lines: list[bytes]) -> None:
+    """Add the flags of every signed line to ``sealed``'s: the seal writes a line the moment
+    it flags something (kind ``flag``), so what the notebook's code did before it could
+    sign lines itself stays flagged whatever it signs later."""
+    for line in lines:
+        fields = _fields(line, sealed.key)
+        if fields and len(fields) == 8:
+            sealed.add_flags([f for f in fields[7].split("\x1f") if f])
 
 
 def read_verdict(sealed: Sealed, lines: list[bytes], gid: str, nonce: str) -> Verdict | None:

@@ -57,7 +57,12 @@ MAX_FLAGS = 60
 #: before the snapshot; the modules tests compute with are snapshotted: not ``sys``, ``os``,
 #: IPython or matplotlib, whose own state changes while an honest notebook runs).
 SNAPSHOT_TOPS = ("numpy", "math", "cmath", "builtins", "operator", "functools", "itertools",
-                 "collections", "copy", "types", "random", "statistics", "json", "tinytorch")
+                 "collections", "copy", "types", "random", "statistics", "json", "tinytorch",
+                 "warnings")
+#: What ``warnings.catch_warnings`` swaps while a test's ``with`` block runs (and puts back
+#: when it ends): not checked between a test's statements, put back when a cell ends.
+IN_TEST_VOLATILE = frozenset({("warnings", "filters"), ("warnings", "showwarning"),
+                              ("warnings", "_showwarnmsg_impl")})
 #: Names that change while an honest kernel runs: ipykernel swaps ``input`` during each
 #: execution, IPython keeps its outputs in ``_``.
 VOLATILE = frozenset({("builtins", "input"), ("builtins", "raw_input"), ("builtins", "_"),
@@ -138,8 +143,8 @@ def _runner(gid: str, nonce: str) -> None:
     grave: list[Any] = []
     notes = _restore_shell()
     sys.audit("coursekit.run", gid, nonce, box, grave, notes)
-    grave.clear()
     if not box:
+        grave.clear()
         return None
     t = box.pop()
     status, ename, message = "failed", "", ""
@@ -152,6 +157,10 @@ def _runner(gid: str, nonce: str) -> None:
         del exc
     finally:
         sys.audit("coursekit.done", gid, nonce, status, ename, message, grave)
+        # what the notebook's objects run as they go (``__del__``, weakref callbacks) runs
+        # here, once this frame holds nothing of the cell's: not its code, not the names the
+        # test bound
+        t = None
         grave.clear()
     return None
 
@@ -307,6 +316,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
     import _thread
     import builtins
     import gc
+    import opcode
     import operator
     import os
     import signal
@@ -332,6 +342,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
     main_thread, pid = get_ident(), getpid()
     runner, runner_code = _runner, _runner.__code__
     prefix, volatile, lazy_names = PREFIX, VOLATILE, LAZY_NAMES
+    in_test_volatile = IN_TEST_VOLATILE
     max_flags, max_message, sys_hook_names = MAX_FLAGS, MAX_MESSAGE, SYS_HOOKS
     refused, frame_attributes, future_flags = REFUSED, FRAME_ATTRIBUTES, FUTURE_FLAGS
     future = [0]  # from __future__ imports of the locked cells run so far
@@ -354,6 +365,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
 
     # -- the snapshot of library state ---------------------------------------------------
     watched: list[tuple[str, Any, dict, tuple]] = []  # (name, module dict, copy, values)
+    watched_modules: list[tuple[str, Any]] = []  # (name in sys.modules, module)
     classes: list[tuple[str, Any, dict, tuple]] = []  # (qualname, class, dict copy, values)
     seen_classes: set[int] = set()
     for name, mod in sorted(modules.items()):
@@ -361,6 +373,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
             continue
         d = mod.__dict__
         watched.append((name, d, dict(d), tuple(d.values())))
+        watched_modules.append((name, mod))
         for value in list(d.values()):
             if (isinstance(value, type) and id(value) not in seen_classes
                     and getattr(value, "__module__", None) == name
@@ -398,6 +411,26 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
     library_dirs = tuple({os.path.dirname(os.__file__) + os.sep,
                           os.path.dirname(os.path.dirname(modules["IPython"].__file__)) + os.sep}
                          if "IPython" in modules else {os.path.dirname(os.__file__) + os.sep})
+    # the course's own code: this package (the kernel's side of the grader) and the reference
+    # package the notebook imports its earlier modules from
+    course_dirs = tuple({os.path.dirname(runner_code.co_filename) + os.sep} | {
+        os.path.dirname(os.path.dirname(str(getattr(modules.get(n), "__file__", "") or "")))
+        + os.sep for n in ("tinytorch",) if getattr(modules.get(n), "__file__", None)})
+    trusted_prefixes = (*library_dirs, *course_dirs, "<locked cell ", "<frozen ")
+    # libraries that compile code they made from the names they were given (a named tuple's
+    # or a dataclass's methods) or only parse it (ast.literal_eval)
+    text_compilers = frozenset(
+        getattr(modules.get(name), "__file__", None) for name in (
+            "collections", "dataclasses", "typing", "enum", "ast")) - {None}
+    # IPython, and what it shows tracebacks with, compile cells and sources only to show them
+    text_compiler_dirs = tuple(
+        os.path.dirname(str(modules[name].__file__)) + os.sep
+        for name in ("IPython", "executing", "stack_data")
+        if getattr(modules.get(name), "__file__", None)) or ("\x00",)
+    own_prefixes = (*library_dirs, *course_dirs)
+    store_ops = frozenset(opcode.opmap[n] for n in (
+        "STORE_NAME", "DELETE_NAME", "STORE_GLOBAL", "DELETE_GLOBAL") if n in opcode.opmap)
+    import_star, extended_arg = opcode.opmap.get("IMPORT_STAR", -1), opcode.EXTENDED_ARG
 
     shell_names = dict_(user_ns)  # what IPython put there itself (its own `open`, say)
     ran: set[str] = set_()  # the locked cells run so far
@@ -413,6 +446,9 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
         if text not in flag_keys and len_(flags) < max_flags:
             flag_keys.add(text)
             flags.append(text[:300])
+            # out at once, signed, before the code that raised it can do anything more (read
+            # the key from raw memory, say): a later line can add to the flags, not take any
+            emit(("", "", "flag", "", "", ""))
 
     def emit(fields: tuple) -> None:
         seq[0] += 1
@@ -441,6 +477,61 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
         gid = state.get("gid")
         return f" while {gid} ran" if gid is not None else ""
 
+    def trusted(frame: Any) -> bool:
+        """Whether a frame runs the libraries', the course's or a locked cell's code (a cell
+        of the notebook, a file it wrote, code it made from text: no)."""
+        filename = frame.f_code.co_filename
+        return type_(filename) is str_ and filename.startswith(trusted_prefixes)
+
+    def notebook_on_stack(frame: Any) -> bool:
+        """Whether the notebook's code is on the stack from ``frame`` down (the caller's
+        caller's ...): a library asked for a frame on its behalf."""
+        depth = 0
+        while frame is not None and depth < 500:
+            if not trusted(frame):
+                return True
+            frame = frame.f_back
+            depth += 1
+        return False
+
+    def assigned_names(codes: list) -> Any:
+        """The global names a test's code binds or deletes itself; None if it cannot be
+        told (``from x import *``)."""
+        names: set[str] = set_()
+        for c in codes:
+            raw, co_names, ext, i = c.co_code, c.co_names, 0, 0
+            while i + 1 < len_(raw):
+                op, arg = raw[i], raw[i + 1] | ext
+                ext = arg << 8 if op == extended_arg else 0
+                if op == import_star:
+                    return None
+                if op in store_ops and arg < len_(co_names) and type_(co_names[arg]) is str_:
+                    names.add(co_names[arg])
+                i += 2
+        return names
+
+    def check_test_ns(grave: list) -> list[str]:
+        """The names a running test reads from its namespace and does not bind itself stay
+        what they were when it started: the notebook's code reaches that namespace only
+        through the test's frame or the test's own functions."""
+        watch, t = state.get("test_watch"), state.get("t")
+        if watch is None or t is None:
+            return []
+        ns = t[1]
+        if not plain_keys(ns):
+            return ["the test's namespace holds a key that is not a name"]
+        changed = []
+        for name, value in watch.items():
+            now = ns.get(name, missing)
+            if now is not value:
+                changed.append(f"the test's name {name_of(name)} changed")
+                grave.append(now)
+                if value is missing:
+                    del ns[name]
+                else:
+                    ns[name] = value
+        return changed
+
     # -- checking and putting back --------------------------------------------------------
     def plain_keys(d: Any) -> bool:
         """Whether every key of the dictionary ``d`` is an exact string (looked at without
@@ -450,9 +541,18 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
                 return False
         return True
 
-    def check_modules(grave: list, fix: bool) -> list[str]:  # noqa: C901
+    def check_modules(grave: list, fix: bool, in_test: bool = False) -> list[str]:  # noqa: C901
         changed: list[str] = []
-        modules_plain = None
+        modules_plain = plain_keys(modules)
+        if not modules_plain:
+            changed.append("sys.modules holds a key that is not a name")
+        else:
+            for name, mod in watched_modules:  # a module of its own under a library's name
+                if modules.get(name, missing) is not mod:
+                    changed.append(f"sys.modules[{name!r}] replaced")
+                    if fix:
+                        grave.append(modules.get(name))
+                        modules[name] = mod
         for i, (name, d, copy, values) in enumerate(watched):
             if len_(d) == len_(values) and all_(map_(is_, d.values(), values)):
                 continue
@@ -460,8 +560,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
                 # changed, and not to be put back: a lookup could run the notebook's code
                 changed.append(f"{name} holds a key that is not a name")
                 continue
-            if modules_plain is None:
-                modules_plain = plain_keys(modules)
+            skipped = False
             for k, v in list_(d.items()):
                 old = copy.get(k, missing)
                 if old is missing:
@@ -476,6 +575,9 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
                         grave.append(v)
                         del d[k]
                 elif old is not v and (name, k) not in volatile:
+                    if in_test and (name, k) in in_test_volatile:
+                        skipped = True  # looked at again when the cell ends
+                        continue
                     changed.append(f"{name}.{name_of(k)} replaced")
                     if fix:
                         grave.append(v)
@@ -485,7 +587,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
                     changed.append(f"{name}.{name_of(k)} removed")
                     if fix:
                         d[k] = old
-            watched[i] = (name, d, copy, tuple(d.values()))
+            watched[i] = (name, d, copy, values if skipped else tuple(d.values()))
         for i, (qual, cls, copy, values) in enumerate(classes):
             now = cls.__dict__
             if len_(now) == len_(values) and all_(map_(is_, now.values(), values)):
@@ -544,6 +646,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
                 grave.append(list_(filters))
                 filters[:] = filters_saved
         if extobj is not None and extobj.get() is not extobj_saved and fix:
+            grave.append(extobj.get())  # it may hold the notebook's error callback
             extobj.set(extobj_saved)
         return changed
 
@@ -622,9 +725,17 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
         # notebook's later cells and of the code it calls
         t = (code, dict_(user_ns) if kind == "test" else user_ns, exec_)
         nested = code_objects(code)
+        watch = None
+        if kind == "test":
+            assigned = assigned_names(nested)
+            if assigned is not None:
+                read: set[str] = set_(["__builtins__", *bindings])
+                for c in nested:
+                    read.update([n for n in c.co_names if type_(n) is str_])
+                watch = {n: t[1].get(n, missing) for n in read if n not in assigned}
         state.update(frame=frame, nonce=nonce, kind=kind, t=t, executed=False, tampered=[],
                      codes=frozenset_([id_(c) for c in nested]), keep=nested, grave=[],
-                     before=dict_(user_ns) if kind == "given" else None)
+                     before=dict_(user_ns) if kind == "given" else None, test_watch=watch)
         box.append(t)
 
     def on_exec(args: tuple) -> None:
@@ -644,8 +755,9 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
         codes = state["codes"]
         if id_(func.__code__) not in codes or id_(getframe(2).f_code) not in codes:
             return
-        changed = check_modules(state["grave"], fix=True)
+        changed = check_modules(state["grave"], fix=True, in_test=True)
         changed += check_signals(state["grave"], fix=True)
+        changed += check_test_ns(state["grave"])
         if changed:
             state["tampered"].extend(changed)
 
@@ -661,7 +773,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
             return
         kind = state["kind"]
         grave.extend(state["grave"])
-        changed = state["tampered"] + check_modules(grave, fix=True)
+        changed = state["tampered"] + check_test_ns(grave) + check_modules(grave, fix=True)
         changed += check_signals(grave, fix=True)
         status = status if type_(status) is str_ else "failed"
         ename = ename[:200] if type_(ename) is str_ else ""
@@ -684,6 +796,7 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
             for k, v in list_(state["t"][1].items()):
                 if type_(k) is str_ and (k in keep or type_(v) is module_t) and (
                         user_ns.get(k, missing) is not v):
+                    grave.append(user_ns.get(k))
                     user_ns[k] = v
         if kind == "given":
             before = state["before"] or {}
@@ -691,32 +804,92 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
                 if (type_(k) is str_ and before.get(k, missing) is not v
                         and k not in solution_names and not is_ipython_name(k)):
                     bindings[k] = v
+        # Nothing of the notebook's may be let go of in here: an object whose last reference
+        # the seal drops runs its ``__del__`` inside the seal, with the seal's frames on the
+        # stack. The runner lets go of them (see ``_runner``).
+        grave.append(state.get("before"))
+        grave.append(state.get("test_watch"))
         state.clear()
         state["frame"] = None
         emit((gid, nonce, kind, status, ename, message))
 
-    def on_frame(what: str) -> None:
-        code = getframe(2).f_code
+    def frame_for_notebook(caller: Any) -> bool:
+        """Whether a frame asked for by the code running in ``caller`` (reading a traceback's
+        or a generator's frame, ``sys._getframe``) could reach the notebook's code: asked
+        for by that code itself, or by a library that hands frames back to it."""
+        code = caller.f_code
         filename, name = code.co_filename, code.co_name
         if type_(filename) is not str_ or type_(name) is not str_:
-            flag(f"frame introspection ({what}) by code with a made-up name{where()}")
-            return
+            return True
         if filename in allowed_frame_files:
-            return
-        if filename == traceback_file and name in traceback_safe:
-            return
-        outer = getframe(3).f_code
-        if (filename == logging_file and name == "<lambda>"
-                and type_(outer.co_name) is str_ and outer.co_name == "findCaller"
-                and type_(outer.co_filename) is str_ and outer.co_filename == logging_file):
-            return
-        if what in frame_attributes and filename.startswith(library_dirs):
-            return  # IPython and the traceback module read frames to show an error
-        flag(f"frame introspection ({what}) by the notebook's code in {name_of(name)}"
-             f"{where()}")
+            return False
+        if filename == traceback_file:
+            # the traceback module turns frames into summaries and texts; only walk_tb and
+            # walk_stack hand frames to whoever iterates them
+            frame, handed = caller, False
+            while frame is not None and frame.f_code.co_filename == traceback_file:
+                handed = frame.f_code.co_name in ("walk_tb", "walk_stack")
+                frame = frame.f_back
+            if not handed or name in traceback_safe:
+                return False
+            return frame is not None and not trusted(frame)
+        outer = caller.f_back
+        if (filename == logging_file and name == "<lambda>" and outer is not None
+                and type_(outer.f_code.co_name) is str_ and outer.f_code.co_name == "findCaller"
+                and outer.f_code.co_filename == logging_file):
+            return False
+        if filename.startswith(own_prefixes):
+            # a library's or the course's code: on whose behalf? (IPython reads frames to
+            # show an error, after the notebook's code has left the stack)
+            return notebook_on_stack(outer)
+        return not trusted(caller)
 
+    def on_frame(what: str) -> None:
+        caller = getframe(2)
+        if frame_for_notebook(caller):
+            flag(f"frame introspection ({what}) by the notebook's code in "
+                 f"{name_of(caller.f_code.co_name)}{where()}")
+
+    def outside(filename: Any) -> bool:
+        """Whether ``filename`` names a file that is neither a library's nor the course's."""
+        return type_(filename) is str_ and filename[:1] != "<" and not filename.startswith(
+            own_prefixes)
+
+    def on_code(event: str, args: tuple) -> None:
+        """Code that the scan of the notebook's cells cannot have read: made from text at
+        run time, loaded from bytes, or imported from a file the notebook wrote."""
+        caller = getframe(2)
+        filename = caller.f_code.co_filename
+        if type_(filename) is not str_:
+            flag(f"{event} by code with a made-up name{where()}")
+            return
+        if event == "import":
+            if len_(args) >= 2 and outside(args[1]):
+                flag(f"imports a compiled module it wrote ({name_of(args[0])}){where()}")
+            return
+        if event == "compile":
+            if filename.startswith(text_compiler_dirs) or filename in text_compilers:
+                return  # IPython compiles the notebook's cells and magics
+            if filename.startswith("<frozen "):  # importlib: a module's source
+                if len_(args) >= 2 and outside(args[1]):
+                    flag(f"imports a module it wrote{where()}")
+            elif not trusted(caller) or notebook_on_stack(caller.f_back):
+                flag(f"compiles code made from text at run time{where()}")
+            return
+        if event == "marshal.loads":
+            if filename.startswith("<frozen "):  # importlib loads a module's .pyc
+                if not outside(caller.f_locals.get("bytecode_path")):
+                    return
+            elif trusted(caller) and not notebook_on_stack(caller.f_back):
+                return
+            flag(f"loads compiled code from bytes{where()}")
+            return
+        if not trusted(caller):  # code.__new__: a code object made or changed
+            flag(f"makes or changes a code object{where()}")
+
+    code_events = frozenset_({"compile", "marshal.loads", "code.__new__", "import"})
     wanted = frozenset_({"exec", "object.__getattr__", "object.__setattr__", "coursekit.run",
-                         "coursekit.done", "sys._getframe"}) | refused
+                         "coursekit.done", "sys._getframe"}) | refused | code_events
 
     def seal(event: str, args: tuple) -> None:
         # Nothing here may compare, hash or format an object of the notebook's: a subclass
@@ -726,6 +899,11 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
             return
         tid = get_ident()
         if tid in busy:
+            # the seal reads no traceback's or generator's frame itself: the notebook's code
+            # runs inside the seal (the guard refuses it)
+            if (event == "object.__getattr__" and len_(args) >= 2 and type_(args[1]) is str_
+                    and args[1] in frame_attributes):
+                flag("the notebook's code ran inside the grader's seal")
             return
         busy.add(tid)
         gc_was = gc_isenabled()
@@ -746,6 +924,8 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
                 on_done(args)
             elif event == "sys._getframe":
                 on_frame(event)
+            elif event in code_events:
+                on_code(event, args)
             elif event == "object.__setattr__":
                 if len_(args) >= 2 and type_(args[1]) is str_ and (args[1] == "__code__" or (
                         args[1] in code_args and id_(args[0]) in protected)):
@@ -766,6 +946,23 @@ def _seal_with(shell: Any, key: bytes, cells: Mapping[str, tuple[str, str]],  # 
             return  # not an event of the interpreter's (see the seal)
         if event in refused or event[:7] == "ctypes.":
             raise PermissionError(f"{event} is not allowed while grading")
+        if event == "sys._getframe" or (event == "object.__getattr__" and len_(args) >= 2
+                                        and type_(args[1]) is str_
+                                        and args[1] in frame_attributes):
+            tid = get_ident()
+            if tid in busy:
+                if event != "sys._getframe":  # the seal asks for frames, never reads these
+                    raise PermissionError("reading frames is not allowed here")
+                return
+            if state["frame"] is not None:  # a locked cell runs: no frame for the notebook
+                busy.add(tid)
+                try:
+                    refuse = frame_for_notebook(getframe(1))
+                finally:
+                    busy.discard(tid)
+                if refuse:
+                    raise PermissionError("reading frames is not allowed while a test runs")
+            return
         if len_(args) < 2 or type_(args[1]) is not str_:
             return
         if event == "object.__setattr__":
