@@ -244,6 +244,10 @@ def review(submitted: dict[str, Any], source: dict[str, Any], module_name: str) 
         if EVENTS_RE.search(text):
             flags.append(f"{where} tampers with IPython's cell events")
         flags += [f"{where} {item}" for item in scan(text)]
+    for gid in order_src:
+        if seen.count(gid) > 1:
+            flags.append(f"locked cell {gid} was there {seen.count(gid)} times (copying a cell "
+                         "keeps its grade_id); one copy was graded (not a sign of tampering)")
     missing = [gid for gid in order_src if gid not in seen]
     if missing:
         flags.append("deleted locked cells " + ", ".join(missing))
