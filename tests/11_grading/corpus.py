@@ -180,7 +180,7 @@ def cases(course: Course, targets: Targets | None = None) -> list[Case]:
         _cell(nb, cid).metadata["nbgrader"]["points"] = 100
     out.append(Case("changed_points", _text(nb), 8, flagged=["changed the points"]))
     # ReLU returns a Tensor whose == is always true: the tests compare arrays, not ==:
-    # test_relu fails (1), the rest pass: 7
+    # test_relu fails (1), the rest pass: 7; flagged (no class of module 02 defines __eq__)
     nb = solved()
     _replace_body(nb, "activations_relu",
                   "return Tensor._from_op(np.maximum(data, 0), \"relu\", (x,))",
@@ -189,7 +189,7 @@ def cases(course: Course, targets: Targets | None = None) -> list[Case]:
                   "                return True\n"
                   "            __hash__ = object.__hash__\n"
                   "        return _Eq([0.0])")
-    out.append(Case("always_equal", _text(nb), 7))
+    out.append(Case("always_equal", _text(nb), 7, flagged=["defines __eq__, __hash__ in _Eq"]))
     # np.allclose / np.testing.assert_allclose replaced with ones that always pass, and a
     # Softmax that does not normalise (exp(x - max)). Without the guard every test would
     # pass (the softmax checks are all allclose-based); with numpy restored before every
