@@ -160,13 +160,27 @@ def cases(course: Course, targets: Targets | None = None) -> list[Case]:
     nb.cells = tests + [c for c in nb.cells if c.get("id") not in TESTS]
     out.append(Case("reordered_tests", _text(nb), 8,
                     flagged=["reordered locked cells", "put back in place"]))
+    # test_relu pasted again just above itself (copying a cell keeps its grade_id, which
+    # nbgrader refuses twice): one copy graded, full marks: 8, flagged as no tampering
+    nb = solved()
+    at = next(i for i, c in enumerate(nb.cells) if c.get("id") == "activations_test_relu")
+    nb.cells.insert(at, copy.deepcopy(nb.cells[at]))
+    nb.cells[at].id = "pasted-copy"
+    out.append(Case("pasted_test", _text(nb), 8,
+                    flagged=["activations_test_relu was there 2 times", "not a sign of tampering"]))
+    # memory-backed files are refused in the sandbox (one sent over a Unix socket to itself
+    # and closed is memory no process holds): the ReLU cell stops at memfd_create before
+    # ReLU is defined: test_relu (1) fails: 7
+    nb = solved()
+    _prefix(nb, "activations_relu", "import os as _os\n_os.memfd_create('held')")
+    out.append(Case("memfd", _text(nb), 7))
     # points raised to 100 in the metadata: the gradebook's points count: 8 of 8
     nb = solved()
     for cid in TESTS:
         _cell(nb, cid).metadata["nbgrader"]["points"] = 100
     out.append(Case("changed_points", _text(nb), 8, flagged=["changed the points"]))
     # ReLU returns a Tensor whose == is always true: the tests compare arrays, not ==:
-    # test_relu fails (1), the rest pass: 7
+    # test_relu fails (1), the rest pass: 7; flagged (no class of module 02 defines __eq__)
     nb = solved()
     _replace_body(nb, "activations_relu",
                   "return Tensor._from_op(np.maximum(data, 0), \"relu\", (x,))",
@@ -175,7 +189,7 @@ def cases(course: Course, targets: Targets | None = None) -> list[Case]:
                   "                return True\n"
                   "            __hash__ = object.__hash__\n"
                   "        return _Eq([0.0])")
-    out.append(Case("always_equal", _text(nb), 7))
+    out.append(Case("always_equal", _text(nb), 7, flagged=["defines __eq__, __hash__ in _Eq"]))
     # np.allclose / np.testing.assert_allclose replaced with ones that always pass, and a
     # Softmax that does not normalise (exp(x - max)). Without the guard every test would
     # pass (the softmax checks are all allclose-based); with numpy restored before every

@@ -9,6 +9,8 @@ import nbformat
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coursekit.cells import grade_id
+from coursekit.grading.execution.flags import is_tampering, review
 from coursekit.grading.execution.restore import restore_locked_cells
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,17 +96,58 @@ def test_students_own_cells_keep_their_place() -> None:
                                "test_b2"]
 
 
+def pasted(nb: dict, gid: str, at: int) -> dict:
+    """``nb`` with a copy of its cell ``gid`` inserted at ``at``, as Jupyter's copy and paste
+    makes it: same nbgrader metadata (grade_id included), another cell id."""
+    original = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get(
+        "grade_id") == gid)
+    original["id"] = "original"
+    nb["cells"].insert(at, {**json.loads(json.dumps(original)), "id": "copy"})
+    return nb
+
+
+def test_a_test_pasted_just_above_itself_is_kept_once() -> None:
+    """Both copies follow the same solution cell: the first is kept, nothing else moves."""
+    restored, ids = restore_locked_cells(pasted(student(), "test_a", 5), SOURCE)
+    assert ids == ["test_a"]
+    assert order(restored) == order(SOURCE)
+    assert [c.get("id") for c in restored["cells"] if grade_id(c) == "test_a"] == ["copy"]
+
+
+def test_a_test_pasted_elsewhere_keeps_the_copy_in_its_place() -> None:
+    """The copy pasted after another solution is dropped, the one in place kept."""
+    restored, ids = restore_locked_cells(pasted(student(), "test_a", 8), SOURCE)
+    assert ids == ["test_a"]
+    assert order(restored) == order(SOURCE)
+    assert [c.get("id") for c in restored["cells"] if grade_id(c) == "test_a"] == ["original"]
+
+
+def test_a_pasted_test_is_flagged_but_not_as_tampering() -> None:
+    flags = review(pasted(student(), "test_b1", 7), SOURCE, "a")
+    assert flags == ["locked cell test_b1 was there 2 times (copying a cell keeps its "
+                     "grade_id); one copy was graded (not a sign of tampering)"]
+    assert not any(is_tampering(f) for f in flags)
+
+
 SOLUTIONS = [i for i, c in enumerate(SOURCE["cells"])
              if c["metadata"].get("nbgrader", {}).get("solution")]
 
 
-@given(st.permutations(range(len(SOURCE["cells"]))), st.sets(st.integers(0, 8)))
-def test_locked_cells_always_end_in_the_source_order(perm: list[int], drop: set[int]) -> None:
+LOCKED = [i for i, c in enumerate(SOURCE["cells"])
+          if c["metadata"].get("nbgrader", {}).get("locked")]
+
+
+@given(st.permutations(range(len(SOURCE["cells"]))), st.sets(st.integers(0, 8)),
+       st.lists(st.sampled_from(LOCKED), max_size=4))
+def test_locked_cells_always_end_in_the_source_order(perm: list[int], drop: set[int],
+                                                      copies: list[int]) -> None:
     """Whatever a student does to the order of the other cells (their solutions kept in
-    order) and however many cells they delete, every locked cell is there once, in the
-    source's order, and nothing of theirs is lost."""
+    order), however many cells they delete and locked cells they paste again, every locked
+    cell is there once, in the source's order, and nothing of theirs is lost."""
     solutions = sorted(i for i in perm if i in SOLUTIONS)
     perm = [solutions.pop(0) if i in SOLUTIONS else i for i in perm]  # solutions in order
+    for n, i in enumerate(copies):  # pasted again somewhere
+        perm.insert((n * 5 + i) % (len(perm) + 1), i)
     cells = [json.loads(json.dumps(SOURCE["cells"][i])) for i in perm if i not in drop]
     restored, _ = restore_locked_cells({"cells": cells}, SOURCE)
     locked = [g for g in order(SOURCE) if g in ("imports", "helper", "test_a", "test_b1",

