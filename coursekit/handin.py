@@ -14,7 +14,8 @@ settings::
                                   # ("due": at the due date, "never": always take them)
     max_notebook_mb = 5           # a bigger notebook is refused (413)
     queue = 200                   # submissions waiting at most; more are told to retry (503)
-    wrong_tokens = 30             # wrong tokens from one address in 10 minutes, then 429
+    wrong_tokens = 30             # wrong tokens from one address (or wrong secrets for
+                                  # one token) in 10 minutes, then 429; valid ones pass
     hand_in = "..."               # what the Submit cell says when there is no url
 
 ``course publish`` carries ``url`` (and ``hand_in``) into the student repository. Without
@@ -51,7 +52,7 @@ class ServiceSettings:
     closes: str = "late_window"
     max_notebook_mb: float = 5.0
     queue: int = 200
-    wrong_tokens: int = 30  # per client address and 10 minutes
+    wrong_tokens: int = 30  # per client address (and per token id) and 10 minutes
     hand_in: str = DEFAULT_HAND_IN
 
     @property

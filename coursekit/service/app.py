@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import secrets
@@ -37,6 +38,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -57,10 +59,12 @@ from coursekit.service import intake
 from coursekit.service.attempts import Grader, now, utc
 from coursekit.service.store import Attempt, Store
 from coursekit.service.tokens import Identity, Verifier
+from coursekit.text import clean
 
 MAX_WAIT = 30.0  # seconds a question about a result may wait
 REPORT_AGE = 60.0  # seconds a class report is served before it is made again
 BAD_WINDOW = 600.0  # seconds over which wrong tokens from one address are counted
+SCRYPT_THREADS = 2  # tokens checked at once (scrypt takes a core and 16 MiB each)
 _CSV_RE = re.compile(r"^report-[a-z0-9_-]+\.csv$")
 
 
@@ -72,36 +76,73 @@ class Failure(Exception):
         self.status, self.message, self.retry_after = status, message, retry_after
 
 
+def bucket(address: str) -> str:
+    """The address the limits count: an IPv6 address by its /64 (one network hands out a
+    whole /64 to one machine), any other as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
+
+
 class Limiter:
-    """Wrong tokens per client address: past ``limit`` (``[service] wrong_tokens``) within
-    :data:`BAD_WINDOW` seconds, the address gets 429 until the oldest one leaves the
-    window."""
+    """Failures per key (a client address, a token id, a student): past ``limit`` within
+    ``window`` seconds the key waits until the oldest one leaves the window.
+
+    :meth:`take` counts a failure before the costly check it guards is made (under one
+    lock, so that parallel requests cannot all pass), and :meth:`give_back` takes it back
+    when the check succeeded."""
 
     def __init__(self, limit: int = 30, window: float = BAD_WINDOW) -> None:
         self.limit, self.window = limit, window
         self._fails: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def blocked(self, address: str) -> float | None:
-        """Seconds ``address`` must wait (None: it may try)."""
-        with self._lock:
-            fails = self._fails.get(address)
-            if not fails:
-                return None
-            cutoff = time.monotonic() - self.window
-            while fails and fails[0] < cutoff:
-                fails.popleft()
-            if len(fails) < self.limit:
-                return None
-            return max(1.0, fails[0] + self.window - time.monotonic())
+    def _wait(self, key: str, at: float) -> float | None:
+        fails = self._fails.get(key)
+        if not fails:
+            return None
+        cutoff = at - self.window
+        while fails and fails[0] < cutoff:
+            fails.popleft()
+        if len(fails) < self.limit:
+            return None
+        return max(1.0, fails[0] + self.window - at)
 
-    def fail(self, address: str) -> None:
+    def blocked(self, key: str) -> float | None:
+        """Seconds ``key`` must wait (None: it may try)."""
         with self._lock:
-            if len(self._fails) > 100_000:  # forget addresses that stopped trying
-                cutoff = time.monotonic() - self.window
-                self._fails = {a: f for a, f in self._fails.items() if f and f[-1] >= cutoff}
-            self._fails.setdefault(address, deque(maxlen=self.limit + 1)).append(
-                time.monotonic())
+            return self._wait(key, time.monotonic())
+
+    def fail(self, key: str) -> None:
+        """Count one failure of ``key``."""
+        self.take(key, force=True)
+
+    def take(self, key: str, *, force: bool = False) -> float | None:
+        """Count a failure of ``key`` now, unless it must wait (``force``: count it anyway);
+        None when counted, else the seconds to wait."""
+        with self._lock:
+            at = time.monotonic()
+            wait = self._wait(key, at)
+            if wait is not None and not force:
+                return wait
+            if len(self._fails) > 100_000:  # forget keys that stopped failing
+                cutoff = at - self.window
+                self._fails = {k: f for k, f in self._fails.items() if f and f[-1] >= cutoff}
+            self._fails.setdefault(key, deque(maxlen=self.limit + 1)).append(at)
+            return None
+
+    def give_back(self, key: str) -> None:
+        """Take back the last failure counted for ``key`` (the check it guarded passed)."""
+        with self._lock:
+            fails = self._fails.get(key)
+            if fails:
+                fails.pop()
 
 
 class Waiters:
@@ -148,7 +189,10 @@ class Service:
     slug: str
     log: Callable[[str], None] = print
     verifier: Verifier = field(init=False)
-    limiter: Limiter = field(default_factory=Limiter)
+    limiter: Limiter = field(default_factory=Limiter)  # wrong tokens per client address
+    token_limiter: Limiter = field(default_factory=Limiter)  # wrong secrets per token id
+    scrypt_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(SCRYPT_THREADS, "scrypt"))
     waiters: Waiters = field(default_factory=Waiters)
     accept_lock: threading.Lock = field(default_factory=threading.Lock)
     report_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -156,6 +200,7 @@ class Service:
     def __post_init__(self) -> None:
         self.verifier = Verifier(self.store)
         self.limiter = Limiter(self.settings.wrong_tokens)
+        self.token_limiter = Limiter(self.settings.wrong_tokens)
         self.grader.on_change = self.waiters.notify
 
     @property
@@ -177,22 +222,41 @@ def _address(request: Request) -> str:
 
 
 async def identify(service: Service, request: Request) -> Identity:
-    """Who the request's token belongs to; :class:`Failure` 401 or 429 otherwise."""
-    address = _address(request)
-    wait = service.limiter.blocked(address)
-    if wait is not None:
-        raise Failure(429, f"too many wrong tokens from {address}: try again in "
-                      f"{int(wait)} s", wait)
+    """Who the request's token belongs to; :class:`Failure` 401 or 429 otherwise.
+
+    A valid token always gets through, whatever else came from its address (a class behind
+    one proxy or NAT shares it). Wrong tokens are counted per client address (an IPv6
+    address by its /64) and, when they name a real token, per token id: past
+    ``[service] wrong_tokens`` in 10 minutes a wrong token from that address is answered
+    429, and a token id stops having its secret checked (scrypt, the costly part) until the
+    window passes; the failure is counted before the check, so parallel requests cannot
+    all pass. A token checked once is remembered and costs nothing after."""
+    address = bucket(_address(request))
     header = request.headers.get("authorization", "")
     scheme, _, text = header.partition(" ")
     if scheme.lower() != "bearer" or not text.strip():
         raise Failure(401, "no token: send it as 'Authorization: Bearer <token>'")
-    identity = await run_in_threadpool(service.verifier.check, text)
-    if identity is None:
-        service.limiter.fail(address)
-        service.log(f"serve: wrong token from {address}")
-        raise Failure(401, "this token is not valid (unknown, revoked or mistyped)")
-    return identity
+    found = await run_in_threadpool(service.verifier.find, text)
+    if found is not None and found.known:
+        return found.identity
+    if found is not None:
+        token_id = found.row.id
+        wait = service.token_limiter.take(token_id)
+        if wait is not None:
+            service.limiter.fail(address)
+            raise Failure(429, f"too many wrong secrets for this token: try again in "
+                          f"{int(wait)} s", wait)
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(service.scrypt_pool, service.verifier.verify, found):
+            service.token_limiter.give_back(token_id)
+            return found.identity
+    wait = service.limiter.blocked(address)
+    service.limiter.fail(address)
+    service.log(f"serve: wrong token from {clean(address)}")
+    if wait is not None:
+        raise Failure(429, f"too many wrong tokens from {address}: try again in "
+                      f"{int(wait)} s", wait)
+    raise Failure(401, "this token is not valid (unknown, revoked or mistyped)")
 
 
 def _describe(service: Service, attempt: Attempt) -> dict[str, Any]:

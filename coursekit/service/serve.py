@@ -100,6 +100,7 @@ def close(service: Service) -> None:
     try:
         service.grader.stop()
     finally:
+        service.scrypt_pool.shutdown(wait=False)
         service.session.close()
         service.store.close()
 

@@ -1,0 +1,124 @@
+"""The service's guards without a service process: who gets through the wrong-token limits,
+how much checking a wrong secret may cost, odd input to the routes. The routes' own
+functions are called with a request made here and a service holding only what they use
+(a real token table in SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+
+from coursekit.service import app as service_app
+from coursekit.service import tokens as service_tokens
+from coursekit.service.app import Failure, Limiter, bucket, identify
+from coursekit.service.store import Store
+from coursekit.service.tokens import Verifier, issue
+
+LIMIT = 3
+
+
+def _request(address: str, token: str | None) -> Request:
+    headers = [(b"authorization", f"Bearer {token}".encode("latin-1"))] if token else []
+    return Request({"type": "http", "method": "GET", "path": "/api/attempts",
+                    "query_string": b"", "headers": headers, "client": (address, 40000)})
+
+
+@pytest.fixture()
+def guarded(tmp_path: Path) -> Any:
+    store = Store("sqlite:///" + str(tmp_path / "gradebook.db"))
+    issued, _ = issue(store, [("ada", "", ""), ("ben", "", ""), ("cy", "", "")])
+    pool = ThreadPoolExecutor(2)
+    said: list[str] = []
+    service = SimpleNamespace(verifier=Verifier(store), limiter=Limiter(LIMIT),
+                              token_limiter=Limiter(LIMIT), scrypt_pool=pool, log=said.append,
+                              tokens={i.student: i.token for i in issued}, said=said)
+    try:
+        yield service
+    finally:
+        pool.shutdown()
+        store.close()
+
+
+async def _who(service: Any, address: str, token: str | None) -> str | int:
+    """The student a request is taken as, or the HTTP status it is refused with."""
+    try:
+        return (await identify(service, _request(address, token))).student
+    except Failure as exc:
+        return exc.status
+
+
+def test_a_valid_token_gets_through_an_address_full_of_wrong_ones(guarded: Any) -> None:
+    """A class behind one proxy: junk tokens from the shared address get it 429, and every
+    valid token from it still gets through (checked for the first time or remembered)."""
+    async def run() -> None:
+        assert await _who(guarded, "10.0.0.1", guarded.tokens["ada"]) == "ada"  # remembered
+        junk = [await _who(guarded, "10.0.0.1", f"tt1.{i:016x}.x") for i in range(LIMIT + 2)]
+        assert junk == [401] * LIMIT + [429, 429]
+        assert await _who(guarded, "10.0.0.1", guarded.tokens["ben"]) == "ben"  # first check
+        assert await _who(guarded, "10.0.0.1", guarded.tokens["ada"]) == "ada"
+        assert await _who(guarded, "10.0.0.1", "tt1.ffffffffffffffff.x") == 429
+        assert await _who(guarded, "10.0.0.2", "tt1.ffffffffffffffff.x") == 401  # elsewhere
+
+    asyncio.run(run())
+
+
+def test_wrong_secrets_for_one_token_cost_few_checks(guarded: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wrong secrets for a real token id, sent at once from many addresses: the id's secret
+    is checked (scrypt) at most ``wrong_tokens`` times, every other answer is 429 without a
+    check; its owner's token, checked before, still gets through."""
+    checks: list[str] = []
+    real = service_tokens._hash
+
+    def counted(secret: str, salt: bytes) -> str:
+        checks.append(secret)
+        return real(secret, salt)
+
+    monkeypatch.setattr(service_tokens, "_hash", counted)
+
+    async def run() -> None:
+        ada = guarded.tokens["ada"]
+        assert await _who(guarded, "192.0.2.1", ada) == "ada"
+        head = ada.rsplit(".", 1)[0]
+        answers = await asyncio.gather(*(_who(guarded, f"198.51.100.{i}", f"{head}.wrong{i}")
+                                         for i in range(40)))
+        assert sorted(set(answers)) == [401, 429]
+        assert answers.count(401) == LIMIT and len(checks) == 1 + LIMIT
+        assert await _who(guarded, "198.51.100.77", ada) == "ada"  # remembered: no check
+        assert len(checks) == 1 + LIMIT
+        # another student's token is not touched by it
+        assert await _who(guarded, "198.51.100.78", guarded.tokens["cy"]) == "cy"
+
+    asyncio.run(run())
+
+
+def test_an_ipv6_network_is_one_address() -> None:
+    assert bucket("2001:db8:1:2::1") == bucket("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert bucket("2001:db8:1:3::1") != bucket("2001:db8:1:2::1")
+    assert bucket("::ffff:198.51.100.7") == "198.51.100.7" == bucket("198.51.100.7")
+    assert bucket("unknown") == "unknown"
+    limiter = Limiter(2)
+    for host in ("2001:db8::1", "2001:db8::2"):
+        limiter.fail(bucket(host))
+    assert limiter.blocked(bucket("2001:db8::3")) is not None
+    assert limiter.blocked(bucket("2001:db8:0:1::3")) is None
+
+
+def test_the_limiter_counts_before_the_check() -> None:
+    """``take`` counts under one lock: of many at once only ``limit`` pass; a failure given
+    back (the check passed) frees its place."""
+    limiter = Limiter(5, window=600)
+    with ThreadPoolExecutor(8) as pool:
+        passed = [w is None for w in pool.map(lambda _: limiter.take("k"), range(50))]
+    assert sum(passed) == 5
+    wait = limiter.take("k")
+    assert wait is not None and 1 <= wait <= 600
+    limiter.give_back("k")
+    assert limiter.take("k") is None
+    assert service_app.BAD_WINDOW == 600
