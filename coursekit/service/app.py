@@ -37,9 +37,9 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -47,11 +47,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from coursekit.course import Course, CourseError
+from coursekit.course import Course, CourseError, Module
 from coursekit.grading.records.database import masked
 from coursekit.grading.session import GradingSession, Submission
 from coursekit.handin import ServiceSettings
@@ -64,6 +64,8 @@ from coursekit.text import clean
 MAX_WAIT = 30.0  # seconds a question about a result may wait
 REPORT_AGE = 60.0  # seconds a class report is served before it is made again
 BAD_WINDOW = 600.0  # seconds over which wrong tokens from one address are counted
+BODY_SECONDS = 60.0  # a notebook's upload takes at most this long (5 MB at 85 kB/s)
+UPLOADS_PER_TOKEN = 2  # notebooks one token may be sending at once
 SCRYPT_THREADS = 2  # tokens checked at once (scrypt takes a core and 16 MiB each)
 _CSV_RE = re.compile(r"^report-[a-z0-9_-]+\.csv$")
 
@@ -145,6 +147,37 @@ class Limiter:
                 fails.pop()
 
 
+def refusals_per_hour(settings: ServiceSettings) -> int:
+    """Notebooks of one student refused (not a notebook, too big, another module's) in an
+    hour before the next is not read at all (429): twice the hourly submissions, at least
+    10, so that a mistake or two never stops anyone."""
+    return max(10, 2 * settings.submissions_per_hour)
+
+
+class Uploads:
+    """Notebooks being sent with one token at once: more than ``limit`` is refused (429)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._now: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def one(self, token_id: str) -> Iterator[None]:
+        with self._lock:
+            if self._now.get(token_id, 0) >= self.limit:
+                raise Failure(429, f"{self.limit} submissions are being sent with your token "
+                              "already: wait for their answers", 5.0)
+            self._now[token_id] = self._now.get(token_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._now[token_id] -= 1
+                if not self._now[token_id]:
+                    del self._now[token_id]
+
+
 class Waiters:
     """Requests waiting for an attempt's result, woken from the grading threads."""
 
@@ -194,14 +227,24 @@ class Service:
     scrypt_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(SCRYPT_THREADS, "scrypt"))
     waiters: Waiters = field(default_factory=Waiters)
-    accept_lock: threading.Lock = field(default_factory=threading.Lock)
+    accept_lock: threading.Lock = field(default_factory=threading.Lock)  # queue places
+    reserved: int = 0  # places in the queue taken by submissions being accepted
+    refusals: Limiter = field(default_factory=Limiter)  # refused notebooks per student
+    uploads: Uploads = field(default_factory=lambda: Uploads(UPLOADS_PER_TOKEN))
+    _student_locks: dict[str, threading.Lock] = field(default_factory=dict)
     report_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.verifier = Verifier(self.store)
         self.limiter = Limiter(self.settings.wrong_tokens)
         self.token_limiter = Limiter(self.settings.wrong_tokens)
+        self.refusals = Limiter(refusals_per_hour(self.settings), window=3600.0)
         self.grader.on_change = self.waiters.notify
+
+    def student_lock(self, student: str) -> threading.Lock:
+        """The lock one student's submissions are accepted under."""
+        with self.accept_lock:
+            return self._student_locks.setdefault(student, threading.Lock())
 
     @property
     def incoming(self) -> Path:
@@ -297,7 +340,10 @@ def _counting_text(service: Service, attempt: Attempt) -> str:
             f"{other.score or 0:g}/{other.max_score or 0:g}) counts, not this one ({rule}).")
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def _body(request: Request, limit: int, seconds: float = BODY_SECONDS) -> bytes:
+    """The request's body: 413 past ``limit`` bytes (before reading when Content-Length
+    says so), 408 when it has not all come within ``seconds`` (a client that sends a byte
+    now and then holds nothing for long), 400 when the client went away."""
     length = request.headers.get("content-length")
     too_big = (f"the notebook is larger than the course's limit of "
                f"{limit / 1024 / 1024:g} MB: clear large outputs (Edit > Clear Outputs of "
@@ -307,33 +353,86 @@ async def _body(request: Request, limit: int) -> bytes:
             if int(length) > limit:
                 raise Failure(413, too_big)
         except ValueError:
-            raise Failure(400, f"Content-Length {length!r} is not a number") from None
+            raise Failure(400, f"Content-Length {length[:40]!r} is not a number") from None
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Failure(413, too_big)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Failure(413, too_big)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Failure(408, f"the notebook did not arrive within {seconds:g} s: submit "
+                      "again") from None
+    except ClientDisconnect:
+        raise Failure(400, "the connection closed before the whole notebook came") from None
     return b"".join(chunks)
 
 
-def _accept(service: Service, identity: Identity, module_name: str, data: bytes,
-            key: str | None, client: str) -> tuple[int, Attempt, bool]:
-    """Check and accept a submission (in a worker thread); ``(status, attempt, new)``."""
+def _module(service: Service, module_name: str) -> Module:
     try:
-        module = service.session.module(module_name)
+        return service.session.module(module_name)
     except CourseError:
         released = ", ".join(m.folder for m in service.session.modules)
         raise Failure(404, f"module {module_name!r} is not open for submission here "
                       f"(open: {released})") from None
+
+
+def _hourly(service: Service, student: str, module: Module) -> None:
+    """:class:`Failure` 429 when ``student`` used up this hour's submissions of ``module``."""
+    recent = service.store.count_since(student, module.folder, now() - timedelta(hours=1))
+    limit = service.settings.submissions_per_hour
+    if len(recent) >= limit:
+        wait = (recent[0] + timedelta(hours=1) - now()).total_seconds()
+        raise Failure(429, f"{limit} submissions of {module.folder} an hour is the "
+                      f"course's limit: the next one is taken at "
+                      f"{utc(recent[0] + timedelta(hours=1))}", wait)
+
+
+def _busy(service: Service, waiting: int) -> Failure:
+    return Failure(503, f"the grading service is busy ({waiting} submissions waiting): try "
+                   "again shortly", service.grader.retry_after(waiting))
+
+
+def before_body(service: Service, identity: Identity, module_name: str,
+                key: str | None) -> tuple[Module, Attempt | None]:
+    """What a submission needs before its notebook is read (cheap: the token and
+    ``?module=``; in a worker thread): the module, and the attempt an Idempotency-Key
+    already made, if any. :class:`Failure` for a module not open (404) or closed (403),
+    a student whose notebooks were refused too often (429), the hourly limit (429) or a
+    full queue (503)."""
+    module = _module(service, module_name)
     student = identity.student
     closes = service.grader.closes(student, module.folder)
     if closes is not None and now() > closes:
         raise Failure(403, f"{module.folder} closed at {utc(closes)}: no more submissions "
                       "are taken (ask your instructor about an extension)")
-    if key is not None and (len(key) > 64 or not re.fullmatch(r"[A-Za-z0-9_.:-]+", key)):
-        raise Failure(400, "Idempotency-Key: up to 64 letters, digits, '_', '.', ':' or '-'")
-    with service.accept_lock:
+    if key is not None:
+        again = service.store.by_idempotency(student, key)
+        if again is not None:
+            return module, again
+    wait = service.refusals.blocked(student)
+    if wait is not None:
+        raise Failure(429, f"{service.refusals.limit} of your notebooks were refused in the "
+                      "last hour (see why in each answer): the next one is taken in "
+                      f"{int(wait)} s", wait)
+    _hourly(service, student, module)
+    waiting = service.grader.waiting()
+    if waiting >= service.settings.queue:
+        raise _busy(service, waiting)
+    return module, None
+
+
+def _accept(service: Service, identity: Identity, module: Module, data: bytes,
+            key: str | None, client: str) -> tuple[int, Attempt, bool]:
+    """Check and accept a submission (in a worker thread); ``(status, attempt, new)``.
+
+    The notebook is written, synced and checked under its student's lock only: one
+    student's uploads never hold another's. A notebook refused here counts towards the
+    student's refusals (``before_body`` answers 429 past them)."""
+    student = identity.student
+    with service.student_lock(student):
         if key is not None:
             again = service.store.by_idempotency(student, key)
             if again is not None:
@@ -341,26 +440,22 @@ def _accept(service: Service, identity: Identity, module_name: str, data: bytes,
         try:
             checked = intake.receive(data, module, service.cells, service.incoming)
         except intake.Refused as exc:
+            service.refusals.fail(student)
             raise Failure(exc.status, exc.message) from None
-        keep = False
+        keep = reserved = False
         try:
             latest = service.store.attempts(student, module.folder)
             last = latest[-1] if latest else None
             if last is not None and last.state != "failed" and \
                     last.code_digest == checked.code_digest:
                 return 200, last, False
-            hour_ago = now() - timedelta(hours=1)
-            recent = service.store.count_since(student, module.folder, hour_ago)
-            limit = service.settings.submissions_per_hour
-            if len(recent) >= limit:
-                wait = (recent[0] + timedelta(hours=1) - now()).total_seconds()
-                raise Failure(429, f"{limit} submissions of {module.folder} an hour is the "
-                              f"course's limit: the next one is taken at "
-                              f"{utc(recent[0] + timedelta(hours=1))}", wait)
-            wait_full = service.grader.full()
-            if wait_full is not None:
-                raise Failure(503, f"the grading service is busy ({service.grader.waiting()} "
-                              "submissions waiting): try again shortly", wait_full)
+            _hourly(service, student, module)
+            with service.accept_lock:  # a place in the queue, held until it is queued
+                waiting = service.grader.waiting() + service.reserved
+                if waiting >= service.settings.queue:
+                    raise _busy(service, waiting)
+                service.reserved += 1
+                reserved = True
             when = now()
             stamp = Submission(student, module.folder, b"", when).timestamp() or b""
             folder = (f"service/attempts/{student}/{module.folder}/"
@@ -373,10 +468,13 @@ def _accept(service: Service, identity: Identity, module_name: str, data: bytes,
                 size=len(data), folder=folder, client=client[:80],
                 feedback_key=secrets.token_urlsafe(24),
                 result=json.dumps({"notes": checked.notes}) if checked.notes else None)
+            service.grader.add(attempt_id, (student, module.folder))
         finally:
+            if reserved:
+                with service.accept_lock:
+                    service.reserved -= 1
             if not keep:
                 shutil.rmtree(checked.folder, ignore_errors=True)
-        service.grader.add(attempt_id, (student, module.folder))
         attempt = service.store.attempt(attempt_id)
         assert attempt is not None
         return 202, attempt, True
@@ -409,13 +507,26 @@ def make_app(service: Service) -> Starlette:
                           f"{course}")
         if not module:
             raise Failure(400, "say which module this is: ?module=NN_name")
+        key = request.headers.get("idempotency-key")
+        if key is not None and (len(key) > 64 or not re.fullmatch(r"[A-Za-z0-9_.:-]+", key)):
+            raise Failure(400, "Idempotency-Key: up to 64 letters, digits, '_', '.', ':' or "
+                          "'-'")
         try:
-            data = await _body(request, service.settings.max_bytes)
-            status, attempt, new = await run_in_threadpool(
-                _accept, service, identity, module, data,
-                request.headers.get("idempotency-key"), _address(request))
+            checked, again = await run_in_threadpool(before_body, service, identity, module,
+                                                     key)
+            if again is not None:
+                status, attempt, new = 200, again, False
+            else:
+                with service.uploads.one(identity.token_id):
+                    try:
+                        data = await _body(request, service.settings.max_bytes)
+                    except Failure:
+                        service.refusals.fail(identity.student)
+                        raise
+                    status, attempt, new = await run_in_threadpool(
+                        _accept, service, identity, checked, data, key, _address(request))
         except Failure as exc:
-            service.log(f"serve: refused {identity.student} {module} ({exc.status}): "
+            service.log(f"serve: refused {identity.student} {module!r} ({exc.status}): "
                         f"{exc.message}")
             raise
         body = await run_in_threadpool(_describe, service, attempt)

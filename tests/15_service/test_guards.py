@@ -122,3 +122,91 @@ def test_the_limiter_counts_before_the_check() -> None:
     limiter.give_back("k")
     assert limiter.take("k") is None
     assert service_app.BAD_WINDOW == 600
+
+
+# -- taking a submission ---------------------------------------------------------------------
+
+
+class _Grader:
+    """What the accepting side asks of the grading side: the queue, when a module closes."""
+
+    def __init__(self) -> None:
+        self.queued: list[int] = []
+        self.on_change: Any = None
+
+    def closes(self, student: str, module: str) -> None:
+        return None
+
+    def waiting(self) -> int:
+        return len(self.queued)
+
+    def full(self) -> float | None:
+        return None if len(self.queued) < 1 else 5.0
+
+    def retry_after(self, waiting: int) -> float:
+        return 5.0
+
+    def add(self, attempt_id: int, key: tuple[str, str]) -> None:
+        self.queued.append(attempt_id)
+
+
+def test_one_students_slow_upload_holds_nobody_else(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """While one student's notebook is being written and checked (here: held until told),
+    another student's submission is accepted; the queue's last place goes to one of two;
+    the notebook refused counts towards its student's refusals."""
+    import threading
+
+    import servicetools as st
+
+    from coursekit.course import Course
+    from coursekit.handin import ServiceSettings
+    from coursekit.service import intake
+    from coursekit.service.app import Service, _accept
+    from coursekit.service.tokens import Identity
+
+    (module,) = Course(st.REPO).select(["01"])
+    entered, release = threading.Event(), threading.Event()
+
+    def receive(data: bytes, module: Any, cells: Any, incoming: Path) -> intake.Checked:
+        if data == b"slow":
+            entered.set()
+            release.wait(60)
+            raise intake.Refused(422, "not this module's notebook")
+        folder = incoming / data.decode()
+        folder.mkdir(parents=True)
+        return intake.Checked(folder, folder / module.notebook_name, data.decode() * 8)
+
+    monkeypatch.setattr(intake, "receive", receive)
+    monkeypatch.setattr(intake, "keep", lambda checked, dest, stamp: dest.mkdir(parents=True))
+    store = Store("sqlite:///" + str(tmp_path / "gradebook.db"))
+    session = SimpleNamespace(root=tmp_path, module=lambda name: module, modules=[module])
+    service = Service(None, session, store, _Grader(),  # type: ignore[arg-type]
+                      ServiceSettings(queue=1), {}, "")
+    ada, ben, cy = (Identity(f"{i:016x}", s, "student") for i, s in enumerate(["ada", "ben",
+                                                                                 "cy"]))
+    outcome: dict[str, Any] = {}
+
+    def send(who: Identity, data: bytes) -> None:
+        try:
+            outcome[who.student] = _accept(service, who, module, data, None, "10.0.0.1")[0]
+        except Failure as exc:
+            outcome[who.student] = exc.status
+
+    slow = threading.Thread(target=send, args=(ada, b"slow"))
+    slow.start()
+    try:
+        assert entered.wait(60)
+        other = threading.Thread(target=send, args=(ben, b"good"))
+        other.start()
+        other.join(60)
+        assert not other.is_alive() and outcome["ben"] == 202, outcome
+        send(cy, b"also")  # the queue (1 place) is full
+        assert outcome["cy"] == 503
+    finally:
+        release.set()
+        slow.join(60)
+        store.close()
+    assert outcome["ada"] == 422
+    assert service.refusals.blocked("ada") is None and len(service.refusals._fails["ada"]) == 1
+    assert "ben" not in service.refusals._fails

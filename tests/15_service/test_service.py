@@ -32,7 +32,8 @@ from coursekit.grading.records.database import normalize
 
 pytestmark = pytest.mark.slow
 
-STUDENTS = ["ada", "ben", "cy", "dee", "eve", "fay", "gone", *(f"b{i}" for i in range(1, 9))]
+STUDENTS = ["ada", "ben", "cy", "dee", "eve", "fay", "gone", "hal", "ivy",
+            *(f"b{i}" for i in range(1, 9))]
 
 
 @pytest.fixture(scope="module")
@@ -238,6 +239,45 @@ def _other_course_notebook() -> dict[str, Any]:
         "schema_version": 3, "solution": False, "task": False}})
     nb.cells.append(cell)
     return json.loads(nbformat.writes(nb))
+
+
+def test_cheap_refusals_come_before_the_notebook_is_read(svc: dict[str, Any]) -> None:
+    """A closed module, a student whose notebooks were refused too often and a third
+    upload at once with one token are answered as soon as the headers are in: the service
+    does not wait for (or read) the notebook. Refused notebooks count: past 10 an hour
+    (twice the hourly submissions, at least 10) the next is refused unread."""
+    service, tokens = svc["service"], svc["tokens"]
+    closed = st.send_part(service.port, st.post_head(
+        "/api/submissions?module=02_activations", tokens["hal"], 500_000))
+    with closed:
+        status, got = st.answer(closed)
+    assert status == 403 and b"closed" in got
+    for i in range(10):
+        reply = service.submit(tokens["hal"], "01_tensor", b"{not json %d" % i)
+        assert reply.status == 400, reply.text
+    unread = st.send_part(service.port, st.post_head("/api/submissions?module=01_tensor",
+                                                     tokens["hal"], 500_000))
+    with unread:
+        status, got = st.answer(unread)
+    assert status == 429 and b"10 of your notebooks were refused" in got
+    assert int(re.search(rb"retry-after: (\d+)", got.lower()).group(1)) > 3000
+    # two notebooks being sent with ivy's token: a third is refused at once
+    path = "/api/submissions?module=01_tensor"
+    sending = [st.send_part(service.port, st.post_head(path, tokens["ivy"], 500_000), b"{")
+               for _ in range(2)]
+    try:
+        for _ in range(8):  # a whole (bad) notebook: read and refused, 400, until both
+            time.sleep(0.5)  # uploads above are under way
+            third = st.send_part(service.port, st.post_head(path, tokens["ivy"], 1), b"{")
+            with third:
+                status, got = st.answer(third)
+            if status != 400:
+                break
+        assert status == 429 and b"being sent with your token" in got, got
+    finally:
+        for sock in sending:
+            sock.close()
+    assert service.call("GET", "/api/attempts", token=tokens["ivy"]).json["attempts"] == []
 
 
 def test_deleted_test_cells_are_put_back_and_flagged(svc: dict[str, Any]) -> None:
