@@ -7,8 +7,10 @@ Students (a token of theirs in ``Authorization: Bearer ...``):
   ``Idempotency-Key``, or a notebook whose code did not change since the last attempt),
   or one line that says why not: 400 (not a notebook), 401 (no or a wrong token), 403
   (the module is closed), 404 (not a module open for submission), 413 (too big), 422 (the
-  notebook of another module or course), 429 (too many submissions, or too many wrong
-  tokens from one address; ``Retry-After``), 503 (the queue is full; ``Retry-After``).
+  notebook of another module or course), 429 (too many submissions, too many notebooks
+  refused, two being sent already, or too many wrong tokens; ``Retry-After``), 503 (the
+  queue is full; ``Retry-After``). Whatever needs no notebook is answered before the
+  notebook is read.
 * ``GET /api/attempts[?module=NN_name]``: their attempts; ``GET /api/attempts/N[?wait=S]``:
   one of them, waiting up to S seconds (at most 30) for its result: the score, each test's
   name, points and failure message, which attempt counts, and the link to its feedback page
