@@ -6,6 +6,7 @@ functions are called with a request made here and a service holding only what th
 from __future__ import annotations
 
 import asyncio
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -210,3 +211,63 @@ def test_one_students_slow_upload_holds_nobody_else(tmp_path: Path,
     assert outcome["ada"] == 422
     assert service.refusals.blocked("ada") is None and len(service.refusals._fails["ada"]) == 1
     assert "ben" not in service.refusals._fails
+
+
+# -- slow clients ----------------------------------------------------------------------------
+
+
+def test_slow_clients_are_cut_off(tmp_path: Path) -> None:
+    """uvicorn with the service's protocol (a head deadline, here 1 s) and the service's way
+    of reading a body (a deadline, here 1 s): a connection that sends nothing, or half a
+    request line and headers, is closed; a body that does not come is answered 408; an
+    ordinary request is answered."""
+    import threading
+
+    import servicetools as st
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from coursekit.service.app import _body
+    from coursekit.service.serve import http_protocol
+
+    async def upload(request: Request) -> JSONResponse:
+        try:
+            data = await _body(request, 1000, seconds=1.0)
+        except Failure as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return JSONResponse({"size": len(data)})
+
+    port = st.free_port()
+    server = uvicorn.Server(uvicorn.Config(
+        Starlette(routes=[Route("/up", upload, methods=["POST"])]), host="127.0.0.1",
+        port=port, log_level="warning", http=http_protocol(1.0), lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            thread.join(0.05)
+        assert server.started
+        idle = socket.create_connection(("127.0.0.1", port), timeout=30)
+        half = socket.create_connection(("127.0.0.1", port), timeout=30)
+        half.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        half.sendall(b"X-A: 1\r\n")
+        no_body = st.send_part(port, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10",
+                               b"12")
+        fine = st.send_part(port, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 3"
+                            "\r\nConnection: close", b"abc")
+        for sock in (idle, half):
+            with sock:
+                assert st.answer(sock, timeout=20) == (0, b"")  # closed, nothing said
+        with no_body:
+            status, got = st.answer(no_body, timeout=20)
+        assert status == 408 and b"did not arrive within 1 s" in got
+        with fine:
+            status, got = st.answer(fine, timeout=20)
+        assert status == 200 and got.endswith(b'{"size":3}')
+    finally:
+        server.should_exit = True
+        thread.join(30)
