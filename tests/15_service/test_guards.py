@@ -271,3 +271,40 @@ def test_slow_clients_are_cut_off(tmp_path: Path) -> None:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+# -- the queue -------------------------------------------------------------------------------
+
+
+def test_the_queue_takes_students_in_turn(tmp_path: Path) -> None:
+    """One student's three modules and two other students' one each, in that order, with
+    two grading processes (one attempt of a student at once): the others' first attempts
+    are taken before the first student's second; the positions say so."""
+    import servicetools as st
+
+    from coursekit.course import Course
+    from coursekit.handin import ServiceSettings
+    from coursekit.service.attempts import Grader
+
+    course = Course(st.REPO)
+    session = SimpleNamespace(groot=None, course=course, modules=course.modules(),
+                              options=SimpleNamespace(workers=2), cluster=None)
+    grader = Grader(session, None, ServiceSettings(), {}, None,  # type: ignore[arg-type]
+                    log=lambda line: None)
+    order = [(1, "eve", "01_tensor"), (2, "eve", "02_activations"), (3, "eve", "03_layers"),
+             (4, "ada", "01_tensor"), (5, "ben", "01_tensor")]
+    for attempt, student, module in order:
+        grader.add(attempt, (student, module))
+    assert grader.per_student == 1
+    assert [grader.position(a) for a in (1, 4, 5, 2, 3)] == [1, 2, 3, 4, 5]
+    first = grader._take(1)
+    second = grader._take(1)
+    assert [t.attempt for t in first + second] == [1, 4]  # eve's second waits: eve grades
+    assert [grader.position(a) for a in (5, 2, 3)] == [1, 2, 3]
+    grader._release(first)
+    assert [t.attempt for t in grader._take(2)] == [5, 2]
+    grader._release(second)
+    assert grader.position(3) == 1
+    eight = Grader(SimpleNamespace(**{**vars(session), "options": SimpleNamespace(workers=8)}),
+                   None, ServiceSettings(), {}, None)  # type: ignore[arg-type]
+    assert eight.per_student == 2
