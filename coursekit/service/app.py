@@ -29,10 +29,12 @@ never anything the kernel printed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import re
 import secrets
 import shutil
@@ -70,6 +72,9 @@ BODY_SECONDS = 60.0  # a notebook's upload takes at most this long (5 MB at 85 k
 UPLOADS_PER_TOKEN = 2  # notebooks one token may be sending at once
 SCRYPT_THREADS = 2  # tokens checked at once (scrypt takes a core and 16 MiB each)
 _CSV_RE = re.compile(r"^report-[a-z0-9_-]+\.csv$")
+_NUMBER_RE = re.compile(r"[0-9]{1,12}")
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+FEEDBACK_PREFIX = "h1:"  # a stored nonce (the key is its HMAC); older rows hold the key
 
 
 class Failure(Exception):
@@ -234,6 +239,8 @@ class Service:
     refusals: Limiter = field(default_factory=Limiter)  # refused notebooks per student
     uploads: Uploads = field(default_factory=lambda: Uploads(UPLOADS_PER_TOKEN))
     _student_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    request_errors: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
+    _feedback_secret: bytes | None = None
     report_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -248,9 +255,47 @@ class Service:
         with self.accept_lock:
             return self._student_locks.setdefault(student, threading.Lock())
 
+    def feedback_key(self, attempt: Attempt) -> str:
+        """The key of ``attempt``'s feedback page link. The database keeps a nonce; the key
+        is its HMAC with the grading root's secret (``service/feedback-secret``, readable by
+        its owner alone), so that whoever reads the database alone opens no page."""
+        stored = attempt.feedback_key
+        if not stored.startswith(FEEDBACK_PREFIX):
+            return stored  # an attempt accepted before keys were kept this way
+        digest = hmac.new(self.feedback_secret, stored.encode("ascii"), "sha256").digest()
+        return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
+
+    @property
+    def feedback_secret(self) -> bytes:
+        if self._feedback_secret is None:
+            path = self.session.root / "service" / "feedback-secret"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(secrets.token_bytes(32))
+                    out.flush()
+                    os.fsync(out.fileno())
+            secret = path.read_bytes()
+            if len(secret) < 32:
+                raise CourseError(f"{path}: damaged (expected 32 random bytes)")
+            self._feedback_secret = secret
+        return self._feedback_secret
+
     @property
     def incoming(self) -> Path:
         return self.session.root / "service" / "incoming"
+
+
+def _number(request: Request, missing: str) -> int:
+    """The attempt number in the path: 404 with ``missing`` unless it is 1 to 12 digits."""
+    text = request.path_params["number"]
+    if not _NUMBER_RE.fullmatch(text):
+        raise Failure(404, f"{missing}: a submission is a number such as 12")
+    return int(text)
 
 
 def _error(status: int, message: str, retry_after: float | None = None) -> JSONResponse:
@@ -308,7 +353,8 @@ def _describe(service: Service, attempt: Attempt) -> dict[str, Any]:
     """An attempt as its student sees it (reads the database: in a worker thread)."""
     if attempt.state == "done":
         data = dict(attempt.view)
-        data["feedback"] = (f"/api/attempts/{attempt.id}/feedback?key={attempt.feedback_key}"
+        data["feedback"] = (f"/api/attempts/{attempt.id}/feedback?key="
+                            f"{service.feedback_key(attempt)}"
                             if (service.session.root / attempt.folder / "feedback.html")
                             .is_file() else None)
         data["counts"] = attempt.counts
@@ -468,7 +514,7 @@ def _accept(service: Service, identity: Identity, module: Module, data: bytes,
                 student=student, module=module.folder, submitted_at=when, idempotency=key,
                 sha256=hashlib.sha256(data).hexdigest(), code_digest=checked.code_digest,
                 size=len(data), folder=folder, client=client[:80],
-                feedback_key=secrets.token_urlsafe(24),
+                feedback_key=FEEDBACK_PREFIX + secrets.token_hex(16),
                 result=json.dumps({"notes": checked.notes}) if checked.notes else None)
             service.grader.add(attempt_id, (student, module.folder))
         finally:
@@ -491,10 +537,10 @@ def make_app(service: Service) -> Starlette:
         except Failure as exc:
             return _error(exc.status, exc.message, exc.retry_after)
         except Exception as exc:  # noqa: BLE001 - told to the instructor, not the student
-            why = f"{type(exc).__name__}: {exc}"
-            service.log(f"serve: ERROR in {request.method} {request.url.path}: {why}")
-            service.grader.errors.append({"at": utc(now()), "request": request.url.path,
-                                          "error": why[:500]})
+            why = clean(f"{type(exc).__name__}: {exc}")[:500]
+            path = clean(request.url.path)[:200]
+            service.log(f"serve: ERROR in {request.method} {path}: {why}")
+            service.request_errors.append({"at": utc(now()), "request": path, "error": why})
             return _error(500, "the grading service failed on this request; your instructor "
                           "is told. Try again later")
 
@@ -568,10 +614,7 @@ def make_app(service: Service) -> Starlette:
         return JSONResponse(await run_in_threadpool(_describe, service, attempt))
 
     async def _own(request: Request, identity: Identity) -> Attempt:
-        try:
-            number = int(request.path_params["number"])
-        except ValueError:
-            raise Failure(404, "no such submission") from None
+        number = _number(request, "no such submission")
         attempt = await run_in_threadpool(service.store.attempt, number)
         if attempt is None or (identity.role == "student" and attempt.student !=
                                identity.student):
@@ -579,13 +622,13 @@ def make_app(service: Service) -> Starlette:
         return attempt
 
     async def feedback(request: Request) -> Response:
-        try:
-            number = int(request.path_params["number"])
-        except ValueError:
-            raise Failure(404, "no such feedback page") from None
-        attempt = await run_in_threadpool(service.store.attempt, number)
+        number = _number(request, "no such feedback page")
         key = request.query_params.get("key", "")
-        if attempt is None or not hmac.compare_digest(key, attempt.feedback_key):
+        if not _KEY_RE.fullmatch(key):
+            raise Failure(404, "no such feedback page")
+        attempt = await run_in_threadpool(service.store.attempt, number)
+        if attempt is None or not hmac.compare_digest(
+                key.encode("ascii"), service.feedback_key(attempt).encode("ascii")):
             raise Failure(404, "no such feedback page")
         page = service.session.root / attempt.folder / "feedback.html"
         if not page.is_file():
@@ -603,6 +646,7 @@ def make_app(service: Service) -> Starlette:
     async def status(request: Request) -> Response:
         await instructor(request)
         data = service.grader.status()
+        data["request_errors"] = list(service.request_errors)
         data.update({"course": service.slug, "gradebook": masked(service.session.groot.db_url),
                      "modules": [m.folder for m in service.session.modules],
                      "sandbox": service.session.options.sandbox,
