@@ -176,6 +176,12 @@ def test_tokens_are_who_the_students_are(svc: dict[str, Any]) -> None:
     assert page.status == 200 and "text/html" in page.headers["content-type"]
     assert "01_tensor" in page.text and "feedback" in page.text
     assert service.call("GET", link[:-3] + "abc").status == 404
+    key = link.split("key=", 1)[1]  # the database alone opens no page: it keeps no key
+    assert all(key not in str(row["feedback_key"]) for row in _attempt_rows(svc, "ada"))
+    secret = svc["grading"] / "service" / "feedback-secret"
+    folder = svc["grading"] / _attempt_rows(svc, "ada")[0]["folder"]
+    for path in (secret, folder, folder / "tensor.ipynb", svc["grading"] / "service"):
+        assert path.stat().st_mode & 0o077 == 0, path  # the owner's alone
     assert service.call("GET", f"/api/attempts/{first}/feedback").status == 404
     # revoked while the service runs: refused at once; a reissued one works
     assert service.call("GET", "/api/attempts", token=tokens["gone"]).status == 200
@@ -388,6 +394,31 @@ def test_an_overload_burst_is_told_when_to_retry(svc: dict[str, Any],
     for student, reply in replies.items():
         if reply.status == 202:
             assert service.result(tokens[student], reply.json["attempt"])["state"] == "done"
+
+
+def test_odd_input_gets_a_clear_answer(svc: dict[str, Any]) -> None:
+    """Odd attempt numbers and feedback keys get 404, a notebook nested too deeply 400, a
+    module name with a line break is logged on one line: no 500, nothing in the errors the
+    instructor sees."""
+    service, token = svc["service"], svc["tokens"]["eve"]
+    for path, who in (("/api/attempts/99999999999999999999999", token),
+                      ("/api/attempts/-1", token), ("/api/attempts/1%C3%A9", token),
+                      ("/api/attempts/99999999999999999999999/feedback?key=abc", None),
+                      ("/api/attempts/1/feedback?key=%C3%A9%C3%A9", None),
+                      ("/api/attempts/1/feedback?key=" + "a" * 65, None)):
+        reply = service.call("GET", path, token=who)
+        assert reply.status == 404 and "\n" not in reply.json["error"], (path, reply.text)
+    deep = service.submit(token, "01_tensor", b"[" * 100_000 + b"]" * 100_000)
+    assert deep.status == 400 and "nested too deeply" in deep.json["error"], deep.text
+    forged = "01_tensor%0A2026-01-01 00:00:00 serve: #77 eve 01_tensor: 14/14 graded"
+    assert service.call("POST", f"/api/submissions?module={forged.replace(' ', '%20')}",
+                        token=token,
+                        body=b"{}").status == 404
+    lines = service.log.read_text(encoding="utf-8").splitlines()
+    assert not [line for line in lines if line.startswith("2026-01-01 00:00:00 serve: #77")]
+    assert any("'01_tensor\\n2026-01-01" in line for line in lines)
+    status = service.call("GET", "/api/status", token=svc["tokens"]["prof"]).json
+    assert status["last_errors"] == [] and status["request_errors"] == []
 
 
 def test_the_instructor_sees_it_run(svc: dict[str, Any]) -> None:
