@@ -147,6 +147,9 @@ def build(course: Course, *, grading: Path | None = None, db_url: str | None = N
     store: Store | None = None
     try:
         session.open()
+        own = root / "service"  # attempts, feedback pages: the owner's alone
+        own.mkdir(parents=True, exist_ok=True)
+        own.chmod(0o700)
         store = Store(session.groot.db_url)
         cells = intake.module_cells(modules)
         folder = submissions.resolve() if submissions else root / "submissions"
@@ -183,7 +186,24 @@ def serve(course: Course, *, host: str = "127.0.0.1", port: int = 8000,
           ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
           forwarded_allow_ips: str | None = None, access_log: bool = False,
           log: Callable[[str], None] = stamped) -> int:
-    """Run the grading service until it is stopped (Ctrl-C or SIGTERM); the exit code."""
+    """Run the grading service until it is stopped (Ctrl-C or SIGTERM); the exit code.
+    What it creates (attempts, feedback pages, a new gradebook) is readable by its owner
+    alone."""
+    previous = os.umask(0o077)
+    try:
+        return _serve(course, host=host, port=port, grading=grading, db_url=db_url,
+                      workers=workers, scheduler=scheduler, submissions=submissions,
+                      sandbox=sandbox, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+                      forwarded_allow_ips=forwarded_allow_ips, access_log=access_log, log=log)
+    finally:
+        os.umask(previous)
+
+
+def _serve(course: Course, *, host: str, port: int, grading: Path | None, db_url: str | None,
+           workers: int | None, scheduler: str | None, submissions: Path | None,
+           sandbox: bool, ssl_certfile: str | None, ssl_keyfile: str | None,
+           forwarded_allow_ips: str | None, access_log: bool,
+           log: Callable[[str], None]) -> int:
     import uvicorn
 
     if not 0 < port < 65536:
@@ -284,7 +304,20 @@ def write_secret_csv(path: Path, text: str) -> None:
 def run_tokens(course: Course, *, roster: Path | None, students: list[str],
                instructor: str | None, revoke: list[str], reissue: bool, listing: bool,
                grading: Path | None, db_url: str | None, out: Path | None) -> int:
-    """``course tokens``: issue, reissue, revoke or list tokens."""
+    """``course tokens``: issue, reissue, revoke or list tokens (a gradebook it creates is
+    readable by its owner alone)."""
+    previous = os.umask(0o077)
+    try:
+        return _tokens(course, roster=roster, students=students, instructor=instructor,
+                       revoke=revoke, reissue=reissue, listing=listing, grading=grading,
+                       db_url=db_url, out=out)
+    finally:
+        os.umask(previous)
+
+
+def _tokens(course: Course, *, roster: Path | None, students: list[str],
+            instructor: str | None, revoke: list[str], reissue: bool, listing: bool,
+            grading: Path | None, db_url: str | None, out: Path | None) -> int:
     store = token_store(course, grading, db_url)
     try:
         if listing:
