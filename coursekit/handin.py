@@ -14,7 +14,8 @@ settings::
                                   # ("due": at the due date, "never": always take them)
     max_notebook_mb = 5           # a bigger notebook is refused (413)
     queue = 200                   # submissions waiting at most; more are told to retry (503)
-    wrong_tokens = 30             # wrong tokens from one address in 10 minutes, then 429
+    wrong_tokens = 30             # wrong tokens from one address (or wrong secrets for
+                                  # one token) in 10 minutes, then 429; valid ones pass
     hand_in = "..."               # what the Submit cell says when there is no url
 
 ``course publish`` carries ``url`` (and ``hand_in``) into the student repository. Without
@@ -24,10 +25,12 @@ default: download the notebook and hand it in through the learning platform).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from coursekit.course import Course, CourseError
 from coursekit.settings import SETTINGS_FILE, table
@@ -51,7 +54,7 @@ class ServiceSettings:
     closes: str = "late_window"
     max_notebook_mb: float = 5.0
     queue: int = 200
-    wrong_tokens: int = 30  # per client address and 10 minutes
+    wrong_tokens: int = 30  # per client address (and per token id) and 10 minutes
     hand_in: str = DEFAULT_HAND_IN
 
     @property
@@ -65,11 +68,26 @@ def _where(key: str) -> str:
 
 
 def check_url(value: Any, where: str = _where("url")) -> str:
-    """``value`` without a trailing slash if it is an http(s) URL; CourseError otherwise."""
+    """``value`` without a trailing slash if it is an https URL (or an http one on this
+    machine: localhost, 127.0.0.1, [::1]); CourseError otherwise: the Submit cells send
+    every student's token to it."""
     if not isinstance(value, str) or not _URL_RE.match(value.strip()):
         raise CourseError(f"{where} = {value!r}: expected the grading service's address, "
                           "such as \"https://grading.example.edu/tinytorch\"")
-    return value.strip().rstrip("/")
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme == "http":
+        host = parts.hostname or ""
+        try:
+            local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = False
+        if not local:
+            raise CourseError(f"{where} = {value!r}: http:// would send every student's "
+                              "token unencrypted; use https:// (behind the TLS proxy, see "
+                              "the README's Deployment), http:// only for a service on this "
+                              "machine (localhost, 127.0.0.1)")
+    return url
 
 
 def _positive(value: Any, key: str, *, whole: bool) -> float:

@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import datetime
 import html
+import ipaddress
 import json
 import os
 import random
@@ -156,15 +157,57 @@ class Unreachable(Exception):
     """The service could not be reached (no connection, a time-out)."""
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: urllib's own would send the token along to wherever the
+    redirect points (another host, or plain http)."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def unsafe_url(url: str) -> str | None:
+    """Why the token must not be sent to ``url`` (None: it may): plain http is taken only
+    for a service on this machine (a course's own tests), never across a network."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https":
+        return None
+    host = parts.hostname or ""
+    if parts.scheme == "http":
+        try:
+            local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = False
+        if local:
+            return None
+    return (f"the grading service's address {url} is not https://: the token would travel "
+            "unencrypted, so nothing was sent. Tell your instructor (course.toml [service] "
+            "url)")
+
+
 def call(method: str, url: str, *, token: str, body: bytes | None = None,
          headers: dict[str, str] | None = None, timeout: float = 60) -> Answer:
-    """One request to the service; an :class:`Answer` for every HTTP status."""
+    """One request to the service; an :class:`Answer` for every HTTP status. A redirect
+    is not followed (the token goes to the service's own address only): it is answered as
+    an error that names where it pointed."""
+    unsafe = unsafe_url(url)
+    if unsafe:
+        return Answer(0, {"error": unsafe})
     request = urllib.request.Request(url, data=body, method=method, headers={
         "Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             return _answer(response.status, response.read(), response.headers)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            where = str(exc.headers.get("Location", "") if exc.headers else "")[:200]
+            return Answer(exc.code, {"error": f"the grading service answered with a redirect "
+                                              f"(HTTP {exc.code}) to {where!r}: not followed, "
+                                              "nothing was sent there. Tell your instructor "
+                                              "(course.toml [service] url)"})
         return _answer(exc.code, exc.read(), exc.headers)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -218,6 +261,10 @@ def submit(notebook: bytes, module: str, reporter: Reporter,
     svc = service()
     if not svc.url:
         reporter.error(svc.hand_in)
+        return None
+    unsafe = unsafe_url(svc.url)
+    if unsafe:
+        reporter.error(unsafe[0].upper() + unsafe[1:] + ".")
         return None
     given = token is not None
     token = token or stored_token(svc.url)

@@ -3,8 +3,10 @@
 Every accepted attempt waits in one queue (at most ``[service] queue`` of them; more are
 refused with 503 and a time to retry) and is graded by the course's
 :class:`~coursekit.grading.session.GradingSession` exactly as ``course grade`` grades a
-file: each grading process takes the oldest attempt whose student and module are not
-being graded already (a second submission of the same module waits for the first). With
+file: each grading process takes the next attempt round-robin over students (a student's
+second attempt waits behind every other student's first one), never more of one student
+at once than a quarter of the grading processes (at least one), and never two of the same
+student and module (a second submission of a module waits for the first). With
 a Dask cluster (``--scheduler``) the waiting attempts go to the cluster together.
 
 The gradebook holds one submission per student and module: the attempt that counts
@@ -34,7 +36,7 @@ import shutil
 import statistics
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -96,6 +98,8 @@ class Grader:
         self._cond = threading.Condition()
         self._queue: deque[Task] = deque()
         self._busy: set[tuple[str, str]] = set()
+        self._served: dict[str, int] = {}  # student -> the turn their last attempt was taken
+        self._turn = 0
         self._held: dict[tuple[str, str], int] = {}  # what the gradebook holds, by attempt
         self._threads: list[threading.Thread] = []
         self._stopping = False
@@ -163,12 +167,34 @@ class Grader:
         """1 for the next attempt to be graded, ...; None when it is not waiting."""
         with self._cond:
             ahead = 0
-            for task in self._queue:
+            for task in self._order():
                 if task.attempt == attempt_id:
                     return ahead + 1
                 if task.attempt is not None:
                     ahead += 1
         return None
+
+    @property
+    def per_student(self) -> int:
+        """Attempts of one student graded at once, whatever their modules: a quarter of
+        the grading processes, at least one."""
+        return max(1, math.ceil(self.workers / 4))
+
+    def _order(self) -> list[Task]:
+        """The waiting tasks in the order they are taken (under ``_cond``): round-robin
+        over students, a student's next attempt behind every other student's first one
+        (an attempt being graded counts as one before it), then the student served longest
+        ago first, then in the order they came; putting an attempt back into the gradebook
+        first of all."""
+        taken = Counter(student for student, _ in self._busy)
+        seen: Counter[str] = Counter()
+        ranked = []
+        for i, task in enumerate(self._queue):
+            student = task.key[0]
+            rank = -1 if task.attempt is None else taken[student] + seen[student]
+            seen[student] += 1
+            ranked.append((rank, self._served.get(student, 0), i, task))
+        return [r[-1] for r in sorted(ranked, key=lambda r: r[:3])]
 
     def full(self) -> float | None:
         """None while the queue takes more; else seconds to wait before trying again."""
@@ -191,19 +217,27 @@ class Grader:
             self._cond.notify_all()
 
     def _take(self, limit: int) -> list[Task]:
-        """Up to ``limit`` tasks whose keys are free (waits for one); [] when stopping."""
+        """Up to ``limit`` tasks whose keys are free and whose students have fewer than
+        :attr:`per_student` being graded, in :meth:`_order` (waits for one); [] when
+        stopping."""
         with self._cond:
             while True:
                 if self._stopping:
                     return []
                 taken: list[Task] = []
                 keys: set[tuple[str, str]] = set()
-                for task in list(self._queue):
-                    if task.key in self._busy or task.key in keys:
+                grading = Counter(student for student, _ in self._busy)
+                for task in self._order():
+                    student = task.key[0]
+                    if task.key in self._busy or task.key in keys or \
+                            grading[student] >= self.per_student:
                         continue
                     self._queue.remove(task)
                     taken.append(task)
                     keys.add(task.key)
+                    grading[student] += 1
+                    self._turn += 1
+                    self._served[student] = self._turn
                     if len(taken) >= limit:
                         break
                 if taken:

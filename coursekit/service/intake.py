@@ -98,10 +98,14 @@ def receive(data: bytes, module: Module, cells: dict[str, Cells], incoming: Path
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        bad = precheck(path)
-        if bad:
-            raise Refused(400, f"not a notebook the grader can read: {bad[1]}")
-        nb = json.loads(data.decode("utf-8"))
+        try:
+            bad = precheck(path)
+            nb = None if bad else json.loads(data.decode("utf-8"))
+        except RecursionError:
+            raise Refused(400, "not a notebook the grader can read: its JSON is nested too "
+                          "deeply") from None
+        if bad or not isinstance(nb, dict):
+            raise Refused(400, f"not a notebook the grader can read: {bad[1] if bad else ''}")
         notes = _belongs(nb, module, cells)
         return Checked(folder, path, code_digest(nb), notes)
     except BaseException:

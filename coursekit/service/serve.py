@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -23,6 +24,76 @@ from coursekit.service import intake, tokens
 from coursekit.service.app import Service, make_app
 from coursekit.service.attempts import Grader
 from coursekit.service.store import Store
+
+
+HEAD_SECONDS = 20.0  # a request's line and headers must have come within this long
+LIMIT_CONNECTIONS = 1000  # connections at once; a request past them is answered 503
+KEEP_ALIVE = 5  # seconds an idle connection is kept open after an answer
+
+
+def http_protocol(head_seconds: float = HEAD_SECONDS) -> type:
+    """uvicorn's HTTP/1.1 protocol (h11) with a deadline for a request's head: a connection
+    whose request line and headers have not all come ``head_seconds`` after it opened (or
+    after its last answer) is closed. uvicorn has no such deadline of its own, so idle,
+    half-sent requests could hold every connection (slowloris); the body has its own
+    deadline in the application."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadDeadline(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.conn.their_state is not h11.IDLE:  # the head is in
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                self._arm()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._head_timer = self.loop.call_later(head_seconds, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _too_slow(self) -> None:
+            self._head_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeadDeadline
+
+
+def raise_file_limit(log: Callable[[str], None]) -> None:
+    """Raise the soft limit of open files to the hard one (systemd's default soft limit,
+    1024, is about what :data:`LIMIT_CONNECTIONS` needs alone); say so when it stays low."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = 65536 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+            soft = max(soft, wanted)
+        except (ValueError, OSError):
+            pass
+    if soft < 2 * LIMIT_CONNECTIONS:
+        log(f"serve: only {soft} open files allowed (ulimit -n): raise it, e.g. "
+            "LimitNOFILE=65536 in the systemd unit")
 
 
 def stamped(line: str) -> None:
@@ -76,6 +147,9 @@ def build(course: Course, *, grading: Path | None = None, db_url: str | None = N
     store: Store | None = None
     try:
         session.open()
+        own = root / "service"  # attempts, feedback pages: the owner's alone
+        own.mkdir(parents=True, exist_ok=True)
+        own.chmod(0o700)
         store = Store(session.groot.db_url)
         cells = intake.module_cells(modules)
         folder = submissions.resolve() if submissions else root / "submissions"
@@ -100,6 +174,7 @@ def close(service: Service) -> None:
     try:
         service.grader.stop()
     finally:
+        service.scrypt_pool.shutdown(wait=False)
         service.session.close()
         service.store.close()
 
@@ -111,7 +186,24 @@ def serve(course: Course, *, host: str = "127.0.0.1", port: int = 8000,
           ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
           forwarded_allow_ips: str | None = None, access_log: bool = False,
           log: Callable[[str], None] = stamped) -> int:
-    """Run the grading service until it is stopped (Ctrl-C or SIGTERM); the exit code."""
+    """Run the grading service until it is stopped (Ctrl-C or SIGTERM); the exit code.
+    What it creates (attempts, feedback pages, a new gradebook) is readable by its owner
+    alone."""
+    previous = os.umask(0o077)
+    try:
+        return _serve(course, host=host, port=port, grading=grading, db_url=db_url,
+                      workers=workers, scheduler=scheduler, submissions=submissions,
+                      sandbox=sandbox, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+                      forwarded_allow_ips=forwarded_allow_ips, access_log=access_log, log=log)
+    finally:
+        os.umask(previous)
+
+
+def _serve(course: Course, *, host: str, port: int, grading: Path | None, db_url: str | None,
+           workers: int | None, scheduler: str | None, submissions: Path | None,
+           sandbox: bool, ssl_certfile: str | None, ssl_keyfile: str | None,
+           forwarded_allow_ips: str | None, access_log: bool,
+           log: Callable[[str], None]) -> int:
     import uvicorn
 
     if not 0 < port < 65536:
@@ -137,9 +229,11 @@ def serve(course: Course, *, host: str = "127.0.0.1", port: int = 8000,
         if not chosen.url:
             log("serve: course.toml [service] url is not set: the Submit cells of the "
                 "published notebooks do not know this service's address yet")
+        raise_file_limit(log)
         config: dict[str, Any] = {
             "host": host, "port": port, "log_level": "warning", "access_log": access_log,
-            "lifespan": "on", "timeout_graceful_shutdown": 30,
+            "lifespan": "on", "timeout_graceful_shutdown": 30, "http": http_protocol(),
+            "limit_concurrency": LIMIT_CONNECTIONS, "timeout_keep_alive": KEEP_ALIVE,
             "proxy_headers": forwarded_allow_ips is not None,
             "forwarded_allow_ips": forwarded_allow_ips or "127.0.0.1",
         }
@@ -210,7 +304,20 @@ def write_secret_csv(path: Path, text: str) -> None:
 def run_tokens(course: Course, *, roster: Path | None, students: list[str],
                instructor: str | None, revoke: list[str], reissue: bool, listing: bool,
                grading: Path | None, db_url: str | None, out: Path | None) -> int:
-    """``course tokens``: issue, reissue, revoke or list tokens."""
+    """``course tokens``: issue, reissue, revoke or list tokens (a gradebook it creates is
+    readable by its owner alone)."""
+    previous = os.umask(0o077)
+    try:
+        return _tokens(course, roster=roster, students=students, instructor=instructor,
+                       revoke=revoke, reissue=reissue, listing=listing, grading=grading,
+                       db_url=db_url, out=out)
+    finally:
+        os.umask(previous)
+
+
+def _tokens(course: Course, *, roster: Path | None, students: list[str],
+            instructor: str | None, revoke: list[str], reissue: bool, listing: bool,
+            grading: Path | None, db_url: str | None, out: Path | None) -> int:
     store = token_store(course, grading, db_url)
     try:
         if listing:

@@ -76,6 +76,16 @@ class Verifier:
     def check(self, text: str) -> Identity | None:
         """Who ``text`` belongs to; None for a token that is malformed, unknown, revoked or
         wrong."""
+        found = self.find(text)
+        if found is None:
+            return None
+        if found.known or self.verify(found):
+            return found.identity
+        return None
+
+    def find(self, text: str) -> Found | None:
+        """The live token row ``text`` names (cheap: no scrypt); None for a token that is
+        malformed, unknown or revoked."""
         parts = text.strip().split(".", 2)
         if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != 16 or not parts[2]:
             return None
@@ -85,18 +95,37 @@ class Verifier:
         digest = hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
         with self._lock:
             known = self._known.get(digest) == row.id
-        if not known:
-            try:
-                good = hmac.compare_digest(_hash(parts[2], bytes.fromhex(row.salt)), row.hash)
-            except ValueError:
-                good = False
-            if not good:
-                return None
+        return Found(row, parts[2], digest, known)
+
+    def verify(self, found: Found) -> bool:
+        """Whether the secret of ``found`` is its token's (scrypt: the costly part); a token
+        that passes is remembered."""
+        try:
+            good = hmac.compare_digest(_hash(found.secret, bytes.fromhex(found.row.salt)),
+                                       found.row.hash)
+        except (ValueError, UnicodeEncodeError):
+            good = False
+        if good:
             with self._lock:
-                self._known[digest] = row.id
+                self._known[found.digest] = found.row.id
                 while len(self._known) > self._remember:
                     self._known.popitem(last=False)
-        return Identity(row.id, row.student, row.role)
+        return good
+
+
+@dataclass(frozen=True)
+class Found:
+    """A token naming a live row: its secret still to be checked unless ``known`` (checked
+    before)."""
+
+    row: Token
+    secret: str
+    digest: str
+    known: bool
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(self.row.id, self.row.student, self.row.role)
 
 
 @dataclass(frozen=True)

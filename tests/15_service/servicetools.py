@@ -284,3 +284,44 @@ def _strings(data: Any) -> str:
     if isinstance(data, list):
         return "\n".join(_strings(v) for v in data)
     return str(data)
+
+
+# -- raw connections (a request sent in part) ------------------------------------------------
+
+
+def send_part(port: int, head: str, body: bytes = b"") -> socket.socket:
+    """A connection to the service that sent ``head`` (request line and headers, without
+    the blank line that ends them) and ``body``, and nothing more yet."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(head.encode("latin-1") + b"\r\n\r\n" + body)
+    return sock
+
+
+def post_head(path: str, token: str, length: int) -> str:
+    """The head of a POST of ``length`` bytes with ``token``."""
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/x-ipynb+json\r\nContent-Length: {length}")
+
+
+def answer(sock: socket.socket, timeout: float = 30) -> tuple[int, bytes]:
+    """The status and the bytes the service sends on ``sock`` until it closes it or a
+    whole answer with a Content-Length has come; (0, b"") when it closes without one."""
+    sock.settimeout(timeout)
+    got = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            break
+        got += chunk
+        head, sep, body = got.partition(b"\r\n\r\n")
+        if sep:
+            length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")]
+            if length and len(body) >= length[0]:
+                break
+    if not got:
+        return 0, b""
+    return int(got.split(b" ", 2)[1]), got

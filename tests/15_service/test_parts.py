@@ -5,6 +5,7 @@ that cannot be reached, tokens, which attempt counts, what a notebook's code is.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -35,6 +36,8 @@ through = "01"
 
 @pytest.mark.parametrize(("table", "says"), [
     ('url = "ftp://x"', "expected the grading service's address"),
+    ('url = "http://grading.example.edu/tinytorch"', "http:// would send every student's "
+     "token unencrypted; use https://"),
     ('counts = "first"', "expected one of 'last', 'best'"),
     ("submissions_per_hour = 0", "expected a whole number above 0"),
     ("queue = 2.5", "expected a whole number above 0"),
@@ -125,7 +128,8 @@ def test_tokens_are_stored_hashed_and_checked(tmp_path: Path) -> None:
         assert verifier.check(text).student == "ada"
         assert verifier.check(text).student == "ada"  # remembered, still checked for revocation
         head, secret = text.rsplit(".", 1)
-        assert verifier.check(f"{head}.{secret[:-1]}A") is None
+        other = "B" if secret.endswith("A") else "A"  # a secret one letter off
+        assert verifier.check(f"{head}.{secret[:-1]}{other}") is None
         assert verifier.check(issued[1].token.rsplit(".", 1)[0] + "." + secret) is None
         for junk in ("", "tt1", "tt1..", "Bearer x", "tt1.zz.y"):
             assert verifier.check(junk) is None
@@ -235,7 +239,12 @@ def test_tokens_for_a_roster_are_shown_once(tmp_path: Path,
     args = ["--root", str(st.REPO), "tokens", "--grading", str(tmp_path / "grading"),
             "--roster", str(roster)]
     out = tmp_path / "tokens.csv"
-    assert main([*args, "--out", str(out)]) == 0
+    outer = os.umask(0o022)  # the usual one: files readable by all
+    try:
+        assert main([*args, "--out", str(out)]) == 0
+        assert os.umask(0o022) == 0o022  # the command's own umask ended with it
+    finally:
+        os.umask(outer)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [(r["student"], r["name"], r["email"]) for r in rows] == [
@@ -247,6 +256,76 @@ def test_tokens_for_a_roster_are_shown_once(tmp_path: Path,
     printed = capsys.readouterr()
     again = list(csv.DictReader(io.StringIO(printed.out)))
     assert [r["student"] for r in again] == ["cy"] and "have a valid token already" in printed.err
-    db = (tmp_path / "grading" / "gradebook.db").read_bytes()
+    gradebook = tmp_path / "grading" / "gradebook.db"
+    assert gradebook.stat().st_mode & 0o077 == 0  # the owner's alone, whatever the umask
+    db = gradebook.read_bytes()
     for row in [*rows, *again]:
         assert row["token"].split(".")[2].encode() not in db
+
+
+def test_the_client_sends_its_token_to_the_service_only(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    """A redirect from the service is not followed (urllib would carry the token to its
+    target), and an http:// address off this machine gets nothing at all."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tinytorch import submit as client
+
+    seen: list[str | None] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the handler's name
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    target = f"http://localhost:{other.server_address[1]}/steal"
+
+    class Redirecting(Elsewhere):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(302 if self.command == "GET" else 307)
+            self.send_header("Location", target)
+            self.end_headers()
+
+        do_POST = do_GET  # noqa: N815
+
+    service = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    servers = [threading.Thread(target=s.serve_forever, daemon=True) for s in (other, service)]
+    for thread in servers:
+        thread.start()
+    try:
+        base = f"http://127.0.0.1:{service.server_address[1]}"
+        for method, body in (("GET", None), ("POST", b"{}")):
+            answer = client.call(method, f"{base}/api/attempts", token="tt1.x.SECRET",
+                                 body=body)
+            assert 300 <= answer.status < 400 and "redirect" in answer.message
+            assert target in answer.message
+        assert seen == []  # nothing reached the redirect's target
+        monkeypatch.setenv(client.URL_ENV, "http://grading.example.edu/tinytorch")
+        said: list[str] = []
+
+        class Collect(client.Reporter):
+            def status(self, text: str) -> None:
+                said.append(text)
+
+            def error(self, text: str) -> None:
+                said.append("ERROR " + text)
+
+        assert client.submit(b"{}", "01_tensor", Collect(), lambda: "tt1.x.y") is None
+        assert said and said[-1].startswith("ERROR The grading service's address "
+                                            "http://grading.example.edu/tinytorch is not "
+                                            "https://")
+        assert client.unsafe_url("http://[::1]:8000") is None
+        assert client.unsafe_url("https://grading.example.edu") is None
+    finally:
+        for server in (other, service):
+            server.shutdown()
+            server.server_close()

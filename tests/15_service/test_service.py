@@ -32,7 +32,8 @@ from coursekit.grading.records.database import normalize
 
 pytestmark = pytest.mark.slow
 
-STUDENTS = ["ada", "ben", "cy", "dee", "eve", "fay", "gone", *(f"b{i}" for i in range(1, 9))]
+STUDENTS = ["ada", "ben", "cy", "dee", "eve", "fay", "gone", "hal", "ivy",
+            *(f"b{i}" for i in range(1, 9))]
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +151,8 @@ def test_the_terminal_command(svc: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_tokens_are_who_the_students_are(svc: dict[str, Any]) -> None:
-    """Forged, missing and revoked tokens get 401 (and, from one address, 429 after five);
+    """Forged, missing and revoked tokens get 401 (and, from one address, 429 after five,
+    while valid tokens from it get through);
     a token reads only its own student's results; the feedback page opens with its link
     only; an instructor's token submits nothing and a student's opens no status."""
     service, tokens, course = svc["service"], svc["tokens"], svc["course"]
@@ -174,6 +176,12 @@ def test_tokens_are_who_the_students_are(svc: dict[str, Any]) -> None:
     assert page.status == 200 and "text/html" in page.headers["content-type"]
     assert "01_tensor" in page.text and "feedback" in page.text
     assert service.call("GET", link[:-3] + "abc").status == 404
+    key = link.split("key=", 1)[1]  # the database alone opens no page: it keeps no key
+    assert all(key not in str(row["feedback_key"]) for row in _attempt_rows(svc, "ada"))
+    secret = svc["grading"] / "service" / "feedback-secret"
+    folder = svc["grading"] / _attempt_rows(svc, "ada")[0]["folder"]
+    for path in (secret, folder, folder / "tensor.ipynb", svc["grading"] / "service"):
+        assert path.stat().st_mode & 0o077 == 0, path  # the owner's alone
     assert service.call("GET", f"/api/attempts/{first}/feedback").status == 404
     # revoked while the service runs: refused at once; a reissued one works
     assert service.call("GET", "/api/attempts", token=tokens["gone"]).status == 200
@@ -187,14 +195,18 @@ def test_tokens_are_who_the_students_are(svc: dict[str, Any]) -> None:
     # roles
     assert service.submit(tokens["prof"], "01_tensor", nb).status == 403
     assert service.call("GET", "/api/status", token=tokens["ada"]).status == 403
-    # wrong tokens from one client address (behind the proxy): five, then it waits
+    # wrong tokens from one client address (behind the proxy): five, then it waits; a
+    # valid token from the same address (a classmate behind the same NAT) gets through
     away = {"X-Forwarded-For": "198.51.100.7"}
     for _ in range(5):
         assert service.call("GET", "/api/attempts", token="tt1.ffffffffffffffff.x",
                             headers=away).status == 401
-    blocked = service.call("GET", "/api/attempts", token=tokens["ada"], headers=away)
+    blocked = service.call("GET", "/api/attempts", token="tt1.ffffffffffffffff.x",
+                           headers=away)
     assert blocked.status == 429 and int(blocked.headers["retry-after"]) > 0
-    assert service.call("GET", "/api/attempts", token=tokens["ada"]).status == 200
+    for student in ("ada", "cy"):
+        assert service.call("GET", "/api/attempts", token=tokens[student],
+                            headers=away).status == 200
 
 
 def test_bad_notebooks_get_one_line_and_their_status(svc: dict[str, Any]) -> None:
@@ -233,6 +245,45 @@ def _other_course_notebook() -> dict[str, Any]:
         "schema_version": 3, "solution": False, "task": False}})
     nb.cells.append(cell)
     return json.loads(nbformat.writes(nb))
+
+
+def test_cheap_refusals_come_before_the_notebook_is_read(svc: dict[str, Any]) -> None:
+    """A closed module, a student whose notebooks were refused too often and a third
+    upload at once with one token are answered as soon as the headers are in: the service
+    does not wait for (or read) the notebook. Refused notebooks count: past 10 an hour
+    (twice the hourly submissions, at least 10) the next is refused unread."""
+    service, tokens = svc["service"], svc["tokens"]
+    closed = st.send_part(service.port, st.post_head(
+        "/api/submissions?module=02_activations", tokens["hal"], 500_000))
+    with closed:
+        status, got = st.answer(closed)
+    assert status == 403 and b"closed" in got
+    for i in range(10):
+        reply = service.submit(tokens["hal"], "01_tensor", b"{not json %d" % i)
+        assert reply.status == 400, reply.text
+    unread = st.send_part(service.port, st.post_head("/api/submissions?module=01_tensor",
+                                                     tokens["hal"], 500_000))
+    with unread:
+        status, got = st.answer(unread)
+    assert status == 429 and b"10 of your notebooks were refused" in got
+    assert int(re.search(rb"retry-after: (\d+)", got.lower()).group(1)) > 3000
+    # two notebooks being sent with ivy's token: a third is refused at once
+    path = "/api/submissions?module=01_tensor"
+    sending = [st.send_part(service.port, st.post_head(path, tokens["ivy"], 500_000), b"{")
+               for _ in range(2)]
+    try:
+        for _ in range(8):  # a whole (bad) notebook: read and refused, 400, until both
+            time.sleep(0.5)  # uploads above are under way
+            third = st.send_part(service.port, st.post_head(path, tokens["ivy"], 1), b"{")
+            with third:
+                status, got = st.answer(third)
+            if status != 400:
+                break
+        assert status == 429 and b"being sent with your token" in got, got
+    finally:
+        for sock in sending:
+            sock.close()
+    assert service.call("GET", "/api/attempts", token=tokens["ivy"]).json["attempts"] == []
 
 
 def test_deleted_test_cells_are_put_back_and_flagged(svc: dict[str, Any]) -> None:
@@ -343,6 +394,31 @@ def test_an_overload_burst_is_told_when_to_retry(svc: dict[str, Any],
     for student, reply in replies.items():
         if reply.status == 202:
             assert service.result(tokens[student], reply.json["attempt"])["state"] == "done"
+
+
+def test_odd_input_gets_a_clear_answer(svc: dict[str, Any]) -> None:
+    """Odd attempt numbers and feedback keys get 404, a notebook nested too deeply 400, a
+    module name with a line break is logged on one line: no 500, nothing in the errors the
+    instructor sees."""
+    service, token = svc["service"], svc["tokens"]["eve"]
+    for path, who in (("/api/attempts/99999999999999999999999", token),
+                      ("/api/attempts/-1", token), ("/api/attempts/1%C3%A9", token),
+                      ("/api/attempts/99999999999999999999999/feedback?key=abc", None),
+                      ("/api/attempts/1/feedback?key=%C3%A9%C3%A9", None),
+                      ("/api/attempts/1/feedback?key=" + "a" * 65, None)):
+        reply = service.call("GET", path, token=who)
+        assert reply.status == 404 and "\n" not in reply.json["error"], (path, reply.text)
+    deep = service.submit(token, "01_tensor", b"[" * 100_000 + b"]" * 100_000)
+    assert deep.status == 400 and "nested too deeply" in deep.json["error"], deep.text
+    forged = "01_tensor%0A2026-01-01 00:00:00 serve: #77 eve 01_tensor: 14/14 graded"
+    assert service.call("POST", f"/api/submissions?module={forged.replace(' ', '%20')}",
+                        token=token,
+                        body=b"{}").status == 404
+    lines = service.log.read_text(encoding="utf-8").splitlines()
+    assert not [line for line in lines if line.startswith("2026-01-01 00:00:00 serve: #77")]
+    assert any("'01_tensor\\n2026-01-01" in line for line in lines)
+    status = service.call("GET", "/api/status", token=svc["tokens"]["prof"]).json
+    assert status["last_errors"] == [] and status["request_errors"] == []
 
 
 def test_the_instructor_sees_it_run(svc: dict[str, Any]) -> None:
