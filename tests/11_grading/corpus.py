@@ -590,6 +590,19 @@ def seal_cases(course: Course) -> list[Case]:
            "_sp.Popen([_s.executable, '-c', 'import time; time.sleep(60)', "
            "'\\x1b[2J\\x1b[31mcorpus-escape\\x07'])",
            flagged=["left 1 process(es) running", "\\x1b[2J"])
+    # files by the tens of thousands (each costs the host's kernel memory, which tmpfs's
+    # size does not count) and a user namespace of its own (where it could mount a tmpfs
+    # outside every limit): the files stop at the cap, the namespace is refused; 8
+    solved("attack_namespaces", "import os as _o, subprocess as _sp\n"
+           "_o.makedirs(_o.path.expanduser('~/many'), exist_ok=True)\n"
+           "try:\n"
+           "    for _n in range(60_000):\n"
+           "        open(_o.path.expanduser(f'~/many/{_n}'), 'w').close()\n"
+           "    print('INODES UNCAPPED')\n"
+           "except OSError as _e:\n"
+           "    print('inodes capped:', _e.strerror)\n"
+           "_r = _sp.run(['unshare', '-U', 'true'], capture_output=True)\n"
+           "print('USERNS ALLOWED' if _r.returncode == 0 else 'userns refused')")
     # a string whose == runs the notebook's code, handed to the seal in a made-up event (it
     # compared event arguments): the code would rewrite the tests the seal holds: 0
     blank("attack_audit_string", "import sys as _s\n"

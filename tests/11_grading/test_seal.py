@@ -115,6 +115,11 @@ def test_limits_and_isolation(graded: dict) -> None:
                      / "activations.ipynb").read_text())
     printed = json.dumps([c.get("outputs") for c in nb["cells"]])
     assert "setsid refused" in printed and "SETSID ALLOWED" not in printed
+    nb = json.loads((out / "autograded" / "attack_namespaces" / corpus.MODULE
+                     / "activations.ipynb").read_text())
+    printed = json.dumps([c.get("outputs") for c in nb["cells"]])
+    assert "inodes capped: No space left on device" in printed, printed[-600:]
+    assert "userns refused" in printed and "USERNS ALLOWED" not in printed
     # escape codes from a process name reach grades.csv and the console only as text
     csv_text = (out / "grades.csv").read_text()
     assert "\x1b" not in csv_text and "\x07" not in csv_text

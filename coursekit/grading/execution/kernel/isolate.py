@@ -102,6 +102,13 @@ def _cover(folder: str, options: str) -> None:
             os.close(fd)
 
 
+#: Files (inodes) each private tmpfs may hold: tmpfs counts its size in data pages only, and
+#: every file, empty or not, costs the host's kernel memory of its own (about 1 KiB).
+TMP_INODES = 20_000
+HOME_INODES = 50_000
+SHM_INODES = 1_000
+
+
 def enter(home: str, scratch: str, stage: str, tmp_mb: int, home_mb: int,
           shm_mb: int = 64) -> None:
     """Take the kernel's own namespaces and set up its private folders.
@@ -121,12 +128,17 @@ def enter(home: str, scratch: str, stage: str, tmp_mb: int, home_mb: int,
     with open("/proc/self/gid_map", "w", encoding="ascii") as fh:
         fh.write(f"{gid} {gid} 1")
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-    _cover("/tmp", f"size={tmp_mb}m,mode=1777")
-    _cover(home, f"size={home_mb}m,mode=0755")
+    _cover("/tmp", f"size={tmp_mb}m,nr_inodes={TMP_INODES},mode=1777")
+    _cover(home, f"size={home_mb}m,nr_inodes={HOME_INODES},mode=0755")
     shutil.copytree(stage, scratch, symlinks=True)
-    _mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0555")
+    _mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY,
+           "size=4k,nr_inodes=8,mode=0555")
     _private_dev(shm_mb)
     _libc.sethostname(b"grader", 6)
+    # no user namespace inside this one: in a nested one the kernel could mount a tmpfs of
+    # its own, outside every limit above (the setting holds for this namespace only)
+    with open("/proc/sys/user/max_user_namespaces", "w", encoding="ascii") as fh:
+        fh.write("0")
 
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -142,7 +154,8 @@ def _private_dev(shm_mb: int) -> None:
         except OSError:
             continue
     try:
-        _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
+        _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
+               "size=64k,nr_inodes=64,mode=0755")
         for name, fd in keep.items():
             open(f"/dev/{name}", "w").close()
             _mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, MS_BIND, None)
@@ -151,7 +164,7 @@ def _private_dev(shm_mb: int) -> None:
             os.close(fd)
     os.mkdir("/dev/shm")
     _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-           f"size={shm_mb}m,mode=1777")
+           f"size={shm_mb}m,nr_inodes={SHM_INODES},mode=1777")
     os.mkdir("/dev/pts")
     os.symlink("/proc/self/fd", "/dev/fd")
     for number, name in enumerate(("stdin", "stdout", "stderr")):
@@ -165,7 +178,7 @@ def lock_down(run: str) -> None:
     privilege dropped, no new session (:func:`no_new_sessions`)."""
     _mount("none", run, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
     _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
-           "size=4k,mode=0555")
+           "size=4k,nr_inodes=8,mode=0555")
     drop_privileges()
     no_new_sessions()
 
