@@ -43,6 +43,8 @@ MAX_MESSAGE = 600
 MAX_OUTPUT_TEXT = 20_000  # characters of one output shown
 MAX_PAGE_OUTPUTS = 3_000_000  # bytes of the student's own outputs on one page
 MAX_CELL_SOURCE = 50_000  # characters of one cell's text shown (markdown as plain text beyond)
+MAX_PAGE_MARKDOWN = 300_000  # characters of markdown rendered on one page (plain text beyond)
+MAX_PAGE_SOURCE = 2_000_000  # characters of the cells' text on one page (a note beyond)
 DIGEST_MARK = '<meta name="coursekit-digest" content="'
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:60rem;margin:2rem auto;
@@ -149,6 +151,21 @@ def _cut(text: str) -> str:
     return text[:MAX_CELL_SOURCE] + f"\n[... {len(text) - MAX_CELL_SOURCE} more characters]"
 
 
+def _within(text: str, budget: list[int]) -> str | None:
+    """``text`` cut to one cell's share (:func:`_cut`), counted against the page's
+    ``budget`` of cell text; None once the page has shown all it shows."""
+    if budget[0] <= 0:
+        return None
+    text = _cut(text)
+    budget[0] -= len(text)
+    return text
+
+
+def _not_shown(text: str) -> str:
+    return (f'<p class="note">[a cell of {len(text):,} characters not shown: the page shows '
+            f"at most {MAX_PAGE_SOURCE:,} characters of the notebook's text]</p>")
+
+
 def _output(output: dict[str, Any], budget: list[int]) -> str:
     """One of the student's own outputs: text or an image (no HTML or script of theirs)."""
     kind = output.get("output_type")
@@ -214,6 +231,7 @@ def render_page(module: Module, student: str, submitted_nb: dict[str, Any],
         parts.append('<p class="note">The failure messages of the tests are held back while '
                      "an instructor looks at this submission; the scores below stand.</p>")
     budget = [MAX_PAGE_OUTPUTS]
+    source_budget, markdown_budget = [MAX_PAGE_SOURCE], [MAX_PAGE_MARKDOWN]
     seen: set[str] = set()
     for cell in submitted_nb.get("cells", []):
         gid = grade_id(cell)
@@ -225,16 +243,24 @@ def render_page(module: Module, student: str, submitted_nb: dict[str, Any],
             continue
         elif cell.get("cell_type") == "markdown":
             text = cell_source(cell)
-            parts.append(f'<div class="md">{_markdown(text)}</div>' if len(text) <= MAX_CELL_SOURCE
-                         else f'<pre class="md">{html.escape(_cut(text))}</pre>')
+            shown = _within(text, source_budget)
+            if shown is None:
+                parts.append(_not_shown(text))
+            elif len(text) <= min(MAX_CELL_SOURCE, markdown_budget[0]):
+                markdown_budget[0] -= len(text)
+                parts.append(f'<div class="md">{_markdown(text)}</div>')
+            else:  # rendering markdown costs far more than showing it: a budget per page
+                parts.append(f'<pre class="md">{html.escape(shown)}</pre>')
         elif cell.get("cell_type") == "code":
             label = "your code" + (f" ({html.escape(gid)})" if gid else "")
             row = scores.cells.get(gid or "", {})
             if row.get("comment"):
                 label += f" &middot; comment: {html.escape(clean(row['comment']))}"
             outs = "".join(_output(o, budget) for o in cell.get("outputs", []) or [])
-            parts.append(f'<div class="cell"><div class="label">{label}</div>'
-                         f'<pre class="src">{_code(_cut(cell_source(cell)))}</pre>{outs}</div>')
+            shown = _within(cell_source(cell), source_budget)
+            src = (f'<pre class="src">{_code(shown)}</pre>' if shown is not None
+                   else _not_shown(cell_source(cell)))
+            parts.append(f'<div class="cell"><div class="label">{label}</div>{src}{outs}</div>')
     for gid, cell in locked.items():  # a test cell the submission did not have
         if gid not in seen and nbgrader_meta(cell).get("grade"):
             parts.append(_locked_cell(cell, gid, verdicts.get(gid), scores, hide_messages))
