@@ -155,3 +155,40 @@ def test_every_way_of_giving_a_class_such_a_method_is_seen(code: str, owner: str
 def test_methods_the_module_defines_itself_are_not_flagged() -> None:
     code = "class T:\n    def __sub__(self, o): ...\n    def __repr__(self): return 'T'"
     assert agreeing_classes(code, allowed={"__sub__"}) == []
+
+
+def test_honest_notebooks_carry_no_sign_of_tampering(course: Course) -> None:
+    """The solutions and the example class: what the module's own code does (module 03's
+    given helper reads ``vars(module)``) is no sign when a student's cell does it."""
+    for module in course.modules():
+        release, source, source_json = _notebooks(module)
+        full = json.loads(json.dumps(student_notebook(release, source, "complete")))
+        notebooks = {"solution": full}
+        for student in sorted((REPO / "examples" / "submissions").iterdir()):
+            path = student / module.folder / module.notebook_name
+            try:
+                notebooks[student.name] = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+        for who, nb in notebooks.items():
+            flags = [f for f in review(nb, source_json, module.name) if is_tampering(f)]
+            assert not flags, (module.folder, who, flags)
+
+
+@pytest.mark.parametrize("code, found", [
+    # a class attribute NumPy reads as an address to read memory at
+    ("class A:\n    __array_interface__ = {'data': (0, True)}", "raw memory"),
+    ("A = type('A', (), {'__array_interface__': d})", "raw memory"),
+    ("import operator\nf = operator.attrgetter('f_back')", "frames"),
+    # the private parts of a library bound by a given cell, not imported by this one
+    ("m = np._core.numeric", "a library's private parts"),
+    ("type(m).__setattr__(m, 'asanyarray', f)", "replaces library functions"),
+    ("out.__class__ = Other", "an object's __class__ replaced"),
+    ("hit = any(f.filename.startswith('<locked cell') for f in stack)", "grader's own code"),
+])
+def test_what_the_scan_sees_in_any_form(code: str, found: str) -> None:
+    from coursekit.grading.execution.flags import scan
+
+    flags = scan(code)
+    assert any(found in f for f in flags), flags
+    assert all(is_tampering(f"cell x {f}") for f in flags)

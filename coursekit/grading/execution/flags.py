@@ -57,6 +57,17 @@ SENSITIVE_ATTRIBUTES = {
     "import_module": "imports made from strings", "__array_interface__": "raw memory",
     "__array_struct__": "raw memory", "trace": None,
 }
+#: Names the given cells bind the course's libraries to (their private parts are as
+#: private as those of a module the cell imports itself).
+LIBRARY_NAMES = ("np", "numpy", "math", "tinytorch")
+#: Names that are a sign wherever they appear: as a class attribute, a dictionary key or a
+#: string as much as an attribute (``class A: __array_interface__ = {...}``).
+SENSITIVE_ANYWHERE = {"__array_interface__": "raw memory", "__array_struct__": "raw memory",
+                      "_getframe": "frames", "tb_frame": "frames", "f_back": "frames",
+                      "f_globals": "frames", "f_locals": "frames", "gi_frame": "frames",
+                      "cell_contents": "code objects", "__closure__": "code objects"}
+#: Text that only code looking for the grader has a use for.
+GRADER_MARKS = ("<locked cell", "__grader_run__", "coursekit", "CKV1")
 #: Modules a notebook of this course has no honest use for.
 SENSITIVE_MODULES = {"ctypes": "ctypes", "gc": "the gc", "signal": "signals",
                      "_thread": "threads", "threading": "threads", "builtins": "the builtins",
@@ -85,7 +96,7 @@ AGREEING = {
     "__getitem__", "__instancecheck__", "__subclasscheck__"}
 AGREES = "which the module's code does not: its objects could agree with any comparison"
 TAMPERING = (" uses ", " replaces library functions", " redefines a name",
-             " tampers with ", AGREES)
+             " tampers with ", " refers to the grader", AGREES)
 #: Flags of the seal that are no sign of tampering (what it did stays in the flag).
 BENIGN = ("(not a sign of tampering)",)
 
@@ -130,8 +141,23 @@ def scan(text: str) -> list[str]:
     except SyntaxError:
         return []
     found: list[str] = []
-    imported: set[str] = set()
+    # the names a notebook of this course has its libraries under (bound by given cells)
+    imported: set[str] = set(LIBRARY_NAMES)
     for node in ast.walk(tree):
+        # a sensitive name written anywhere: a class attribute, a dictionary key, a string
+        name = (node.id if isinstance(node, ast.Name) else node.value
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) else None)
+        if name in SENSITIVE_ANYWHERE:
+            found.append(f"uses {SENSITIVE_ANYWHERE[name]} ({name})")
+        elif isinstance(name, str) and any(mark in name for mark in GRADER_MARKS):
+            found.append("refers to the grader's own code")
+        if isinstance(node, ast.Attribute) and node.attr in ("__setattr__", "__delattr__") and (
+                isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
+                and node.value.func.id == "type"):
+            found.append(f"replaces library functions (type(...).{node.attr})")
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Attribute) and t.attr == "__class__" for t in node.targets):
+            found.append("uses reflection (an object's __class__ replaced)")
         if isinstance(node, ast.Import):
             for alias in node.names:
                 imported.add((alias.asname or alias.name).split(".")[0])
@@ -272,6 +298,16 @@ def module_dunders(source: dict[str, Any]) -> set[str]:
     return defined
 
 
+def module_uses(source: dict[str, Any]) -> set[str]:
+    """What :func:`scan` finds in the module's own code (its solution and given cells): a
+    student's cell doing the same thing (``vars(module)`` in a given helper) is no sign."""
+    found: set[str] = set()
+    for cell in source.get("cells", []):
+        if cell.get("cell_type") == "code" and not is_test(cell):
+            found.update(scan(cell_source(cell)))
+    return found
+
+
 def agreeing_classes(text: str, allowed: set[str]) -> list[str]:
     """Classes of a cell of the notebook's own code that define methods of
     :data:`AGREEING` no class of the module's code defines (``allowed``), as flags."""
@@ -305,6 +341,7 @@ def review(submitted: dict[str, Any], source: dict[str, Any], module_name: str) 
     seen: list[str] = []
     ref_re = reference_import_re(module_name)
     allowed = module_dunders(source)
+    own_uses = module_uses(source)
     for cell in submitted.get("cells", []):
         meta = nbgrader_meta(cell)
         gid = meta.get("grade_id")
@@ -334,7 +371,7 @@ def review(submitted: dict[str, Any], source: dict[str, Any], module_name: str) 
                          f"({SHADOW_RE.search(text).group(0).strip()[:40]!r})")
         if EVENTS_RE.search(text):
             flags.append(f"{where} tampers with IPython's cell events")
-        flags += [f"{where} {item}" for item in scan(text)]
+        flags += [f"{where} {item}" for item in scan(text) if item not in own_uses]
         flags += [f"{where} {item}" for item in agreeing_classes(text, allowed)]
     for gid in order_src:
         if seen.count(gid) > 1:
