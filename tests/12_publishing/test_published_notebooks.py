@@ -3,8 +3,8 @@
 * validates: solved (the reference solutions put into its solution cells), the notebook
   passes nbgrader's Validate run from the student repository's root, with the student
   repository's package (the modules before NN) on the path, not the instructor's;
-* grades: handed in from the student repository, solved it earns full marks and untouched
-  zero, graded by ``course grade`` against the instructor's gradebook.
+* grades: its release notebooks are the course's own ``release/`` notebooks, which ``course
+  check`` grades (solved: full marks, untouched: zero).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import pytest
 from pubtools import solved
 
 from coursekit.course import Course
-from coursekit.grading.grade import grade
 
 pytestmark = pytest.mark.slow
 
@@ -66,31 +65,14 @@ def test_solved_notebooks_validate_with_the_published_package(
         assert outcome["results"] == {}, f"{folder}: Validate says {outcome['results']}"
 
 
-def test_published_notebooks_grade(course: Course, published: dict[str, Path],
-                                   tmp_path: Path) -> None:
-    """Solved: full marks; untouched: zero; for every notebook of --through 08 (and the
-    --through 03 notebooks are the same files)."""
-    subs = tmp_path / "submissions"
+def test_published_notebooks_are_the_graded_ones(course: Course,
+                                               published: dict[str, Path]) -> None:
+    """The release notebooks of every published repository are, byte for byte, the course's
+    ``release/`` notebooks: the ones ``course check`` (tests/00_pipeline/test_check.py)
+    grades, solved to full marks and untouched to zero; so handed in from the student
+    repository they grade the same (and the --through 03 notebooks are the same files)."""
     for m in course.modules():
         for through, repo in published.items():
             if m.number <= through:
                 assert ((repo / "release" / m.folder / f"{m.name}.ipynb").read_bytes()
-                        == (published["08"] / "release" / m.folder
-                            / f"{m.name}.ipynb").read_bytes())
-        nb = published["08"] / "release" / m.folder / f"{m.name}.ipynb"
-        for student, content in (("solved", json.dumps(solved(nb, m.source_notebook))),
-                                 ("untouched", nb.read_text(encoding="utf-8"))):
-            target = subs / student / m.folder / f"{m.name}.ipynb"
-            target.parent.mkdir(parents=True)
-            target.write_text(content, encoding="utf-8")
-    results = grade(course, subs, out=tmp_path / "grading", workers=2, feedback=False,
-                    log=lambda _: None)
-    assert len(results) == 2 * len(course.modules())
-    for r in results:
-        assert r.status == "graded", f"{r.student} {r.assignment}: {r.status} {r.reason}"
-        if r.student == "solved":
-            assert r.max_score > 0 and r.score == r.max_score, (
-                f"{r.assignment} solved: {r.score}/{r.max_score} {r.failed}")
-        else:
-            assert r.score == 0, f"{r.assignment} untouched: {r.score}/{r.max_score}"
-
+                        == m.release_notebook.read_bytes()), (through, m.folder)
