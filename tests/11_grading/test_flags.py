@@ -105,9 +105,9 @@ def course() -> Course:
     return Course(REPO)
 
 
-def test_honest_solutions_define_no_agreeing_class(course: Course) -> None:
-    """Every module's solution as written in modules/NN_name/name.py, and every notebook of
-    the example class, is left alone."""
+def _honest(course: Course):
+    """(module, source notebook, who, notebook) for every module's solution as written in
+    modules/NN_name/name.py and every notebook of the example class."""
     for module in course.modules():
         release, source, source_json = _notebooks(module)
         full = json.loads(json.dumps(student_notebook(release, source, "complete")))
@@ -119,8 +119,14 @@ def test_honest_solutions_define_no_agreeing_class(course: Course) -> None:
             except (OSError, ValueError):
                 continue  # a corrupt notebook is not graded at all
         for who, nb in notebooks.items():
-            flags = review(nb, source_json, module.name)
-            assert not [f for f in flags if AGREES in f], (module.folder, who, flags)
+            yield module, source_json, who, nb
+
+
+def test_honest_solutions_define_no_agreeing_class(course: Course) -> None:
+    """Every module's solution and every notebook of the example class is left alone."""
+    for module, source_json, who, nb in _honest(course):
+        flags = review(nb, source_json, module.name)
+        assert not [f for f in flags if AGREES in f], (module.folder, who, flags)
 
 
 def test_a_result_that_agrees_with_everything_is_flagged(course: Course) -> None:
@@ -160,19 +166,9 @@ def test_methods_the_module_defines_itself_are_not_flagged() -> None:
 def test_honest_notebooks_carry_no_sign_of_tampering(course: Course) -> None:
     """The solutions and the example class: what the module's own code does (module 03's
     given helper reads ``vars(module)``) is no sign when a student's cell does it."""
-    for module in course.modules():
-        release, source, source_json = _notebooks(module)
-        full = json.loads(json.dumps(student_notebook(release, source, "complete")))
-        notebooks = {"solution": full}
-        for student in sorted((REPO / "examples" / "submissions").iterdir()):
-            path = student / module.folder / module.notebook_name
-            try:
-                notebooks[student.name] = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-        for who, nb in notebooks.items():
-            flags = [f for f in review(nb, source_json, module.name) if is_tampering(f)]
-            assert not flags, (module.folder, who, flags)
+    for module, source_json, who, nb in _honest(course):
+        flags = [f for f in review(nb, source_json, module.name) if is_tampering(f)]
+        assert not flags, (module.folder, who, flags)
 
 
 @pytest.mark.parametrize("code, found", [
