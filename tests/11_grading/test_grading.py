@@ -346,7 +346,6 @@ def test_killed_worker_loses_nothing(graded: dict, course: Course, tmp_path: Pat
     assert got == cell_scores("sqlite:///" + str(graded["out"] / "gradebook.db"), list(HONEST))
 
 
-EXAMPLE_MODULES = ["01_tensor", "02_activations"]
 #: The corpus cases graded again on Dask: one of each way a run ends (a score, a time limit,
 #: a dead kernel, a test cell put back, a flood of output, a process left running, a file
 #: that is no notebook) and every attack on what a worker machine holds; the rest differ only
@@ -371,14 +370,13 @@ def gradebook_cells(db_url: str) -> dict[tuple[str, str, str], float | None]:
 
 def test_dask_cluster_grades_as_local(graded: dict, course: Course, tmp_path: Path,
                                       tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The hostile corpus and two modules of the example class, graded on a Dask cluster
+    """The hostile corpus (the cases of ON_DASK and every attack), graded on a Dask cluster
     (the real `dask scheduler` and two `dask worker` commands on 127.0.0.1, each isolated
     as a machine of its own without the course folder, see daskcluster.py); one worker is
     killed mid-run and another joins. The gradebook is local grading's, cell by cell, and
     so is grades.csv."""
     from daskcluster import DaskCluster
 
-    examples = course.root / "examples" / "submissions"
     subs = tmp_path / "subs"
     subs.mkdir()
     cases = {s: c for s, c in graded["cases"].items()
@@ -386,11 +384,6 @@ def test_dask_cluster_grades_as_local(graded: dict, course: Course, tmp_path: Pa
     assert ON_DASK <= set(cases), "a case named in ON_DASK is not in the corpus"
     for student in cases:
         (subs / student).symlink_to(graded["subs"] / student)
-    for student in sorted(os.listdir(examples)):
-        (subs / student).symlink_to(examples / student)
-    local = tmp_path / "local"  # the corpus was graded locally by the fixture
-    grade(course, examples, out=local, modules=EXAMPLE_MODULES, workers=2,
-          overrides=corpus.LIMITS, log=lambda s: None)
     out = tmp_path / "dask"
     lines: list[str] = []
     with DaskCluster(tmp_path / "cluster",
@@ -415,14 +408,14 @@ def test_dask_cluster_grades_as_local(graded: dict, course: Course, tmp_path: Pa
                                "    print('no course package')\n")
         assert set(json.loads(seen.splitlines()[0])) <= {".venv"}, seen
         assert seen.splitlines()[1:] == ["False", "no course package"], seen
-        grade(course, subs, out=out, modules=EXAMPLE_MODULES, overrides=corpus.LIMITS,
+        grade(course, subs, out=out, modules=[corpus.MODULE], overrides=corpus.LIMITS,
               scheduler=dc.address, log=log)
     text = "\n".join(lines)
     assert "left" in text and "was lost while grading" in text, text
     assert len(re.findall(r"Dask worker tcp://\S+ ready", text)) == 3, text  # w1, w2, w3
+    # the corpus was graded locally by the fixture
     expected = {k: v for k, v in gradebook_cells(
         "sqlite:///" + str(graded["out"] / "gradebook.db")).items() if k[0] in cases}
-    expected.update(gradebook_cells("sqlite:///" + str(local / "gradebook.db")))
     assert len(expected) > 5 * len(cases)
     # How far a notebook gets before its whole-notebook limit runs out depends on how fast
     # the machine is at that moment: such a submission is compared by what the limit
@@ -446,14 +439,10 @@ def test_dask_cluster_grades_as_local(graded: dict, course: Course, tmp_path: Pa
         return out
 
     want = {(r["student"], r["assignment"]): row(r)
-            for r in [*(r for r in graded["rows"].values() if r["student"] in cases),
-                      *csv.DictReader((local / "grades.csv").open())]}
+            for r in graded["rows"].values() if r["student"] in cases}
     got = {(r["student"], r["assignment"]): row(r)
            for r in csv.DictReader((out / "grades.csv").open())}
-    assert {k: got.get(k) for k in want} == want
-    # the corpus students handed in nothing for 01_tensor
-    assert {k for k in got if k not in want} == {(s, "01_tensor") for s in cases}
-    assert all(got[(s, "01_tensor")]["status"] == "missing" for s in cases)
+    assert got == want
     # the same feedback pages, none showing a hidden test of its module
     from coursekit.grading.execution.hidetests import leaked_lines
     from coursekit.leaks import secrets_of
@@ -461,11 +450,9 @@ def test_dask_cluster_grades_as_local(graded: dict, course: Course, tmp_path: Pa
     def pages(root: Path) -> set[tuple[str, str]]:
         return {(p.parent.parent.name, p.parent.name) for p in (root / "feedback").rglob("*.html")}
 
-    assert pages(out) == {p for p in pages(graded["out"]) if p[0] in cases} | pages(local)
-    for module in course.modules():
-        if module.folder in EXAMPLE_MODULES:
-            hidden = list(secrets_of(json.loads(module.source_notebook.read_text())).hidden)
-            leaking = [p for p in (out / "feedback").rglob(f"{module.folder}/*.html")
-                       if leaked_lines(p.read_text(), hidden)]
-            assert leaking == []
+    assert pages(out) == {p for p in pages(graded["out"]) if p[0] in cases}
+    module = next(m for m in course.modules() if m.folder == corpus.MODULE)
+    hidden = list(secrets_of(json.loads(module.source_notebook.read_text())).hidden)
+    assert [p for p in (out / "feedback").rglob("*.html")
+            if leaked_lines(p.read_text(), hidden)] == []
     assert list(tmp_path.rglob(graded["targets"].planted)) == []
